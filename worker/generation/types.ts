@@ -1,0 +1,111 @@
+/**
+ * Contracts of the generation core. Nothing here knows Hono, onnxruntime-web or `cloudflare:*`:
+ * worker/model implements CausalLM and TextTokenizer; worker/routes consume GenerationEvent.
+ */
+
+export interface LMConfig {
+  vocabSize: number;
+  nPositions: number;
+  nEmbd: number;
+  nLayer: number;
+  eosTokenId: number;
+  bosTokenId: number;
+}
+
+/** Opaque per-request key/value cache. Rows are sequences; every row has the same length. */
+export interface KVCache {
+  readonly batch: number;
+  /** Tokens already in the cache (the `past` length). */
+  readonly length: number;
+}
+
+export interface ForwardRequest {
+  /** [batch][seq] token ids appended after `cache`; every row has the same length. */
+  inputIds: readonly (readonly number[])[];
+  cache: KVCache | null;
+  /** Which positions of this call get logits: the last one (decode) or every one (prompt scoring). */
+  logitsFor: 'last' | 'all';
+  /** Also return the final hidden states (after ln_f) of every position. */
+  hidden?: boolean;
+}
+
+export interface ForwardResult {
+  /** Row-major [batch, positions, vocabSize]; positions is 1 for 'last', seq for 'all'. */
+  logits: Float32Array;
+  positions: number;
+  /** The cache extended by this call's tokens. The input cache must not be used again. */
+  cache: KVCache;
+  /** [batch, seq, nEmbd] when asked for. */
+  hidden?: Float32Array;
+}
+
+export interface CausalLM {
+  readonly config: LMConfig;
+  forward(req: ForwardRequest): Promise<ForwardResult>;
+  /** A cache whose rows are `rows` of `cache`, in that order (repeats allowed: [0,0,0] tiles a prefill). */
+  selectRows(cache: KVCache, rows: readonly number[]): KVCache;
+  /** Frees the cache's memory now rather than at GC. Safe to call twice. */
+  release(cache: KVCache): void;
+}
+
+export interface TextTokenizer {
+  readonly vocabSize: number;
+  readonly eosTokenId: number;
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** The raw bytes a token stands for (byte-level BPE: may be part of a UTF-8 character). */
+  tokenBytes(id: number): Uint8Array;
+  isSpecial(id: number): boolean;
+}
+
+/** Normalized, validated parameters: every dialect maps its own request onto this. */
+export interface GenerationParams {
+  maxNewTokens: number;
+  /** false = greedy (argmax); the sampling fields below are then ignored except penalties and bias. */
+  doSample: boolean;
+  temperature: number;
+  topK: number; // 0 = off
+  topP: number; // 1 = off
+  typicalP: number; // 1 = off
+  repetitionPenalty: number; // 1 = off (HF/CTRL style: divides positive logits, multiplies negative)
+  presencePenalty: number; // 0 = off (OpenAI style, subtracted once per seen token)
+  frequencyPenalty: number; // 0 = off (OpenAI style, subtracted per occurrence)
+  logitBias: ReadonlyMap<number, number>;
+  /** Seed of the request's RNG; sequence i of num_return_sequences uses a stream derived from (seed, i). */
+  seed: number;
+  stop: readonly string[];
+  /** Stop at EOS (true for every dialect; false only for benchmarks). */
+  stopOnEos: boolean;
+  numSequences: number;
+  /** Top-k alternatives with logprobs per generated token (0 = none). */
+  topLogprobs: number;
+  /** Score the prompt too (echo + logprobs, decoder_input_details). */
+  promptLogprobs: boolean;
+  /** Wall/CPU budget for this request in ms; generation ends with finish_reason 'length' when spent. */
+  cpuBudgetMs: number;
+}
+
+export type FinishReason = 'length' | 'eos_token' | 'stop_sequence';
+
+export interface TokenLogprob {
+  id: number;
+  text: string;
+  logprob: number;
+}
+
+export type GenerationEvent =
+  /** Prompt tokens with their logprobs (null for the first token), when promptLogprobs is set. */
+  | { type: 'prompt'; tokens: (TokenLogprob & { logprob: number | null; top?: TokenLogprob[] })[] }
+  /** One generated token; `text` is a valid UTF-8 delta (may be '' while a character is incomplete). */
+  | {
+      type: 'token';
+      sequence: number;
+      index: number;
+      id: number;
+      text: string;
+      logprob: number;
+      special: boolean;
+      top?: TokenLogprob[];
+    }
+  /** A sequence ended. `text` is the whole generated text (stop sequence removed). */
+  | { type: 'done'; sequence: number; finishReason: FinishReason; generatedTokens: number; text: string };

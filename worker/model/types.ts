@@ -1,0 +1,54 @@
+/**
+ * What worker/model offers the rest of the Worker. Routes see only these types; onnxruntime-web stays
+ * behind them.
+ */
+import type { CausalLM, TextTokenizer } from '../generation/types.ts';
+import type { Manifest } from './manifest.ts';
+
+export interface LoadProgress {
+  phase: 'manifest' | 'shards' | 'session' | 'ready';
+  /** Bytes fetched and verified so far, of totalBytes (graphs + shards + tokenizer). */
+  loadedBytes: number;
+  totalBytes: number;
+  /** Stage whose session is being created (phase 'session'). */
+  stage?: number;
+}
+
+export interface LoadedModel {
+  id: string;
+  manifest: Manifest;
+  lm: CausalLM;
+  tokenizer: TextTokenizer;
+}
+
+export type ModelState =
+  | { state: 'unloaded' }
+  | { state: 'loading'; progress: LoadProgress; startedAt: number }
+  | { state: 'ready' }
+  | { state: 'failed'; error: string };
+
+/** Where blobs come from: R2 in the Worker, memory or disk in tests and scripts. */
+export interface BlobSource {
+  /** null when the key does not exist; throws on transient failures (the loader retries). */
+  get(key: string): Promise<Uint8Array | null>;
+}
+
+export type ModelLoadErrorCode =
+  | 'unknown_model'
+  | 'manifest_missing'
+  | 'manifest_invalid'
+  | 'blob_missing'
+  | 'blob_corrupt'
+  | 'fetch_failed'
+  | 'session_failed';
+
+/** The model cannot be loaded; the message is safe to show to clients (no stack, no secrets). */
+export class ModelLoadError extends Error {
+  override name = 'ModelLoadError';
+  constructor(
+    readonly code: ModelLoadErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
