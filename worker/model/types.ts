@@ -52,3 +52,15 @@ export class ModelLoadError extends Error {
     super(message);
   }
 }
+
+/**
+ * The models this Worker serves. One instance per isolate (module scope): loads lazily on the first
+ * `get`, shares one in-flight load between concurrent callers, and never caches a failed load.
+ */
+export interface ModelProvider {
+  readonly ids: readonly string[];
+  readonly defaultId: string;
+  /** Resolves when the model is ready; `onProgress` sees load progress (for SSE keep-alive comments). */
+  get(id: string, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel>;
+  state(id: string): ModelState;
+}
