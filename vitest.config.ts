@@ -1,7 +1,10 @@
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
+import { fixtureService } from './test/unit/model/fixtures/service.ts';
 
-// Projects: `unit` runs pure logic and scripts in Node; the Worker's runtime tests (workerd) and the
-// browser tests are added as their own projects next to it.
+// Projects: `unit` runs pure logic and scripts in Node; `workerd` runs inside the real Workers runtime
+// (vitest-pool-workers, wrangler.toml's bindings). Every workerd test file re-ships ORT's 14 MB .wasm
+// to workerd (~15 s each), so workerd tests live in very few files.
 export default defineConfig({
   test: {
     projects: [
@@ -11,6 +14,23 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              // Node-side service the tests use to seed R2 with model files from disk (workerd has no fs).
+              serviceBindings: { FIXTURES: fixtureService },
+            },
+          }),
+        ],
+        test: {
+          name: 'workerd',
+          include: ['test/workerd/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
     ],

@@ -1,0 +1,51 @@
+/**
+ * The seam between OnnxCausalLM and a concrete onnxruntime-web build. The Worker uses ort-workerd.ts
+ * (the `onnxruntime-web/wasm` bundle + the precompiled .wasm module); Node (unit tests, scripts) uses
+ * ort-node.ts. Nothing else in worker/model imports onnxruntime-web at runtime: only its types.
+ */
+import type * as ortTypes from 'onnxruntime-web';
+
+export type Ort = typeof ortTypes;
+
+export interface OrtRuntime {
+  readonly ort: Ort;
+  /** Which build this is, for logs and /health ('workerd-wasm', 'node-wasm'). */
+  readonly platform: string;
+  /** Current size of the WASM heap in bytes (it only ever grows), or 0 before the first session. */
+  heapBytes(): number;
+}
+
+/**
+ * Watches WebAssembly.instantiate for ORT's instantiation and keeps the WebAssembly.Memory it gets
+ * (ORT's threaded build creates its memory in JS and passes it in the imports; a build that exports
+ * its memory is covered too). `override` lets workerd swap the bytes placeholder for a compiled module.
+ */
+export function hookInstantiate(override?: (source: unknown) => WebAssembly.Module | undefined): () => number {
+  let memory: WebAssembly.Memory | undefined;
+  const original = WebAssembly.instantiate.bind(WebAssembly) as (...args: unknown[]) => Promise<unknown>;
+  const findMemory = (imports: unknown, instance?: WebAssembly.Instance): void => {
+    for (const ns of Object.values((imports ?? {}) as Record<string, unknown>)) {
+      for (const v of Object.values((ns ?? {}) as Record<string, unknown>)) {
+        if (v instanceof WebAssembly.Memory) memory = v;
+      }
+    }
+    for (const v of Object.values(instance?.exports ?? {})) {
+      if (!memory && v instanceof WebAssembly.Memory) memory = v;
+    }
+  };
+  const wrapped = async (source: unknown, imports?: WebAssembly.Imports): Promise<unknown> => {
+    const mod = override?.(source);
+    if (mod) {
+      // instantiate(Module) resolves to an Instance; emscripten asked with bytes and expects {instance, module}.
+      const instance = (await original(mod, imports)) as WebAssembly.Instance;
+      findMemory(imports, instance);
+      return { instance, module: mod };
+    }
+    const result = await original(source, imports);
+    const instance = result instanceof WebAssembly.Instance ? result : (result as { instance: WebAssembly.Instance }).instance;
+    findMemory(imports, instance);
+    return result;
+  };
+  (WebAssembly as { instantiate: unknown }).instantiate = wrapped;
+  return () => memory?.buffer.byteLength ?? 0;
+}
