@@ -1,0 +1,2 @@
+export { CLIENT_JS } from './playground.ts';
+export { SSE_PARSER_JS } from './sse.ts';
