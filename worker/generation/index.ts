@@ -1,0 +1,12 @@
+export { generate, type GenerateOptions } from './generate.ts';
+export { defaultParams, DEFAULT_COST_PRIOR } from './defaults.ts';
+export { checkBudget, BudgetError, type BudgetLimit, type TokenLimits } from './budget.ts';
+export { CpuMeter, type CostPrior, type StepShape } from './cpu-meter.ts';
+export { GenerationError, type GenerationErrorCode } from './errors.ts';
+export { assertParams } from './params.ts';
+export { Rng, seedWords } from './rng.ts';
+export { Utf8Detokenizer } from './detokenize.ts';
+export { StopSequences } from './stopping.ts';
+export { sampleToken, type SamplingParams } from './sample.ts';
+export { argmax, logSoftmax, logSumExp, topAlternatives } from './logits.ts';
+export type * from './types.ts';

@@ -1,0 +1,42 @@
+/**
+ * Choosing the next token: greedy argmax, or one draw from the processed distribution. Like llm.c's
+ * `sample_mult`, the draw is a pure function of (logits, params, u) — the caller owns the RNG — so a
+ * test can pin u and a seed reproduces a sequence exactly.
+ */
+import { argmax } from './logits.ts';
+import { applyTemperature, resetCandidates, topK, topP, typicalP, type Candidates } from './processors.ts';
+import type { GenerationParams } from './types.ts';
+
+export type SamplingParams = Pick<GenerationParams, 'doSample' | 'temperature' | 'topK' | 'topP' | 'typicalP'>;
+
+/**
+ * The next token for one row whose penalties and bias are already applied. With sampling on, the
+ * row is modified in place (temperature) and `c` is scratch (see `createCandidates`). A temperature
+ * of 0 means greedy, as in OpenAI's API and vLLM.
+ */
+export function sampleToken(row: Float32Array, params: SamplingParams, u: number, c: Candidates): number {
+  if (!params.doSample || params.temperature <= 0) return argmax(row);
+  applyTemperature(row, params.temperature);
+  resetCandidates(row, c);
+  if (c.n === 0) return argmax(row); // every token banned: nothing to draw from; argmax is as good as any
+  topK(row, c, params.topK);
+  topP(row, c, params.topP);
+  typicalP(row, c, params.typicalP);
+  return draw(row, c, u);
+}
+
+/** Inverse-CDF draw over the candidates, in their list order (deterministic for a given input). */
+function draw(row: Float32Array, c: Candidates, u: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < c.n; j++) max = Math.max(max, row[c.ids[j]!]!);
+  let total = 0;
+  for (let j = 0; j < c.n; j++) total += Math.exp(row[c.ids[j]!]! - max);
+  const target = u * total;
+  let cumulative = 0;
+  for (let j = 0; j < c.n; j++) {
+    const id = c.ids[j]!;
+    cumulative += Math.exp(row[id]! - max);
+    if (target < cumulative) return id;
+  }
+  return c.ids[c.n - 1]!; // u·total rounded up past the last bucket
+}
