@@ -1,0 +1,34 @@
+/** Test helpers that run inside workerd: seed R2 from the Node-side FIXTURES service. */
+import { env } from 'cloudflare:workers';
+import type { BlobSource } from '../../worker/model/types.ts';
+import { r2BlobSource } from '../../worker/model/blobs.ts';
+
+export async function fixture(path: string): Promise<Uint8Array> {
+  const res = await env.FIXTURES.fetch(`http://fixtures/${path}`);
+  if (!res.ok) throw new Error(`fixture ${path}: ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+export async function fixtureText(path: string): Promise<string> {
+  return new TextDecoder().decode(await fixture(path));
+}
+
+/** Puts every key of `keys` (manifest last, as upload does) into the bucket; returns the keys. */
+export async function seed(keys: string[], read: (key: string) => Promise<Uint8Array>): Promise<string[]> {
+  const ordered = [...keys.filter((k) => !k.endsWith('manifest.json')), ...keys.filter((k) => k.endsWith('manifest.json'))];
+  for (const key of ordered) await env.MODEL_BUCKET.put(key, await read(key));
+  return ordered;
+}
+
+/** The R2 source with a per-key read counter. */
+export function countingR2(): BlobSource & { gets: Map<string, number> } {
+  const inner = r2BlobSource(env.MODEL_BUCKET);
+  const gets = new Map<string, number>();
+  return {
+    gets,
+    get(key) {
+      gets.set(key, (gets.get(key) ?? 0) + 1);
+      return inner.get(key);
+    },
+  };
+}
