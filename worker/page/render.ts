@@ -90,7 +90,7 @@ function playground(v: PageView): Html {
 <fieldset><legend>Parameters</legend><div class="grid">
 ${num('max_new_tokens', 'max_new_tokens', String(maxNew), `≤ ${v.config.maxNewTokens}`, '1')}
 ${num('temperature', 'temperature', '0.8', '> 0')}
-${num('top_k', 'top_k', '50', '0 = off', '1')}
+${num('top_k', 'top_k', '50', 'empty = off', '1')}
 ${num('top_p', 'top_p', '', '(0, 1], empty = off')}
 ${num('repetition_penalty', 'repetition_penalty', '', 'empty = 1.0')}
 ${num('seed', 'seed', '', 'empty = random', '1')}

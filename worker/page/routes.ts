@@ -47,11 +47,13 @@ function manifestReader(deps: PageDeps): (id: string) => Promise<ManifestLookup>
   };
 }
 
-export function pageRoutes(deps: PageDeps): Hono {
-  const app = new Hono();
+/**
+ * Renders the page of one served model (`id` must be one of `deps.models.ids`). Its signature is the
+ * `ModelPageRenderer` hook of worker/routes/hf.ts, so `GET /models/:model` can also be wired there.
+ */
+export function createModelPage(deps: PageDeps): (c: Context, id: string) => Promise<Response> {
   const readManifest = manifestReader(deps);
-
-  const render = async (c: Context, id: string): Promise<Response> => {
+  return async (c, id) => {
     const { manifest, error } = await readManifest(id);
     const isDefault = id === deps.models.defaultId;
     const body = await renderPage({
@@ -72,8 +74,12 @@ export function pageRoutes(deps: PageDeps): Hono {
     // A model whose manifest cannot be read cannot be served either: say so in the status too.
     return c.html(body, error ? 503 : 200);
   };
+}
 
-  app.get('/', (c) => render(c, deps.models.defaultId));
+export function pageRoutes(deps: PageDeps): Hono {
+  const app = new Hono();
+  const page = createModelPage(deps);
+  app.get('/', (c) => page(c, deps.models.defaultId));
   app.get('/models/:model', async (c, next) => {
     if (!prefersHtml(c.req.header('Accept'))) return next();
     const id = c.req.param('model');
@@ -85,7 +91,7 @@ export function pageRoutes(deps: PageDeps): Hono {
         404,
       );
     }
-    return render(c, id);
+    return page(c, id);
   });
   return app;
 }

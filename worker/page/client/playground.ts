@@ -147,11 +147,20 @@ const PLAYGROUND_JS = String.raw`
     evt.preventDefault();
     if (ctrl) return;
     var inputs = $('p-inputs').value, p = readParams();
-    var n = typeof p.num_return_sequences === 'number' && p.num_return_sequences > 1 ? Math.floor(p.num_return_sequences) : 1;
-    reset(inputs, n);
+    var n = p.num_return_sequences === undefined ? 1 : p.num_return_sequences;
+    reset(inputs, Number.isInteger(n) && n > 0 ? n : 1);
+    // The one check made here: it picks the endpoint (TGI streams one sequence, OpenAI several).
+    if (!Number.isInteger(n) || n < 1) return fail('num_return_sequences must be a positive integer.');
     var url = n > 1 ? cfg.multiUrl : cfg.streamUrl;
-    var body = n > 1 ? openAiBody(inputs, p) : { inputs: inputs, parameters: p };
-    if (n === 1 && cfg.streamFlag) body.stream = true; // HF route: POST /models/:model streams when asked
+    var body;
+    if (n > 1) body = openAiBody(inputs, p);
+    else {
+      delete p.num_return_sequences;
+      p.details = true; // finish_reason and seed on the last event
+      body = { inputs: inputs, parameters: p };
+      // HF route: streams only when asked, and answers 503 while loading unless told to wait.
+      if (cfg.streamFlag) { body.stream = true; body.options = { wait_for_model: true }; }
+    }
     ctrl = new AbortController();
     running(true);
     setStatus('Sending request…', 'info'); setProgress(null);
