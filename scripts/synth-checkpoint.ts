@@ -1,0 +1,64 @@
+/**
+ * `npm run synth -- --out dir [--preset gpt2|distilgpt2|gpt2-medium] [--n-layer L --n-head H --n-embd E
+ *   --n-positions P --vocab V] [--seed S] [--no-prefix] [--dtype f32|f16] [--init-std X]`
+ *
+ * Writes a GPT-2 checkpoint in Hugging Face layout with deterministic pseudo-random weights.
+ */
+import { parseArgs } from 'node:util';
+import { PRESETS, parameterCount, type Gpt2Dims } from './lib/gpt2-names.ts';
+import { writeSyntheticCheckpoint } from './lib/synth-gpt2.ts';
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string' },
+      preset: { type: 'string' },
+      'n-layer': { type: 'string' },
+      'n-head': { type: 'string' },
+      'n-embd': { type: 'string' },
+      'n-positions': { type: 'string' },
+      vocab: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      'no-prefix': { type: 'boolean', default: false },
+      dtype: { type: 'string', default: 'f32' },
+      'init-std': { type: 'string' },
+    },
+  });
+  const fail = (msg: string): never => {
+    console.error(`synth: ${msg}`);
+    process.exit(2);
+  };
+  if (!values.out) fail('--out <dir> is required');
+  const base: Gpt2Dims = values.preset
+    ? (PRESETS[values.preset] ?? fail(`unknown preset ${values.preset}; one of ${Object.keys(PRESETS).join(', ')}`))
+    : { n_layer: 2, n_head: 2, n_embd: 64, n_positions: 256, vocab_size: 50257 };
+  const int = (v: string | undefined, d: number, name: string): number => {
+    if (v === undefined) return d;
+    const n = Number(v);
+    return Number.isInteger(n) && n > 0 ? n : fail(`${name} must be a positive integer, got ${v}`);
+  };
+  const dims: Gpt2Dims = {
+    n_layer: int(values['n-layer'], base.n_layer, '--n-layer'),
+    n_head: int(values['n-head'], base.n_head, '--n-head'),
+    n_embd: int(values['n-embd'], base.n_embd, '--n-embd'),
+    n_positions: int(values['n-positions'], base.n_positions, '--n-positions'),
+    vocab_size: int(values.vocab, base.vocab_size, '--vocab'),
+  };
+  if (values.dtype !== 'f32' && values.dtype !== 'f16') fail('--dtype must be f32 or f16');
+  const t0 = Date.now();
+  console.log(`synth: ${JSON.stringify(dims)}, ${(parameterCount(dims) / 1e6).toFixed(2)} M params -> ${values.out}`);
+  writeSyntheticCheckpoint({
+    ...dims,
+    out: values.out!,
+    seed: int(values.seed, 1, '--seed'),
+    prefix: !values['no-prefix'],
+    dtype: values.dtype as 'f32' | 'f16',
+    ...(values['init-std'] ? { initStd: Number(values['init-std']) } : {}),
+    onProgress: (m) => console.log(m),
+  }).then(
+    () => console.log(`synth: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`),
+    (e: unknown) => fail((e as Error).message),
+  );
+}
+
+main();
