@@ -1,0 +1,103 @@
+/**
+ * Server configuration: wrangler.toml `[vars]` plus the `API_KEYS` secret, validated once per isolate.
+ * A bad value is an operator error: `parseConfig` throws a ConfigError naming the variable, and the
+ * Worker entry answers 500 with that message (the one 5xx that is allowed) instead of guessing.
+ */
+import { z } from 'zod';
+
+export interface TokenLimitsConfig {
+  maxNewTokens: number;
+  maxInputTokens: number;
+  /** Capped again per model by its n_positions (see `effectiveLimits`). */
+  maxTotalTokens: number;
+}
+
+export interface ServerConfig {
+  defaultModel: string;
+  modelIds: readonly string[];
+  limits: TokenLimitsConfig;
+  cpuBudgetMs: number;
+  /** '*' allows any origin. */
+  corsOrigins: '*' | readonly string[];
+  /** Empty = open (local dev). */
+  apiKeys: readonly string[];
+  /** Request bodies over this many bytes are refused with 413 before parsing. */
+  maxBodyBytes: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const list = (s: string): string[] =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+
+const positiveInt = (name: string) =>
+  z
+    .string({ error: `${name} is required` })
+    .regex(/^\s*\d+\s*$/, `${name} must be a positive integer`)
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n) && n > 0, `${name} must be a positive integer`);
+
+const EnvSchema = z.object({
+  DEFAULT_MODEL: z.string({ error: 'DEFAULT_MODEL is required' }).trim().min(1, 'DEFAULT_MODEL is empty'),
+  MODEL_IDS: z.string().optional(),
+  MAX_NEW_TOKENS: positiveInt('MAX_NEW_TOKENS'),
+  MAX_INPUT_TOKENS: positiveInt('MAX_INPUT_TOKENS'),
+  MAX_TOTAL_TOKENS: positiveInt('MAX_TOTAL_TOKENS'),
+  CPU_BUDGET_MS: positiveInt('CPU_BUDGET_MS'),
+  CORS_ORIGINS: z.string().optional(),
+  API_KEYS: z.string().optional(),
+  MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES').optional(),
+});
+
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+
+/** Validate the Worker's env (string vars) into a ServerConfig; throws ConfigError with the variable's name. */
+export function parseConfig(env: Record<string, unknown>): ServerConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`invalid configuration: ${issue?.message ?? 'unknown error'} (${issue?.path.join('.') ?? ''})`);
+  }
+  const e = parsed.data;
+  const modelIds = e.MODEL_IDS !== undefined ? list(e.MODEL_IDS) : [e.DEFAULT_MODEL];
+  if (modelIds.length === 0) modelIds.push(e.DEFAULT_MODEL);
+  for (const id of modelIds) {
+    if (!MODEL_ID.test(id)) throw new ConfigError(`invalid configuration: MODEL_IDS entry "${id}" is not a valid model id`);
+  }
+  if (!modelIds.includes(e.DEFAULT_MODEL)) {
+    throw new ConfigError(`invalid configuration: DEFAULT_MODEL "${e.DEFAULT_MODEL}" is not listed in MODEL_IDS`);
+  }
+  if (e.MAX_INPUT_TOKENS >= e.MAX_TOTAL_TOKENS) {
+    throw new ConfigError('invalid configuration: MAX_INPUT_TOKENS must be < MAX_TOTAL_TOKENS');
+  }
+  const origins = list(e.CORS_ORIGINS ?? '*');
+  for (const o of origins) {
+    if (o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o)) {
+      throw new ConfigError(`invalid configuration: CORS_ORIGINS entry "${o}" must be "*" or an origin like https://example.com`);
+    }
+  }
+  return {
+    defaultModel: e.DEFAULT_MODEL,
+    modelIds,
+    limits: { maxNewTokens: e.MAX_NEW_TOKENS, maxInputTokens: e.MAX_INPUT_TOKENS, maxTotalTokens: e.MAX_TOTAL_TOKENS },
+    cpuBudgetMs: e.CPU_BUDGET_MS,
+    corsOrigins: origins.length === 0 || origins.includes('*') ? '*' : origins,
+    apiKeys: list(e.API_KEYS ?? ''),
+    maxBodyBytes: e.MAX_BODY_BYTES ?? 1 << 20,
+  };
+}
+
+/** The limits for one model: MAX_TOTAL_TOKENS never exceeds the model's context (n_positions). */
+export function effectiveLimits(limits: TokenLimitsConfig, nPositions: number): TokenLimitsConfig {
+  const maxTotalTokens = Math.min(limits.maxTotalTokens, nPositions);
+  return {
+    maxNewTokens: Math.min(limits.maxNewTokens, maxTotalTokens - 1),
+    maxInputTokens: Math.min(limits.maxInputTokens, maxTotalTokens - 1),
+    maxTotalTokens,
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * SSE transport: Hono's streamSSE underneath, our byte-exact encoder on top. Three layers, as in
+ * Hono's streaming helper: this file owns the writer, abort and headers; `wire/*` owns the bytes;
+ * routes own what is said.
+ *
+ * - Client disconnect (the response stream cancelled, or the request's signal) aborts `signal`, which
+ *   routes hand to generation so it stops at the next step. It is not an error: nothing more is written.
+ * - An exception after the first byte becomes one dialect-shaped error event with a sanitized message,
+ *   then the stream closes.
+ * - Writes are serialized, so progress comments fired from callbacks never interleave with events.
+ */
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { LoadProgress } from '../model/types.ts';
+import { encodeSSE, type SSEMessage } from '../wire/sse.ts';
+import { type ApiError, toApiError } from './errors.ts';
+
+export interface SSEChannel {
+  /** Writes one message (in order with every other write); a no-op once the client is gone. */
+  send(msg: SSEMessage): Promise<void>;
+  /** Queues a message from a synchronous callback (load progress); ordering is preserved. */
+  post(msg: SSEMessage): void;
+  readonly signal: AbortSignal;
+}
+
+export function sseResponse(
+  c: Context,
+  run: (ch: SSEChannel) => Promise<void>,
+  errorEvent: (err: ApiError) => SSEMessage,
+): Response {
+  c.header('X-Accel-Buffering', 'no');
+  return streamSSE(c, async (stream) => {
+    const ac = new AbortController();
+    stream.onAbort(() => ac.abort());
+    const reqSignal = c.req.raw.signal;
+    if (reqSignal.aborted) ac.abort();
+    else reqSignal.addEventListener('abort', () => ac.abort(), { once: true });
+
+    let queue: Promise<void> = Promise.resolve();
+    const write = (msg: SSEMessage): Promise<void> => {
+      queue = queue.then(async () => {
+        if (!ac.signal.aborted) await stream.write(encodeSSE(msg));
+      });
+      return queue;
+    };
+    const ch: SSEChannel = { send: write, post: (m) => void write(m), signal: ac.signal };
+    try {
+      await run(ch);
+    } catch (e) {
+      const err = toApiError(e);
+      if (err.type === 'internal') console.error('stream failed', e);
+      await write(errorEvent(err));
+    }
+    await queue;
+  });
+}
+
+/**
+ * Load progress as SSE comments (`: loading 35% (12.3/35.1 MB)`): keep-alive for proxies and a
+ * progress bar for people. One comment per whole percent or phase change, not per callback.
+ */
+export function progressComments(ch: SSEChannel): (p: LoadProgress) => void {
+  let last = '';
+  return (p) => {
+    const pct = p.totalBytes > 0 ? Math.floor((100 * p.loadedBytes) / p.totalBytes) : 0;
+    const key = `${p.phase}:${pct}`;
+    if (key === last) return;
+    last = key;
+    ch.post({ comment: progressText(p, pct) });
+  };
+}
+
+export function progressText(p: LoadProgress, pct: number): string {
+  const mb = (b: number) => (b / 1e6).toFixed(1);
+  if (p.phase === 'ready') return 'model ready';
+  if (p.phase === 'session') return `loading: creating session${p.stage !== undefined ? ` for stage ${p.stage}` : ''}`;
+  return `loading ${pct}% (${mb(p.loadedBytes)}/${mb(p.totalBytes)} MB)`;
+}

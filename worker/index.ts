@@ -1,0 +1,54 @@
+/**
+ * The Worker entry. Per isolate (module scope, keyed by the MODEL_BUCKET binding): the config is
+ * validated once, and the app is built once over the lazy R2-backed ModelProvider — nothing is
+ * fetched until a request needs the model. A bad config is an operator error: every request gets a
+ * 500 naming the variable (logged once), rather than the Worker guessing.
+ */
+import type { Hono } from 'hono';
+import { createApp } from './app.ts';
+import { ConfigError, parseConfig } from './config.ts';
+import { modelProviderFor } from './model/provider.ts';
+
+export interface Env {
+  /** R2: content-addressed blobs + one manifest per model id (wrangler.toml [[r2_buckets]]). */
+  MODEL_BUCKET: R2Bucket;
+  DEFAULT_MODEL: string;
+  MODEL_IDS?: string;
+  MAX_NEW_TOKENS: string;
+  MAX_INPUT_TOKENS: string;
+  MAX_TOTAL_TOKENS: string;
+  CPU_BUDGET_MS: string;
+  CORS_ORIGINS?: string;
+  /** Secret (`wrangler secret put API_KEYS`), comma-separated; unset = open. */
+  API_KEYS?: string;
+}
+
+type Built = { app: Hono } | { error: string };
+const built = new WeakMap<object, Built>();
+
+function build(env: Env): Built {
+  const key: object = (env.MODEL_BUCKET as R2Bucket | undefined) ?? env;
+  let b = built.get(key);
+  if (!b) {
+    try {
+      const config = parseConfig(env as unknown as Record<string, unknown>);
+      b = { app: createApp({ models: modelProviderFor(env), config }) };
+    } catch (e) {
+      const message = e instanceof ConfigError ? e.message : `invalid configuration: ${e instanceof Error ? e.message : String(e)}`;
+      console.error(`[config] ${message}`);
+      b = { error: message };
+    }
+    built.set(key, b);
+  }
+  return b;
+}
+
+export default {
+  fetch(request, env, ctx): Response | Promise<Response> {
+    const b = build(env);
+    if ('error' in b) {
+      return Response.json({ error: `server misconfigured: ${b.error}`, error_type: 'config' }, { status: 500 });
+    }
+    return b.app.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,79 @@
+/**
+ * Text Generation Inference routes: POST /generate, POST /generate_stream, GET /generate_stream
+ * (query parameters, for a browser EventSource), and TGI's compat POST / ({"stream": bool}).
+ */
+import { Hono, type Context } from 'hono';
+import { readJson } from '../http/body.ts';
+import { collect } from '../wire/collect.ts';
+import { createTgiStreamEncoder, tgiGenerateResponse } from '../wire/tgi.ts';
+import type { Engine } from './engine.ts';
+import { parseTgiRequest, planTgi, type TgiPlan, type TgiRequest } from './params/tgi.ts';
+import { queryToTgiRequest } from './params/query.ts';
+import { streamGeneration } from './stream.ts';
+
+export function tgiRoutes(engine: Engine): Hono {
+  const app = new Hono();
+  const body = async (c: Context): Promise<TgiRequest> =>
+    parseTgiRequest(await readJson(c.req.raw, { maxBytes: engine.config.maxBodyBytes, requireJsonContentType: true }));
+
+  app.post('/generate', async (c) => {
+    const req = await body(c);
+    return c.json(await generateOnce(engine, planTgi(req.inputs, req.parameters, engine.config, { stream: false }), c.req.raw.signal));
+  });
+  app.post('/generate_stream', async (c) => {
+    const req = await body(c);
+    return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }));
+  });
+  app.get('/generate_stream', (c) => {
+    const req = parseTgiRequest(queryToTgiRequest(new URL(c.req.url).searchParams));
+    return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }));
+  });
+  // TGI's compat route: the same request with a top-level "stream"; the non-stream answer is a list.
+  app.post('/', async (c) => {
+    const req = await body(c);
+    if (req.stream) return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }));
+    const plan = planTgi(req.inputs, req.parameters, engine.config, { stream: false });
+    return c.json([await generateOnce(engine, plan, c.req.raw.signal)]);
+  });
+  return app;
+}
+
+/** Non-streaming TGI generation: one GenerateResponse (best of `best_of` when asked). */
+export async function generateOnce(engine: Engine, plan: TgiPlan, signal?: AbortSignal, modelId?: string) {
+  const model = await engine.load(modelId ?? engine.models.defaultId);
+  const prepared = engine.prepare(model, plan.inputs, plan.params, plan.truncate);
+  const gen = await collect(engine.run(prepared, plan.params, signal));
+  return tgiGenerateResponse(gen, {
+    seed: plan.reportedSeed,
+    details: plan.details,
+    prefix: plan.returnFullText ? plan.inputs : '',
+    inputLength: prepared.promptIds.length,
+    isSpecial: (id) => model.tokenizer.isSpecial(id),
+    decoderInputDetails: plan.decoderInputDetails,
+    bestOf: plan.bestOf > 1,
+  });
+}
+
+/** TGI token events for one sequence (also HF's `"stream": true`). */
+export function streamTgi(c: Context, engine: Engine, modelId: string, plan: TgiPlan): Promise<Response> {
+  return streamGeneration(
+    c,
+    engine,
+    c.req.path.startsWith('/models/') ? 'hf' : 'tgi',
+    { modelId, prompt: plan.inputs, params: plan.params, truncate: plan.truncate },
+    async (events, prepared, ch) => {
+      const enc = createTgiStreamEncoder({
+        seed: plan.reportedSeed,
+        details: plan.details,
+        prefix: plan.returnFullText ? plan.inputs : '',
+        inputLength: prepared.promptIds.length,
+        isSpecial: (id) => prepared.model.tokenizer.isSpecial(id),
+      });
+      for await (const ev of events) {
+        if (ch.signal.aborted) return;
+        const out = ev.type === 'token' ? enc.token(ev) : ev.type === 'done' ? enc.done(ev.text, ev.finishReason, ev.generatedTokens) : [];
+        for (const m of out) await ch.send(m);
+      }
+    },
+  );
+}
