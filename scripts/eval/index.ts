@@ -1,0 +1,16 @@
+export { parseEvalArgs, ArgsError, USAGE } from './args.ts';
+export type { EvalOptions } from './args.ts';
+export { createClient, ApiError } from './client.ts';
+export type { ApiClient, ClientOptions, FetchLike, ServerInfo } from './client.ts';
+export { loadBrown, loadFile, loadWikitext2, tokenizeDocuments, DatasetError, WIKITEXT2_SHA256, WIKITEXT2_DEFAULT_PATH } from './datasets.ts';
+export { parseLambada, runLambada, LambadaError } from './lambada.ts';
+export type { LambadaExample } from './lambada.ts';
+export { summarize, summarizeLambada, windowTotals, MetricsError } from './metrics.ts';
+export { runPerplexity, planDocuments } from './perplexity.ts';
+export { EVAL_HEADER } from './paper.ts';
+export { formatTable, upsertMarkdown } from './report.ts';
+export { runEval, EvalError } from './run.ts';
+export type { EvalResult, PerplexityEvalResult, LambadaEvalResult } from './run.ts';
+export { gpt2Tokenizer } from './tokens.ts';
+export { planWindows, scoredCount, WindowPlanError } from './windows.ts';
+export type { Window } from './windows.ts';

@@ -1,0 +1,107 @@
+/**
+ * Presenting results: a plain-text table for the terminal and rows in a markdown report (EVAL.md).
+ * The markdown report keeps one table per dataset between HTML comment markers; a run replaces the
+ * row with its label (or adds one), so re-running a conversion updates its numbers in place.
+ */
+import type { EvalResult } from './run.ts';
+
+const fix = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+/** Key/value lines for the terminal. */
+export function formatTable(r: EvalResult): string {
+  const rows: [string, string][] = [
+    ['model', `${r.model} (${r.quantization ?? 'quantization unknown'})`],
+    ['server', r.server],
+    ['dataset', r.dataset_description],
+    ['sha256', r.dataset_sha256],
+  ];
+  if (r.kind === 'perplexity') {
+    rows.push(
+      ['context / stride', `${r.context} / ${r.stride} tokens${r.n_positions !== null && r.context < r.n_positions ? ` (n_positions ${r.n_positions})` : ''}`],
+      ['windows', `${r.windows} over ${r.documents} document(s)`],
+      ['tokens scored', `${r.tokens_scored} (${r.bytes_scored} UTF-8 bytes)`],
+      ['perplexity', fix(r.perplexity, 3)],
+      ['bits per byte', fix(r.bits_per_byte, 4)],
+      ['bits per token', fix(r.bits_per_token, 4)],
+    );
+  } else {
+    rows.push(['examples', String(r.examples)], ['accuracy', `${fix(r.accuracy * 100, 2)} %`], ['perplexity (target word)', fix(r.perplexity, 2)]);
+  }
+  rows.push(['elapsed', `${fix(r.elapsed_s, 1)} s`]);
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
+}
+
+interface Section {
+  title: string;
+  columns: string[];
+  row: (r: EvalResult) => string[];
+}
+
+function section(r: EvalResult): Section {
+  if (r.kind === 'lambada') {
+    return {
+      title: 'LAMBADA (OpenAI variant, last-word accuracy by greedy generation)',
+      columns: ['label', 'model', 'quantization', 'accuracy %', 'ppl (target word)', 'examples', 'date'],
+      row: (x) => {
+        const l = x as typeof r;
+        return [l.label, l.model, l.quantization ?? '?', fix(l.accuracy * 100, 2), fix(l.perplexity, 2), String(l.examples), l.date.slice(0, 10)];
+      },
+    };
+  }
+  const title =
+    r.dataset === 'wikitext2'
+      ? 'WikiText-2 raw test (one stream, strided sliding window)'
+      : r.dataset === 'brown'
+        ? 'Brown held-out documents (our training split; each document its own stream)'
+        : `File ${r.dataset_description}`;
+  return {
+    title,
+    columns: ['label', 'model', 'quantization', 'perplexity', 'bits/byte', 'tokens scored', 'context', 'stride', 'date'],
+    row: (x) => {
+      const p = x as typeof r;
+      return [p.label, p.model, p.quantization ?? '?', fix(p.perplexity, 3), fix(p.bits_per_byte, 4), String(p.tokens_scored), String(p.context), String(p.stride), p.date.slice(0, 10)];
+    },
+  };
+}
+
+/** A table's key: dataset plus its sha, so numbers from different files never share a table. */
+function sectionKey(r: EvalResult): string {
+  return `${r.dataset}-${r.dataset_sha256.slice(0, 12)}${r.subset !== null ? `-first${r.subset}` : ''}`;
+}
+
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
+
+/** `existing` report (or null for a new file, which gets `header`) with r's row added or replaced. */
+export function upsertMarkdown(existing: string | null, r: EvalResult, header: string): string {
+  const doc = existing ?? header;
+  const s = section(r);
+  const key = sectionKey(r);
+  const open = `<!-- eval-table ${key} -->`;
+  const close = `<!-- /eval-table ${key} -->`;
+  const newRow = line(s.row(r));
+  const start = doc.indexOf(open);
+  const end = doc.indexOf(close);
+  if (start < 0 || end < start) {
+    const block = [
+      `### ${s.title}`,
+      '',
+      `Dataset SHA-256 \`${r.dataset_sha256}\`; ${r.dataset_description}.`,
+      '',
+      open,
+      line(s.columns),
+      line(s.columns.map(() => '---')),
+      newRow,
+      close,
+    ].join('\n');
+    return `${doc.replace(/\n*$/, '')}\n\n${block}\n`;
+  }
+  const body = doc.slice(start + open.length, end).split('\n').filter((l) => l.trim() !== '');
+  const [head, rule, ...rows] = body;
+  const labelCell = `| ${cell(r.label)} |`;
+  const i = rows.findIndex((l) => l.startsWith(labelCell));
+  if (i >= 0) rows[i] = newRow;
+  else rows.push(newRow);
+  return `${doc.slice(0, start + open.length)}\n${[head, rule, ...rows].join('\n')}\n${doc.slice(end)}`;
+}
