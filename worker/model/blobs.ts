@@ -1,8 +1,13 @@
 /** BlobSources: R2 in the Worker, memory in tests (the file-system one for Node is scripts/lib/r2-fs-source.ts). */
 import type { BlobSource } from './types.ts';
 
+/** The part of an R2Bucket binding we use: structural, so Node code can typecheck this file too. */
+export interface R2Reader {
+  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
+}
+
 /** Reads the bucket binding; a missing key is null, an R2 error throws (the loader retries those). */
-export function r2BlobSource(bucket: R2Bucket): BlobSource {
+export function r2BlobSource(bucket: R2Reader): BlobSource {
   return {
     async get(key) {
       const object = await bucket.get(key);
