@@ -75,9 +75,11 @@ ${ev === undefined ? '' : html`<h3>Evaluation</h3>${table
 </section>`;
 }
 
-function num(name: string, label: string, value: string, hint: string, step = 'any'): Html {
-  return html`<div><label for="p-${name}">${label} <span class="hint">${hint}</span></label>
-<input id="p-${name}" name="${name}" type="number" step="${step}" value="${value}" placeholder="${hint}"></div>`;
+/** A number field: label, input, then a hint the input is described by (shown under it). */
+function num(name: string, value: string, placeholder: string, hint: string, step = 'any'): Html {
+  return html`<div><label for="p-${name}">${name}</label>
+<input id="p-${name}" name="${name}" type="number" step="${step}" value="${value}" placeholder="${placeholder}" aria-describedby="p-${name}-hint">
+<span id="p-${name}-hint" class="hint">${hint}</span></div>`;
 }
 
 function playground(v: PageView): Html {
@@ -88,15 +90,16 @@ function playground(v: PageView): Html {
 <textarea id="p-inputs" name="inputs" rows="4" aria-describedby="p-inputs-hint">The meaning of life is</textarea>
 <p id="p-inputs-hint" class="hint">Ctrl+Enter generates, Escape stops.</p>
 <fieldset><legend>Parameters</legend><div class="grid">
-${num('max_new_tokens', 'max_new_tokens', String(maxNew), `≤ ${v.config.maxNewTokens}`, '1')}
-${num('temperature', 'temperature', '0.8', '> 0')}
-${num('top_k', 'top_k', '50', 'empty = off', '1')}
-${num('top_p', 'top_p', '', '(0, 1], empty = off')}
-${num('repetition_penalty', 'repetition_penalty', '', 'empty = 1.0')}
-${num('seed', 'seed', '', 'empty = random', '1')}
-${num('num_return_sequences', 'num_return_sequences', '1', '1 streams TGI', '1')}
-<div><label for="p-stop">stop <span class="hint">one per line, \\n = newline</span></label>
-<textarea id="p-stop" name="stop" rows="1"></textarea></div>
+${num('max_new_tokens', String(maxNew), '', `1 to ${v.config.maxNewTokens}`, '1')}
+${num('temperature', '0.8', '1.0', '> 0; with do_sample')}
+${num('top_k', '50', 'off', 'empty = off', '1')}
+${num('top_p', '', 'off', '(0, 1]; empty = off')}
+${num('repetition_penalty', '', '1.0', '> 0; 1 = off')}
+${num('seed', '', 'random', 'same seed, same text')}
+${num('num_return_sequences', '1', '1', '> 1 streams via /v1/completions', '1')}
+<div><label for="p-stop">stop</label>
+<textarea id="p-stop" name="stop" rows="1" aria-describedby="p-stop-hint"></textarea>
+<span id="p-stop-hint" class="hint">one per line; \\n = newline</span></div>
 <div class="check"><input id="p-do_sample" name="do_sample" type="checkbox" checked><label for="p-do_sample">do_sample</label></div>
 </div></fieldset>
 ${v.config.authEnabled
@@ -139,6 +142,7 @@ export async function renderPage(v: PageView): Promise<string> {
   const doc = await html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${v.modelId} · edge-gpt2</title>
 <style>${raw(CSS)}</style></head>
 <body data-state="idle"><header>

@@ -99,3 +99,12 @@ export function pageRoutes(deps: PageDeps): Hono {
 function escapeText(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
+
+/**
+ * The page in the shape of worker/app.ts's `AppDeps.pages` hook: `root` for GET /, `model` for
+ * GET /models/:model when a browser asks for HTML (the app checks the id and the Accept header).
+ */
+export function modelPages(deps: PageDeps): { root: (c: Context) => Promise<Response>; model: (c: Context, id: string) => Promise<Response> } {
+  const page = createModelPage(deps);
+  return { root: (c) => page(c, deps.models.defaultId), model: page };
+}

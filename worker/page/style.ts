@@ -24,8 +24,9 @@ textarea, input { width: 100%; font: inherit; color: inherit; background: var(--
 textarea { resize: vertical; }
 fieldset { border: 1px solid var(--line); border-radius: .375rem; margin: .75rem 0; padding: .5rem .75rem .75rem; }
 legend { font-weight: 600; padding: 0 .25rem; }
-.grid { display: grid; gap: .5rem .75rem; grid-template-columns: repeat(auto-fill, minmax(9.5rem, 1fr)); }
-.hint { font-weight: 400; color: var(--muted); font-size: .8rem; }
+.grid { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); }
+.grid label { overflow-wrap: anywhere; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85rem; }
+.hint { display: block; font-weight: 400; color: var(--muted); font-size: .8rem; margin-top: .15rem; }
 .check { display: flex; align-items: center; gap: .5rem; }
 .check input { width: auto; }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .75rem 0; }
@@ -48,6 +49,7 @@ pre { margin: 0; overflow-x: auto; background: var(--bg); border: 1px solid var(
 dl { display: grid; grid-template-columns: minmax(7rem, max-content) minmax(0, 1fr); gap: .25rem .75rem; margin: 0; }
 dt { font-weight: 600; color: var(--muted); }
 dd { margin: 0; overflow-wrap: anywhere; }
+@media (max-width: 30rem) { dl { grid-template-columns: minmax(0, 1fr); } dd { margin-bottom: .4rem; } }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; }
 .example { margin: 0 0 1rem; }

@@ -1,3 +1,4 @@
+import type { ServerConfig } from '../config.ts';
 import type { Manifest } from '../model/manifest.ts';
 import type { ModelProvider } from '../model/types.ts';
 
@@ -23,4 +24,9 @@ export interface PageDeps {
   manifest?: (id: string) => Promise<Manifest>;
   /** How long a fetched manifest is reused (ms; default 60 s): a newly published version shows up after it. */
   manifestTtlMs?: number;
+}
+
+/** The page's view of the server's validated config (worker/config.ts). */
+export function pageConfigFrom(config: ServerConfig): PageConfig {
+  return { ...config.limits, cpuBudgetMs: config.cpuBudgetMs, authEnabled: config.apiKeys.length > 0 };
 }

@@ -88,10 +88,11 @@ const PLAYGROUND_JS = String.raw`
     var gen = st.seqs[seq] || st.seqs[0];
     if (text) gen.appendChild(document.createTextNode(text));
     var now = performance.now();
-    if (!st.first) { st.first = now; setStatus('Generating…', 'info'); setProgress(null); }
+    if (!st.first) { st.first = now; setStatus('Generating…', 'info'); setProgress(null); modelState('loaded and ready'); }
     st.last = now; st.tokens++;
     showStats();
   }
+  function modelState(text) { var el = $('model-state'); if (el) el.textContent = text; }
   function fail(msg) { st.ended = true; setStatus(msg, 'error'); setProgress(null); }
   function onComment(text) {
     logRaw(':' + text);
@@ -100,6 +101,7 @@ const PLAYGROUND_JS = String.raw`
     setStatus('Loading the model' + m[1].replace(/^:?\s*/, ': ') + ' — the first request after a cold start fetches its weights.', 'loading');
     var pct = /(\d+(?:\.\d+)?)%/.exec(text);
     setProgress(pct ? Number(pct[1]) : null);
+    modelState('loading' + m[1]);
   }
   function onEvent(ev) {
     logRaw((ev.event !== 'message' ? 'event: ' + ev.event + ' ' : '') + ev.data);
