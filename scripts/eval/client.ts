@@ -79,7 +79,7 @@ export interface ApiClient {
   /** Greedy continuation of `ids` by exactly up to `maxTokens` tokens; returns the generated text. */
   greedy(model: string, ids: readonly number[], maxTokens: number): Promise<string>;
   /** The server's token ids for `text` (TGI `POST /tokenize`), or null when the route is absent. */
-  tokenize(model: string, text: string): Promise<number[] | null>;
+  tokenize(model: string | undefined, text: string): Promise<number[] | null>;
 }
 
 export function createClient(opts: ClientOptions): ApiClient {
@@ -149,7 +149,7 @@ export function createClient(opts: ClientOptions): ApiClient {
     async tokenize(model, text) {
       let raw: unknown;
       try {
-        raw = await call('/tokenize', { model, inputs: text });
+        raw = await call('/tokenize', model ? { model, inputs: text } : { inputs: text });
       } catch (e) {
         if (e instanceof ApiError && (e.status === 404 || e.status === 405)) return null;
         throw e;

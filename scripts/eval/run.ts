@@ -79,15 +79,16 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
   const warn = deps.warn ?? (() => {});
   const clientOpts: ClientOptions = { baseUrl: o.url, apiKey: o.apiKey, fetch: deps.fetch, backoffMs: deps.backoffMs };
   const client = createClient(clientOpts);
-  const info = await client.info();
-  const model = o.model ?? info.modelId;
   const tok = gpt2Tokenizer();
-
-  const serverIds = await client.tokenize(model, TOKENIZER_PROBE);
+  // /tokenize first: it loads the model, after which /info reports its quantization and the limits
+  // capped by its n_positions (an unloaded model's /info has only the configured limits).
+  const serverIds = await client.tokenize(o.model, TOKENIZER_PROBE);
   if (serverIds === null) warn('server has no POST /tokenize: cannot confirm it tokenizes like GPT-2 (r50k_base)');
   else if (serverIds.join() !== tok.encode(TOKENIZER_PROBE).join()) {
     throw new EvalError('tokenizer_mismatch', `the server's tokenizer differs from GPT-2's r50k_base on a probe text; token ids scored here would not be the ones the model was meant to see`);
   }
+  const info = await client.info();
+  const model = o.model ?? info.modelId;
 
   // The longest prompt the server takes with max_tokens 0.
   const serverMax = Math.min(info.maxInputTokens ?? Infinity, info.maxTotalTokens ?? Infinity);
