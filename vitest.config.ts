@@ -33,6 +33,19 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      {
+        test: {
+          // Debian chromium via playwright-core against the Worker: `wrangler dev` with the bundled model
+          // (started once by the global setup) and an in-process Node server over a fake model.
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          // One chromium and one wrangler at a time: the machines have 2 cores.
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -1,0 +1,103 @@
+/**
+ * The playground against the Worker's real app over a fake model (in-process Node server): the
+ * cases the real model cannot stage on demand — a loading phase with progress, and proof that Stop
+ * makes the *server* stop (it counts the fake model's forward passes). The same cases against
+ * `wrangler dev` and the bundled model are in playground.test.ts.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, openPage, setParams, waitIdle } from './chromium.ts';
+import { fakeModelApp } from './harness/fake-app.ts';
+import { serve, type NodeServer } from './harness/node-server.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('playground over the app with a fake model', () => {
+  let server: NodeServer;
+  let fake: ReturnType<typeof fakeModelApp>;
+  beforeAll(async () => {
+    fake = fakeModelApp({ stepDelayMs: 40, loadSteps: 8, loadStepMs: 120 });
+    server = await serve((r) => fake.app.fetch(r));
+  });
+  afterAll(() => server?.close());
+
+  it('shows the load progress sent as SSE comments, then the tokens', async () => {
+    const { page, problems } = await openPage(browser, server.url);
+    expect(await page.locator('#model-state').textContent()).toMatch(/^not loaded yet/);
+    await setParams(page, { max_new_tokens: '8', seed: '1' });
+    await page.locator('#pg-generate').click();
+    await page.locator('#pg-progress:not([hidden])').waitFor();
+    expect(await page.locator('#pg-status').textContent()).toMatch(/^Loading the model: \d+% \([\d.]+\/35\.1 MB\)/);
+    expect(await page.locator('#pg-status').getAttribute('class')).toBe('status loading');
+    expect(await waitIdle(page)).toBe('Done (finish_reason length, seed 1).');
+    expect(await page.locator('#pg-progress').isHidden()).toBe(true);
+    expect(await page.locator('#model-state').textContent()).toBe('loaded and ready');
+    expect(await page.locator('#pg-stats').textContent()).toMatch(/^8 tokens · [\d.]+ tokens\/s · first token after \d+ ms$/);
+    expect(await page.locator('#pg-raw').textContent()).toMatch(/^:loading \d+%/m);
+    expect(fake.counters.loads).toBe(1);
+    expect(problems).toEqual([]);
+  });
+
+  it('Escape stops: the fetch is aborted and the server stops generating', async () => {
+    const { page, problems } = await openPage(browser, server.url);
+    const aborted: string[] = [];
+    page.on('requestfailed', (r) => aborted.push(`${r.url()} ${r.failure()?.errorText}`));
+    await setParams(page, { max_new_tokens: '200', seed: '2' });
+    const before = fake.counters.forwards;
+    await page.locator('#p-inputs').focus();
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(() => (document.querySelector('#pg-stats')?.textContent ?? '').match(/^([3-9]|\d\d+) tokens/));
+    await page.keyboard.press('Escape');
+    expect(await waitIdle(page)).toMatch(/^Stopped after \d+ tokens\.$/);
+    expect(aborted).toEqual([`${server.url}/generate_stream net::ERR_ABORTED`]);
+    const shown = Number(/^(\d+) tokens/.exec((await page.locator('#pg-stats').textContent()) ?? '')![1]);
+    // The server notices the disconnect within a step or two; then no more forward passes happen.
+    let settled = -1;
+    for (let i = 0; i < 20 && settled !== fake.counters.forwards; i++) {
+      settled = fake.counters.forwards;
+      await sleep(250); // > 6 steps of 40 ms: a running generation would have advanced
+    }
+    const steps = settled - before;
+    expect(steps).toBeLessThan(200);
+    expect(steps).toBeLessThanOrEqual(shown + 3); // +1 prefill, +1 held by the TGI encoder, +1 in flight
+    const text = await page.locator('#pg-output .gen').textContent();
+    await sleep(300);
+    expect(await page.locator('#pg-output .gen').textContent()).toBe(text);
+    expect(problems).toEqual([]);
+  });
+
+  it('shows a validation error from the API', async () => {
+    const { page } = await openPage(browser, server.url);
+    await setParams(page, { temperature: '-1' });
+    await page.locator('#pg-generate').click();
+    expect(await waitIdle(page)).toBe('Error 422 (validation): parameters.temperature must be > 0');
+  });
+});
+
+describe('playground with API keys configured', () => {
+  let server: NodeServer;
+  beforeAll(async () => {
+    const fake = fakeModelApp({ stepDelayMs: 1, loadSteps: 1, loadStepMs: 1, apiKeys: 'k-one,k-two' });
+    server = await serve((r) => fake.app.fetch(r));
+  });
+  afterAll(() => server?.close());
+
+  it('asks for a key, shows the 401, and works with a right key', async () => {
+    const { page } = await openPage(browser, server.url);
+    expect(await page.locator('label[for=p-api_key]').textContent()).toMatch(/^API key/);
+    await setParams(page, { max_new_tokens: '4' });
+    await page.locator('#pg-generate').click();
+    expect(await waitIdle(page)).toMatch(/^Error 401 \(authentication\): /);
+    await setParams(page, { api_key: 'k-two' });
+    await page.locator('#pg-generate').click();
+    expect(await waitIdle(page)).toMatch(/^Done \(finish_reason (length|eos_token)/);
+  });
+});
