@@ -3,7 +3,10 @@ import { parseArgs } from 'node:util';
 import type { DatasetName } from './datasets.ts';
 
 export interface EvalOptions {
+  /** The Worker's base URL; with --local, a placeholder (requests go to the in-process app). */
   url: string;
+  /** Serve this converted model directory in-process instead of calling a URL (local.ts). */
+  local?: string;
   /** Model id sent in requests; default: /info's model_id. */
   model?: string;
   dataset: DatasetName;
@@ -26,9 +29,11 @@ export interface EvalOptions {
   progress: boolean;
 }
 
-export const USAGE = `usage: npm run eval -- --url <worker-url> [options]
+export const USAGE = `usage: npm run eval -- (--url <worker-url> | --local <model-dir>) [options]
 
   --url URL            the Worker (e.g. http://127.0.0.1:8787)
+  --local DIR          run the Worker's app in this process over a converted model dir
+                       (blobs/ + models/<id>/manifest.json, e.g. model-shards/)
   --model ID           model id to evaluate (default: the server's /info model_id)
   --dataset NAME       wikitext2 (default) | brown | lambada | file
   --file PATH          wikitext2: wiki.test.raw (default ../shared/data/wikitext-2-raw/wiki.test.raw);
@@ -67,6 +72,7 @@ export function parseEvalArgs(argv: readonly string[], env: Record<string, strin
       allowPositionals: false,
       options: {
         url: { type: 'string' },
+        local: { type: 'string' },
         model: { type: 'string' },
         dataset: { type: 'string', default: 'wikitext2' },
         file: { type: 'string' },
@@ -86,11 +92,12 @@ export function parseEvalArgs(argv: readonly string[], env: Record<string, strin
   } catch (e) {
     throw new ArgsError((e as Error).message);
   }
-  if (!values.url) throw new ArgsError('--url is required');
+  if (!values.url === !values.local) throw new ArgsError('give exactly one of --url and --local');
+  const url = values.url ?? 'http://local.invalid';
   try {
-    new URL(values.url);
+    new URL(url);
   } catch {
-    throw new ArgsError(`--url is not a URL: ${values.url}`);
+    throw new ArgsError(`--url is not a URL: ${url}`);
   }
   const dataset = values.dataset as DatasetName;
   if (!DATASETS.includes(dataset)) throw new ArgsError(`--dataset must be one of ${DATASETS.join(', ')} (got "${values.dataset}")`);
@@ -99,7 +106,8 @@ export function parseEvalArgs(argv: readonly string[], env: Record<string, strin
   if (context !== undefined && context < 2) throw new ArgsError('--context must be >= 2');
   if (context !== undefined && stride !== undefined && stride > context) throw new ArgsError(`--stride (${stride}) must be <= --context (${context})`);
   return {
-    url: values.url,
+    url,
+    local: values.local,
     model: values.model,
     dataset,
     file: values.file,

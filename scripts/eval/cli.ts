@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ArgsError, parseEvalArgs, USAGE } from './args.ts';
 import { EVAL_HEADER } from './paper.ts';
+import { localServer } from './local.ts';
 import { formatTable, upsertMarkdown } from './report.ts';
 import { runEval } from './run.ts';
 
@@ -25,7 +26,13 @@ async function main(): Promise<number> {
     throw e;
   }
   try {
-    const result = await runEval(opts, { progress: process.stderr, warn: (m) => console.error(`eval: warning: ${m}`) });
+    const local = opts.local ? await localServer(opts.local, opts.model) : undefined;
+    const result = await runEval(opts, {
+      fetch: local?.fetch,
+      server: opts.local ? `in-process worker/app.ts over ${opts.local}` : undefined,
+      progress: process.stderr,
+      warn: (m) => console.error(`eval: warning: ${m}`),
+    });
     console.log(formatTable(result));
     if (opts.json) {
       writeFileSync(opts.json, `${JSON.stringify(result, null, 2)}\n`);

@@ -72,6 +72,8 @@ export interface EvalDeps {
   /** Warnings (stderr in the CLI). */
   warn?: (msg: string) => void;
   backoffMs?: number;
+  /** What the report says was measured (default: the URL). */
+  server?: string;
 }
 
 export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<EvalResult> {
@@ -110,7 +112,7 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
     label: o.label ?? info.quantization ?? model,
     model,
     quantization: info.quantization,
-    server: o.url,
+    server: deps.server ?? o.url,
     tokenizer: TOKENIZER_NAME,
     date: new Date().toISOString(),
   };

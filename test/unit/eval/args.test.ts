@@ -18,6 +18,11 @@ describe('parseEvalArgs', () => {
     expect(parseEvalArgs(['--url', 'http://x', '--api-key', 'given'], { EDGE_GPT2_API_KEY: 'k' }).apiKey).toBe('given');
   });
 
+  it('--local replaces --url (exactly one of them)', () => {
+    expect(parseEvalArgs(['--local', 'model-shards'])).toMatchObject({ local: 'model-shards' });
+    expect(() => parseEvalArgs(['--local', 'd', '--url', 'http://x'])).toThrow(ArgsError);
+  });
+
   it('rejects bad input with ArgsError', () => {
     const bad = [
       [],
