@@ -7,48 +7,46 @@ import type { Context } from 'hono';
 import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
 import { type Dialect, errorBody } from '../http/errors.ts';
 import { progressComments, type SSEChannel, sseResponse } from '../http/sse.ts';
+import type { LoadedModel } from '../model/types.ts';
 import { jsonMessage } from '../wire/sse.ts';
 import type { Engine, Prepared } from './engine.ts';
 
-export interface StreamRequest {
-  modelId: string;
-  prompt: string | readonly number[];
-  params: GenerationParams;
-  truncate?: number | null;
-}
-
-export type StreamConsumer = (
-  events: AsyncGenerator<GenerationEvent, void, undefined>,
-  prepared: Prepared,
-  ch: SSEChannel,
-) => Promise<void>;
-
-export async function streamGeneration(
+/** Opens an SSE response once `prepare` (tokenize + budget) has run on the loaded model. */
+export async function streamWithModel<T>(
   c: Context,
   engine: Engine,
   dialect: Dialect,
-  req: StreamRequest,
-  consume: StreamConsumer,
+  modelId: string,
+  prepare: (model: LoadedModel) => T,
+  run: (prepared: T, ch: SSEChannel) => Promise<void>,
 ): Promise<Response> {
-  let prepared: Prepared | undefined;
-  if (engine.models.state(req.modelId).state === 'ready') {
-    prepared = engine.prepare(await engine.load(req.modelId), req.prompt, req.params, req.truncate);
-  }
+  let prepared: { value: T } | undefined;
+  if (engine.models.state(modelId).state === 'ready') prepared = { value: prepare(await engine.load(modelId)) };
   return sseResponse(
     c,
     async (ch) => {
-      if (!prepared) {
-        const model = await engine.load(req.modelId, progressComments(ch));
-        prepared = engine.prepare(model, req.prompt, req.params, req.truncate);
-      }
-      const events = engine.run(prepared, req.params, ch.signal);
-      try {
-        await consume(events, prepared, ch);
-      } finally {
-        // Stops the generator (and frees its cache) if the consumer left early or threw.
-        await events.return(undefined);
-      }
+      prepared ??= { value: prepare(await engine.load(modelId, progressComments(ch))) };
+      await run(prepared.value, ch);
     },
     (err) => jsonMessage(errorBody(err, dialect)),
   );
+}
+
+/** Runs generation for a prepared prompt, always closing the generator (frees its KV cache). */
+export async function consumeGeneration(
+  engine: Engine,
+  prepared: Prepared,
+  params: GenerationParams,
+  ch: SSEChannel,
+  onEvent: (ev: GenerationEvent) => Promise<void>,
+): Promise<void> {
+  const events = engine.run(prepared, params, ch.signal);
+  try {
+    for await (const ev of events) {
+      if (ch.signal.aborted) return;
+      await onEvent(ev);
+    }
+  } finally {
+    await events.return(undefined);
+  }
 }

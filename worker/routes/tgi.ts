@@ -9,7 +9,7 @@ import { createTgiStreamEncoder, tgiGenerateResponse } from '../wire/tgi.ts';
 import type { Engine } from './engine.ts';
 import { parseTgiRequest, planTgi, type TgiPlan, type TgiRequest } from './params/tgi.ts';
 import { queryToTgiRequest } from './params/query.ts';
-import { streamGeneration } from './stream.ts';
+import { consumeGeneration, streamWithModel } from './stream.ts';
 
 export function tgiRoutes(engine: Engine): Hono {
   const app = new Hono();
@@ -56,12 +56,13 @@ export async function generateOnce(engine: Engine, plan: TgiPlan, signal?: Abort
 
 /** TGI token events for one sequence (also HF's `"stream": true`). */
 export function streamTgi(c: Context, engine: Engine, modelId: string, plan: TgiPlan): Promise<Response> {
-  return streamGeneration(
+  return streamWithModel(
     c,
     engine,
     c.req.path.startsWith('/models/') ? 'hf' : 'tgi',
-    { modelId, prompt: plan.inputs, params: plan.params, truncate: plan.truncate },
-    async (events, prepared, ch) => {
+    modelId,
+    (model) => engine.prepare(model, plan.inputs, plan.params, plan.truncate),
+    async (prepared, ch) => {
       const enc = createTgiStreamEncoder({
         seed: plan.reportedSeed,
         details: plan.details,
@@ -69,11 +70,10 @@ export function streamTgi(c: Context, engine: Engine, modelId: string, plan: Tgi
         inputLength: prepared.promptIds.length,
         isSpecial: (id) => prepared.model.tokenizer.isSpecial(id),
       });
-      for await (const ev of events) {
-        if (ch.signal.aborted) return;
+      await consumeGeneration(engine, prepared, plan.params, ch, async (ev) => {
         const out = ev.type === 'token' ? enc.token(ev) : ev.type === 'done' ? enc.done(ev.text, ev.finishReason, ev.generatedTokens) : [];
         for (const m of out) await ch.send(m);
-      }
+      });
     },
   );
 }
