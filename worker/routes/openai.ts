@@ -38,7 +38,10 @@ export function openAiRoutes(engine: Engine): Hono {
       meta.systemFingerprint = fingerprint(model);
       return plan.prompts.map((p) => engine.prepare(model, p, plan.params));
     };
-    if (plan.stream) return streamWithModel(c, engine, 'openai', modelId, prepareAll, (prepared, ch) => streamCompletion(engine, plan, meta, prepared, ch));
+    if (plan.stream) {
+      const tgiFields = pathModel !== undefined;
+      return streamWithModel(c, engine, 'openai', modelId, prepareAll, (prepared, ch) => streamCompletion(engine, plan, meta, prepared, ch, tgiFields));
+    }
     const prepared = prepareAll(await engine.load(modelId));
     return c.json(await createCompletion(engine, plan, meta, prepared, c.req.raw.signal));
   };
@@ -133,8 +136,23 @@ async function createCompletion(engine: Engine, plan: OpenAiPlan, meta: Completi
   return completion(meta, choices, usage(promptTokens, completionTokens));
 }
 
-async function streamCompletion(engine: Engine, plan: OpenAiPlan, meta: CompletionMeta, prepared: Prepared[], ch: SSEChannel): Promise<void> {
-  const send = (choices: ChoiceOut[]) => ch.send(jsonMessage(chunk(meta, choices, plan.includeUsage)));
+/**
+ * Streaming. On /models/:id/v1/completions (reached by @huggingface/inference's textGenerationStream,
+ * which types its chunks as TGI StreamOutput) each chunk also carries TGI's `token`, `generated_text`
+ * and `details` fields when there is one prompt and n = 1: chunks are then held one step, like TGI's
+ * stream, so the last token's chunk can carry the finish. OpenAI clients ignore the extra fields.
+ */
+async function streamCompletion(
+  engine: Engine,
+  plan: OpenAiPlan,
+  meta: CompletionMeta,
+  prepared: Prepared[],
+  ch: SSEChannel,
+  tgiFields: boolean,
+): Promise<void> {
+  const send = (choices: ChoiceOut[], extra?: Record<string, unknown>) =>
+    ch.send(jsonMessage({ ...chunk(meta, choices, plan.includeUsage), ...extra }));
+  const hybrid = tgiFields && plan.n === 1 && prepared.length === 1;
   let promptTokens = 0;
   let completionTokens = 0;
   for (const [pi, p] of prepared.entries()) {
@@ -145,6 +163,7 @@ async function streamCompletion(engine: Engine, plan: OpenAiPlan, meta: Completi
       emitted: '',
       offset: codePoints(text0),
       lp: plan.logprobs !== null ? createLogprobs((id) => model.tokenizer.tokenBytes(id)) : null,
+      held: null as { choice: ChoiceOut; token: Record<string, unknown> } | null,
     }));
     const echo = async (prompt: PromptEvent | null) => {
       for (const [k, s] of seqs.entries()) {
@@ -165,13 +184,27 @@ async function streamCompletion(engine: Engine, plan: OpenAiPlan, meta: Completi
         s.lp?.add(ev.top ? { id: ev.id, logprob: ev.logprob, top: ev.top } : { id: ev.id, logprob: ev.logprob }, s.offset);
         s.offset += codePoints(ev.text);
         s.emitted += ev.text;
-        await send([{ text: ev.text, index, logprobs: s.lp ? s.lp.drain() : null, finish_reason: null }]);
-      } else {
-        completionTokens += ev.generatedTokens;
-        // Text held back by stop-sequence matching and released at the end arrives here.
-        const rest = ev.text.startsWith(s.emitted) ? ev.text.slice(s.emitted.length) : '';
-        await send([{ text: rest, index, logprobs: null, finish_reason: openAiFinish(ev.finishReason) }]);
+        const choice: ChoiceOut = { text: ev.text, index, logprobs: s.lp ? s.lp.drain() : null, finish_reason: null };
+        if (!hybrid) return send([choice]);
+        if (s.held) await send([s.held.choice], { token: s.held.token, generated_text: null, details: null });
+        s.held = { choice, token: { id: ev.id, text: ev.text, logprob: Number.isFinite(ev.logprob) ? ev.logprob : null, special: ev.special } };
+        return;
       }
+      completionTokens += ev.generatedTokens;
+      // Text held back by stop-sequence matching and released at the end arrives here.
+      const rest = ev.text.startsWith(s.emitted) ? ev.text.slice(s.emitted.length) : '';
+      const finish = openAiFinish(ev.finishReason);
+      if (hybrid && s.held) {
+        const details = { finish_reason: ev.finishReason, generated_tokens: ev.generatedTokens, seed: plan.params.doSample ? plan.reportedSeed : null };
+        await send([{ ...s.held.choice, text: s.held.choice.text + rest, finish_reason: finish }], {
+          token: s.held.token,
+          generated_text: (plan.echo ? text0 : '') + ev.text,
+          details,
+        });
+        s.held = null;
+        return;
+      }
+      await send([{ text: rest, index, logprobs: null, finish_reason: finish }]);
     });
     if (ch.signal.aborted) return;
   }

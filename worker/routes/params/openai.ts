@@ -57,6 +57,8 @@ export interface OpenAiPlan {
   params: GenerationParams;
   /** Choices per prompt. */
   n: number;
+  /** The seed as the client sent it (or as drawn), for reporting. */
+  reportedSeed: number;
   echo: boolean;
   logprobs: number | null;
   stream: boolean;
@@ -117,6 +119,7 @@ export function planOpenAi(req: OpenAiRequest, config: ServerConfig): OpenAiPlan
       promptLogprobs: echo && logprobs !== null,
     },
     n,
+    reportedSeed: seed,
     echo,
     logprobs,
     stream,
