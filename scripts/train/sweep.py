@@ -30,7 +30,7 @@ def main():
         layers, width = (int(v) for v in c.split('x'))
         name = f'sweep-{layers}x{width}'
         cmd = [sys.executable, os.path.join(HERE, 'train.py'), '--n-layer', str(layers), '--n-embd', str(width),
-               '--time-budget', str(a.minutes * 60), '--threads', '1', '--lr', str(a.lr), '--warmup', '30',
+               '--time-budget', str(a.minutes * 60), '--threads', '1', '--lr', str(a.lr), '--warmup', '40',
                '--eval-every', '100000', '--name', name, '--log', os.path.join(ROOT, 'data', 'logs', 'sweep.log')]
         procs.append((name, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)))
     rows = []

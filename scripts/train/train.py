@@ -49,6 +49,8 @@ def parse_args():
     p.add_argument('--grad-clip', type=float, default=1.0)
     p.add_argument('--max-steps', type=int, default=0)
     p.add_argument('--time-budget', type=float, default=0, help='seconds; sweep only (not deterministic)')
+    p.add_argument('--deadline', default='', help='HH:MM (UTC): safety stop; a run cut short this way is not deterministic')
+    p.add_argument('--snapshot', default='', help='also save a checkpoint here at every eval (fallback if cut short)')
     p.add_argument('--eval-every', type=int, default=100)
     p.add_argument('--eval-batches', type=int, default=16)
     p.add_argument('--full-eval', action='store_true', help='final loss on all of val.bin')
@@ -121,13 +123,23 @@ def main():
                              {'params': no_decay, 'weight_decay': 0.0}], lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     gen = torch.Generator().manual_seed(a.seed)
     max_steps = a.max_steps or 10**9
+    deadline, stopped_early = None, False
+    if a.deadline:
+        hh, mm = (int(v) for v in a.deadline.split(':'))
+        now = time.gmtime()
+        deadline = time.time() + ((hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min)) * 60 - now.tm_sec
     t0 = time.time()
     step, ema, history = 0, None, []
     while step < max_steps:
-        if a.time_budget and step == 10:
-            # Sweep mode: fix the schedule length from the measured speed.
-            max_steps = max(20, int(a.time_budget / ((time.time() - t0) / 10)))
-            log(f'{a.name}: time budget {a.time_budget:.0f}s -> max_steps {max_steps}')
+        if a.time_budget and step == 5:
+            # Sweep mode: fix the schedule length (and warmup) from the measured speed.
+            max_steps = max(20, int(a.time_budget / ((time.time() - t0) / 5)))
+            a.warmup = max(5, min(a.warmup, max_steps // 10))
+            log(f'{a.name}: time budget {a.time_budget:.0f}s -> max_steps {max_steps}, warmup {a.warmup}')
+        if deadline and time.time() > deadline:
+            log(f'{a.name}: DEADLINE reached at step {step}/{max_steps}; stopping early (schedule not finished)')
+            stopped_early = True
+            break
         for g in opt.param_groups:
             g['lr'] = lr_at(step, max_steps, a)
         ix = torch.randint(0, len(train) - a.block - 1, (a.batch,), generator=gen)
@@ -148,9 +160,11 @@ def main():
             vl = evaluate(model, val, a.block, a.batch, a.eval_batches)
             history.append({'step': step, 'train_loss_ema': ema, 'val_loss': vl, 'elapsed_s': time.time() - t0})
             log(f'{a.name}: step {step} val_loss {vl:.4f} (ppl {math.exp(vl):.1f})')
+            if a.snapshot:
+                save_checkpoint(model, a.snapshot)
     train_s = time.time() - t0
     summary = {'name': a.name, 'config': cfg.to_dict(), 'params': model.num_params(), 'args': vars(a),
-               'steps': step, 'tokens_seen': step * a.batch * a.block, 'train_seconds': train_s,
+               'steps': step, 'max_steps': max_steps, 'stopped_early': stopped_early, 'tokens_seen': step * a.batch * a.block, 'train_seconds': train_s,
                'train_loss_ema': ema, 'val_loss_subset': history[-1]['val_loss'] if history else None,
                'history': history}
     if a.full_eval:
