@@ -18,8 +18,10 @@ const TWO_53 = 9007199254740992;
 /** The (hi, lo) words of a seed reduced modulo 2^53; throws on NaN/±Infinity. */
 export function seedWords(seed: number): { hi: number; lo: number } {
   if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
-  // `%` on doubles is exact, so this is a true modulo even for rounded values above 2^53.
-  const x = ((Math.trunc(seed) % TWO_53) + TWO_53) % TWO_53;
+  // `%` on doubles is exact, so this is a true modulo even for rounded values above 2^53. Only a
+  // negative remainder is shifted up (adding 2^53 to a positive one would round away odd bits).
+  const r = Math.trunc(seed) % TWO_53;
+  const x = r < 0 ? r + TWO_53 : r + 0; // + 0 turns -0 into 0
   const lo = x % TWO_32;
   return { hi: (x - lo) / TWO_32, lo };
 }
