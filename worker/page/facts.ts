@@ -108,6 +108,7 @@ export function cardFacts(card: Record<string, unknown> | undefined): Fact[] {
   for (const k of keys) {
     const v = card[k];
     if (v === undefined || v === null || v === '') continue;
+    if (typeof v === 'object' && Object.keys(v).length === 0) continue; // [] or {}: nothing to say
     out.push({ label: k, value: typeof v === 'string' ? v : JSON.stringify(v) });
   }
   return out;

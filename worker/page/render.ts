@@ -124,7 +124,7 @@ function examplesSection(v: PageView): Html {
 ${examples(v.origin, v.modelId, v.config.authEnabled).map(
     (e) => html`<figure class="example"><figcaption><span id="${e.id}-t">${e.title}</span>
 <button type="button" data-copy="${e.id}" aria-describedby="${e.id}-t">Copy</button></figcaption>
-<pre><code id="${e.id}">${e.code}</code></pre></figure>`,
+<pre tabindex="0"><code id="${e.id}">${e.code}</code></pre></figure>`,
   )}
 </section>`;
 }

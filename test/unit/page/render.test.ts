@@ -84,7 +84,7 @@ describe('renderPage', () => {
 
   it("puts the request's origin into every example", async () => {
     const page = await renderPage(view());
-    const codes = [...page.matchAll(/<pre><code id="([^"]+)">([^]*?)<\/code><\/pre>/g)].map((c) => [c[1]!, unescape(c[2]!)]);
+    const codes = [...page.matchAll(/<pre tabindex="0"><code id="([^"]+)">([^]*?)<\/code><\/pre>/g)].map((c) => [c[1]!, unescape(c[2]!)]);
     expect(codes.map((c) => c[0])).toEqual(['curl-tgi', 'curl-hf', 'curl-openai', 'js-openai', 'js-hf']);
     for (const [, code] of codes) expect(code).toContain('https://gpt.example.workers.dev');
     const [tgi, hf, openai, jsOpenai, jsHf] = codes.map((c) => c[1]!);
