@@ -16,7 +16,7 @@ let n = 0;
 
 beforeAll(async () => {
   good = await synth(join(tmp.dir, 'good'), { n_layer: 2 });
-});
+}, 60_000);
 afterAll(() => tmp.cleanup());
 
 /** A fresh copy of the good checkpoint to break. */

@@ -33,7 +33,7 @@ beforeAll(async () => {
   for (const quant of ['fp32', 'int8', 'q4'] as const) await convertQuiet({ input: ck, out, id: quant, quant });
   await convertQuiet({ input: ck, out, id: 'q4-128', quant: 'q4', blockSize: 128 });
   await convertQuiet({ input: ck, out, id: 'int8-3', quant: 'int8', stages: 3 });
-});
+}, 60_000);
 afterAll(async () => {
   for (const m of models.values()) await m.release();
   tmp.cleanup();

@@ -29,7 +29,7 @@ describe.each([
     const ck = await synth(join(tmp.dir, 'ck'), { prefix, dtype });
     for (const stages of [1, 2, 3]) await convertQuiet({ input: ck, out: join(tmp.dir, 'out'), id: `m${stages}`, quant: 'fp32', stages });
     ref = await Gpt2Reference.load(ck);
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const m of models.values()) await m.release();
     tmp.cleanup();
