@@ -1,6 +1,6 @@
 /**
  * `npm run synth -- --out dir [--preset gpt2|distilgpt2|gpt2-medium] [--n-layer L --n-head H --n-embd E
- *   --n-positions P --vocab V] [--seed S] [--no-prefix] [--dtype f32|f16] [--init-std X]`
+ *   --n-positions P --vocab V] [--seed S] [--no-prefix] [--dtype f32|f16|bf16] [--init-std X]`
  *
  * Writes a GPT-2 checkpoint in Hugging Face layout with deterministic pseudo-random weights.
  */
@@ -44,7 +44,7 @@ function main(): void {
     n_positions: int(values['n-positions'], base.n_positions, '--n-positions'),
     vocab_size: int(values.vocab, base.vocab_size, '--vocab'),
   };
-  if (values.dtype !== 'f32' && values.dtype !== 'f16') fail('--dtype must be f32 or f16');
+  if (!['f32', 'f16', 'bf16'].includes(values.dtype!)) fail('--dtype must be f32, f16 or bf16');
   const t0 = Date.now();
   console.log(`synth: ${JSON.stringify(dims)}, ${(parameterCount(dims) / 1e6).toFixed(2)} M params -> ${values.out}`);
   writeSyntheticCheckpoint({
@@ -52,7 +52,7 @@ function main(): void {
     out: values.out!,
     seed: int(values.seed, 1, '--seed'),
     prefix: !values['no-prefix'],
-    dtype: values.dtype as 'f32' | 'f16',
+    dtype: values.dtype as 'f32' | 'f16' | 'bf16',
     ...(values['init-std'] ? { initStd: Number(values['init-std']) } : {}),
     onProgress: (m) => console.log(m),
   }).then(

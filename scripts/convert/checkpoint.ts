@@ -72,6 +72,14 @@ function readConfig(dir: string): Gpt2Config {
   if (act !== undefined && act !== 'gelu_new') {
     throw new ConvertError('bad_config', `${path}: activation_function ${JSON.stringify(act)} is not supported (GPT-2 uses gelu_new)`);
   }
+  // GPT2Config switches that change the math; the graph implements the defaults only.
+  const unsupported: [string, unknown, unknown][] = [
+    ['scale_attn_weights', raw.scale_attn_weights, true],
+    ['scale_attn_by_inverse_layer_idx', raw.scale_attn_by_inverse_layer_idx, false],
+  ];
+  for (const [key, value, want] of unsupported) {
+    if (value !== undefined && value !== want) throw new ConvertError('bad_config', `${path}: ${key}=${JSON.stringify(value)} is not supported (GPT-2 uses ${want})`);
+  }
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
@@ -92,6 +100,9 @@ function readConfig(dir: string): Gpt2Config {
   };
   for (const k of ['n_layer', 'n_head', 'n_embd', 'n_positions', 'vocab_size'] as const) {
     if (c[k] === 0) throw new ConvertError('bad_config', `${path}: ${k} must be positive`);
+  }
+  if (raw.n_inner != null && raw.n_inner !== 4 * c.n_embd) {
+    throw new ConvertError('bad_config', `${path}: n_inner ${JSON.stringify(raw.n_inner)} is not supported (GPT-2's MLP is 4 x n_embd = ${4 * c.n_embd})`);
   }
   if (c.n_embd % c.n_head !== 0) throw new ConvertError('bad_config', `${path}: n_embd ${c.n_embd} is not divisible by n_head ${c.n_head}`);
   if (c.eos_token_id >= vocab || c.bos_token_id >= vocab) throw new ConvertError('bad_config', `${path}: bos/eos token id outside the vocabulary (${vocab})`);

@@ -42,7 +42,11 @@ export class ShardWriter {
    * would overflow the current shard starts a new one; one bigger than the cap gets a shard of its own.
    */
   async add(chunks: Uint8Array[]): Promise<ExternalPlacement> {
-    const length = chunks.reduce((n, c) => n + c.byteLength, 0);
+    return this.addStream(chunks.reduce((n, c) => n + c.byteLength, 0), chunks);
+  }
+
+  /** Like `add`, for a tensor produced piece by piece (the fp32 embedding, read in row blocks). */
+  async addStream(length: number, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<ExternalPlacement> {
     let s = this.current;
     if (s && s.bytes > 0 && align(s.bytes) + length > this.capBytes) {
       await this.closeCurrent();
@@ -52,7 +56,8 @@ export class ShardWriter {
     const pad = align(s.bytes) - s.bytes;
     if (pad) await this.write(s, new Uint8Array(pad));
     const offset = s.bytes;
-    for (const c of chunks) await this.write(s, c);
+    for await (const c of chunks) await this.write(s, c);
+    if (s.bytes - offset !== length) throw new Error(`shard writer: tensor announced ${length} bytes, produced ${s.bytes - offset}`);
     const shard = s;
     return {
       offset,

@@ -94,9 +94,10 @@ export async function tiedEmbedding(ctx: WeightContext): Promise<TiedEmbedding> 
   };
   let emb: TiedEmbedding;
   if (ctx.quant === 'fp32') {
-    const chunks: Uint8Array[] = [];
-    for (let r = 0; r < V; r += ROW_BLOCK) chunks.push(bytesOf(await rows(r, Math.min(ROW_BLOCK, V - r))));
-    const W = g.externalInitializer('wte.weight', DT.FLOAT, [V, E], await ctx.shards.add(chunks)); // [vocab, n_embd]
+    async function* blocks() {
+      for (let r = 0; r < V; r += ROW_BLOCK) yield bytesOf(await rows(r, Math.min(ROW_BLOCK, V - r)));
+    }
+    const W = g.externalInitializer('wte.weight', DT.FLOAT, [V, E], await ctx.shards.addStream(V * E * 4, blocks())); // [vocab, n_embd]
     emb = {
       lookup: (ids) => g.op1('Gather', [W, ids], { axis: 0 }),
       head: (h, output) => {

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGpt2Tokenizer, VOCAB_SIZE, EOS_TOKEN } from '../tokenizer/index.ts';
 import { bytesToUnicode } from '../tokenizer/bytes-to-unicode.ts';
-import { floatArrayToHalf } from './half.ts';
+import { floatArrayToHalf, floatToBf16 } from './half.ts';
 import { gpt2Tensors, type Gpt2Dims, type TensorSpec } from './gpt2-names.ts';
 import { Prng } from './prng.ts';
 import { writeSafetensors } from './safetensors.ts';
@@ -16,7 +16,7 @@ export interface SynthOptions extends Gpt2Dims {
   seed?: number;
   /** Write names with HF GPT2LMHeadModel's `transformer.` prefix (default true). */
   prefix?: boolean;
-  dtype?: 'f32' | 'f16';
+  dtype?: 'f32' | 'f16' | 'bf16';
   /** Std of the embedding and linear weights (GPT-2 uses 0.02; larger gives peakier logits). */
   initStd?: number;
   /** Also write an `lm_head.weight` equal to wte (some exports do). */
@@ -32,7 +32,7 @@ export async function writeSyntheticCheckpoint(o: SynthOptions): Promise<void> {
   mkdirSync(o.out, { recursive: true });
   const std = o.initStd ?? 0.02;
   const prefix = (o.prefix ?? true) ? 'transformer.' : '';
-  const f16 = o.dtype === 'f16';
+  const dtype = o.dtype ?? 'f32';
   const eos = o.vocab_size - 1;
   writeFileSync(join(o.out, 'config.json'), JSON.stringify(hfConfig(o, eos), null, 2) + '\n');
 
@@ -40,21 +40,21 @@ export async function writeSyntheticCheckpoint(o: SynthOptions): Promise<void> {
   const prng = new Prng(o.seed ?? 1);
   const tensors = specs.map((t) => ({
     name: prefix + t.name,
-    dtype: f16 ? ('F16' as const) : ('F32' as const),
+    dtype: ({ f32: 'F32', f16: 'F16', bf16: 'BF16' } as const)[dtype],
     shape: t.shape,
-    chunks: () => generate(t, prng, std, o.n_layer, f16, o.onProgress),
+    chunks: () => generate(t, prng, std, o.n_layer, dtype, o.onProgress),
   }));
   if (o.lmHead) {
     // Same stream as wte: a second generator seeded identically reproduces its values.
     const wte = specs[0]!;
     const again = new Prng(o.seed ?? 1);
-    tensors.push({ name: 'lm_head.weight', dtype: tensors[0]!.dtype, shape: wte.shape, chunks: () => generate(wte, again, std, o.n_layer, f16) });
+    tensors.push({ name: 'lm_head.weight', dtype: tensors[0]!.dtype, shape: wte.shape, chunks: () => generate(wte, again, std, o.n_layer, dtype) });
   }
   await writeSafetensors(join(o.out, 'model.safetensors'), tensors, { format: 'pt' });
   writeTokenizer(o.out, o.vocab_size);
 }
 
-function* generate(t: TensorSpec, prng: Prng, std: number, nLayer: number, f16: boolean, progress?: (m: string) => void) {
+function* generate(t: TensorSpec, prng: Prng, std: number, nLayer: number, dtype: 'f32' | 'f16' | 'bf16', progress?: (m: string) => void) {
   const n = t.shape.reduce((a, b) => a * b, 1);
   if (n > 4 * CHUNK) progress?.(`  ${t.name} [${t.shape.join(', ')}]`);
   for (let at = 0; at < n; at += CHUNK) {
@@ -81,7 +81,9 @@ function* generate(t: TensorSpec, prng: Prng, std: number, nLayer: number, f16: 
         prng.fillNormal(buf, 0.05);
         break;
     }
-    yield f16 ? new Uint8Array(floatArrayToHalf(buf).buffer) : new Uint8Array(buf.buffer);
+    if (dtype === 'f16') yield new Uint8Array(floatArrayToHalf(buf).buffer);
+    else if (dtype === 'bf16') yield new Uint8Array(Uint16Array.from(buf, floatToBf16).buffer);
+    else yield new Uint8Array(buf.buffer);
   }
 }
 

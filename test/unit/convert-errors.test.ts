@@ -107,6 +107,8 @@ describe('converter rejects bad checkpoints', () => {
     ['n_embd not divisible by n_head', { n_head: 5 }, /not divisible by n_head 5/],
     ['missing n_layer', { n_layer: undefined }, /n_layer must be a non-negative integer/],
     ['another architecture', { model_type: 'llama' }, /model_type is "llama"/],
+    ['a non-GPT-2 MLP width', { n_inner: 100 }, /n_inner 100 is not supported/],
+    ['per-layer attention scaling', { scale_attn_by_inverse_layer_idx: true }, /scale_attn_by_inverse_layer_idx=true is not supported/],
   ])('bad config: %s', async (_, patch, message) => {
     const dir = copy();
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;

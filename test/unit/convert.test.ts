@@ -15,6 +15,7 @@ const V = 300;
 describe.each([
   { name: 'f32 with transformer. prefix', prefix: true, dtype: 'f32' as const },
   { name: 'f16 without prefix', prefix: false, dtype: 'f16' as const },
+  { name: 'bf16 with prefix', prefix: true, dtype: 'bf16' as const },
 ])('fp32 conversion of a 3-layer, 3-head, width-48 checkpoint ($name)', ({ prefix, dtype }) => {
   const tmp = tempDir('conv');
   let ref: Gpt2Reference;
