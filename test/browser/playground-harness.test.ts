@@ -101,3 +101,47 @@ describe('playground with API keys configured', () => {
     expect(await waitIdle(page)).toMatch(/^Done \(finish_reason (length|eos_token)/);
   });
 });
+
+describe('several sequences', () => {
+  let server: NodeServer;
+  beforeAll(async () => {
+    const fake = fakeModelApp({ stepDelayMs: 5, loadSteps: 1, loadStepMs: 1 });
+    server = await serve((r) => fake.app.fetch(r));
+  });
+  afterAll(() => server?.close());
+
+  it('num_return_sequences 3 streams three sequences from /v1/completions', async () => {
+    const { page, problems } = await openPage(browser, server.url);
+    const posted: { path: string; body: unknown }[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST') posted.push({ path: new URL(r.url()).pathname, body: JSON.parse(r.postData() ?? 'null') });
+    });
+    await setParams(page, { num_return_sequences: '3', max_new_tokens: '6', seed: '9', top_k: '5', repetition_penalty: '1.2' });
+    await page.locator('#pg-generate').click();
+    expect(await waitIdle(page)).toMatch(/^Done \(finish_reason (length|stop)\)\.$/);
+    // HF-style fields mapped onto OpenAI's (top_k / repetition_penalty as the vLLM extensions).
+    expect(posted).toEqual([
+      {
+        path: '/v1/completions',
+        body: {
+          model: 'edge-gpt2-small',
+          prompt: 'The meaning of life is',
+          stream: true,
+          n: 3,
+          max_tokens: 6,
+          temperature: 0.8,
+          top_k: 5,
+          repetition_penalty: 1.2,
+          seed: 9,
+        },
+      },
+    ]);
+    const seqs = await page.locator('#pg-output .seq').count();
+    expect(seqs).toBe(3);
+    const labels = await page.locator('#pg-output .seq-label').allTextContents();
+    expect(labels).toEqual(['Sequence 1', 'Sequence 2', 'Sequence 3']);
+    const texts = await page.locator('#pg-output .gen').allTextContents();
+    expect(texts.every((t) => t.length > 0)).toBe(true);
+    expect(problems).toEqual([]);
+  });
+});
