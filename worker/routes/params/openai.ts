@@ -24,8 +24,8 @@ export const OpenAiRequest = z.object({
     .union([
       z.string(),
       z.array(z.string()).min(1).max(MAX_PROMPTS),
-      z.array(tokenId).max(MAX_PROMPT_IDS),
-      z.array(z.array(tokenId).max(MAX_PROMPT_IDS)).min(1).max(MAX_PROMPTS),
+      z.array(tokenId).min(1).max(MAX_PROMPT_IDS),
+      z.array(z.array(tokenId).min(1).max(MAX_PROMPT_IDS)).min(1).max(MAX_PROMPTS),
     ])
     .nullable(),
   suffix: z.string().nullish(),
@@ -130,7 +130,6 @@ export function planOpenAi(req: OpenAiRequest, config: ServerConfig): OpenAiPlan
 function normalizePrompts(p: OpenAiRequest['prompt']): (string | number[])[] {
   if (p === null) return [''];
   if (typeof p === 'string') return [p];
-  if (p.length === 0) return [[]];
   if (typeof p[0] === 'number') return [p as number[]];
   return p as string[] | number[][];
 }
