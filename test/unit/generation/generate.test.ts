@@ -248,9 +248,9 @@ describe('generate: stopping and text', () => {
       r[h.length - 1 > d ? EOS : 48 + d] = 0;
       return r;
     };
-    const lm2 = new FakeLM(firstRow, { vocabSize: V });
+    const lm = new FakeLM(firstRow, { vocabSize: V });
     const p = params({ maxNewTokens: 10, doSample: true, seed: 2024, numSequences: 4 });
-    const events = await collect(generate(lm2, tok, prompt, p));
+    const events = await collect(generate(lm, tok, prompt, p));
     checkStream(events, 4);
     const lengths = [0, 1, 2, 3].map((i) => tokens(events, i).length);
     for (let i = 0; i < 4; i++) {
@@ -260,10 +260,10 @@ describe('generate: stopping and text', () => {
       expect(tokens(events, i).map((t) => t.id)).toEqual(reference(firstRow, prompt, p, i).map((t) => t.id));
     }
     expect(new Set(lengths).size).toBeGreaterThan(1); // this seed really finishes rows at different steps
-    const batches = lm2.stats.forwards.map((f) => f.inputIds.length);
+    const batches = lm.stats.forwards.map((f) => f.inputIds.length);
     expect(batches.slice(1)).toEqual([...batches.slice(1)].sort((a, b) => b - a)); // never grows
-    for (const s of lm2.stats.selects) expect(s.rows.every((r) => r < s.fromBatch)).toBe(true);
-    expect(lm2.liveCaches).toBe(0);
+    for (const s of lm.stats.selects) expect(s.rows.every((r) => r < s.fromBatch)).toBe(true);
+    expect(lm.liveCaches).toBe(0);
   });
 
   it('stops at the context window with finish reason length', async () => {
