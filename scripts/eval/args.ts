@@ -24,6 +24,8 @@ export interface EvalOptions {
   json?: string;
   markdown?: string;
   label?: string;
+  /** A model card JSON (converter --card) whose `eval` gets this result's row. */
+  card?: string;
   /** Skip the WikiText-2 SHA-256 check. */
   verifySha: boolean;
   progress: boolean;
@@ -47,6 +49,8 @@ export const USAGE = `usage: npm run eval -- (--url <worker-url> | --local <mode
   --json PATH          write the result as JSON
   --markdown PATH      add/replace this run's row in a markdown report (e.g. EVAL.md)
   --label NAME         row label for --markdown (e.g. int8; default: the quantization)
+  --card PATH          set this result under \`eval.<dataset>\` in a model card JSON (created if
+                       missing); re-convert with \`npm run convert -- ... --card PATH\` to show it on /
   --no-verify          skip the WikiText-2 SHA-256 check
   --no-progress        no progress bar on stderr`;
 
@@ -85,6 +89,7 @@ export function parseEvalArgs(argv: readonly string[], env: Record<string, strin
         json: { type: 'string' },
         markdown: { type: 'string' },
         label: { type: 'string' },
+        card: { type: 'string' },
         'no-verify': { type: 'boolean', default: false },
         'no-progress': { type: 'boolean', default: false },
       },
@@ -120,6 +125,7 @@ export function parseEvalArgs(argv: readonly string[], env: Record<string, strin
     json: values.json,
     markdown: values.markdown,
     label: values.label,
+    card: values.card,
     verifySha: !values['no-verify'],
     progress: !values['no-progress'],
   };

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ArgsError, parseEvalArgs, USAGE } from './args.ts';
 import { EVAL_HEADER } from './paper.ts';
 import { localServer } from './local.ts';
-import { formatTable, upsertMarkdown } from './report.ts';
+import { formatTable, mergeIntoCard, upsertMarkdown } from './report.ts';
 import { runEval } from './run.ts';
 
 async function main(): Promise<number> {
@@ -42,6 +42,11 @@ async function main(): Promise<number> {
       const existing = existsSync(opts.markdown) ? readFileSync(opts.markdown, 'utf8') : null;
       writeFileSync(opts.markdown, upsertMarkdown(existing, result, EVAL_HEADER));
       console.error(`eval: ${existing === null ? 'created' : 'updated'} ${opts.markdown} (row "${result.label}")`);
+    }
+    if (opts.card) {
+      const card = existsSync(opts.card) ? (JSON.parse(readFileSync(opts.card, 'utf8')) as Record<string, unknown>) : {};
+      writeFileSync(opts.card, `${JSON.stringify(mergeIntoCard(card, result), null, 2)}\n`);
+      console.error(`eval: added the ${result.dataset} row to eval in ${opts.card}`);
     }
     return 0;
   } catch (e) {

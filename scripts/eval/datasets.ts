@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brownSplit } from '../train/brown.ts';
+import { brownSplit, EOS_ID } from '../train/brown.ts';
 
 export type DatasetName = 'wikitext2' | 'brown' | 'lambada' | 'file';
 
@@ -15,8 +15,13 @@ export interface TextDataset {
   name: DatasetName;
   /** What the numbers were measured on, in words (goes into the report). */
   description: string;
-  /** Independent token streams are made from these (one per document). */
+  /** The texts; `layout` says how they become token streams. */
   documents: string[];
+  /**
+   * 'streams': each document is its own stream (its first token unscored). 'eos-joined': one stream,
+   * every document followed by <|endoftext|> (the trainer's val.bin layout), so EOS predictions count.
+   */
+  layout: 'streams' | 'eos-joined';
   sha256: string;
   path?: string;
 }
@@ -61,10 +66,14 @@ export function loadWikitext2(path = WIKITEXT2_DEFAULT_PATH, verify = true): Tex
         'Numbers on another file are not comparable; pass --dataset file to evaluate it anyway.',
     );
   }
-  return { name: 'wikitext2', description: 'WikiText-2 raw v1 test (wiki.test.raw), one stream', documents: [bytes.toString('utf8')], sha256: sha, path };
+  return { name: 'wikitext2', description: 'WikiText-2 raw v1 test (wiki.test.raw), one stream', documents: [bytes.toString('utf8')], layout: 'streams', sha256: sha, path };
 }
 
-/** The 50 held-out Brown documents of the training split, each its own stream. */
+/**
+ * The 50 held-out Brown documents of the training split, as one stream laid out exactly like the
+ * trainer's data/brown/val.bin (each document followed by <|endoftext|>), so the API's number can be
+ * checked against scripts/train/eval_ppl.py's torch number at the same context and stride.
+ */
 export function loadBrown(): TextDataset {
   const { val, valIds } = brownSplit();
   // SHA over the documents' text, each followed by a NUL: changes if the split or the untagging does.
@@ -72,8 +81,9 @@ export function loadBrown(): TextDataset {
   for (const d of val) h.update(d).update('\0');
   return {
     name: 'brown',
-    description: `Brown corpus held-out split (${val.length} docs: ${valIds[0]} … ${valIds.at(-1)}), each doc a stream`,
+    description: `Brown corpus held-out split (${val.length} docs: ${valIds[0]} … ${valIds.at(-1)}), one stream, each doc followed by <|endoftext|>`,
     documents: val,
+    layout: 'eos-joined',
     sha256: h.digest('hex'),
   };
 }
@@ -82,7 +92,7 @@ export function loadBrown(): TextDataset {
 export function loadFile(path: string | undefined): TextDataset {
   if (!path) throw new DatasetError('file_required', '--dataset file needs --file <path>');
   const bytes = readRequired(path, 'Check the --file path.');
-  return { name: 'file', description: `file ${path}, one stream`, documents: [bytes.toString('utf8')], sha256: sha256Hex(bytes), path };
+  return { name: 'file', description: `file ${path}, one stream`, documents: [bytes.toString('utf8')], layout: 'streams', sha256: sha256Hex(bytes), path };
 }
 
 export function readLambadaFile(path: string | undefined): { content: string; sha256: string; path: string } {
@@ -97,13 +107,13 @@ export function readLambadaFile(path: string | undefined): { content: string; sh
   return { content: bytes.toString('utf8'), sha256: sha256Hex(bytes), path };
 }
 
-/** Tokenize documents and keep at most `maxTokens` tokens in total (in document order). */
-export function tokenizeDocuments(docs: readonly string[], encode: (s: string) => number[], maxTokens?: number): number[][] {
+/** Token streams of a dataset, keeping at most `maxTokens` tokens in total (in document order). */
+export function tokenizeDataset(ds: Pick<TextDataset, 'documents' | 'layout'>, encode: (s: string) => number[], maxTokens?: number): number[][] {
+  const streams = ds.layout === 'eos-joined' ? [ds.documents.flatMap((d) => [...encode(d), EOS_ID])] : ds.documents.map(encode);
   const out: number[][] = [];
   let left = maxTokens ?? Infinity;
-  for (const d of docs) {
+  for (const ids of streams) {
     if (left <= 0) break;
-    const ids = encode(d);
     const kept = ids.length > left ? ids.slice(0, left) : ids;
     left -= kept.length;
     out.push(kept);

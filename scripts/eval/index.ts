@@ -2,7 +2,7 @@ export { parseEvalArgs, ArgsError, USAGE } from './args.ts';
 export type { EvalOptions } from './args.ts';
 export { createClient, ApiError } from './client.ts';
 export type { ApiClient, ClientOptions, FetchLike, ServerInfo } from './client.ts';
-export { loadBrown, loadFile, loadWikitext2, tokenizeDocuments, DatasetError, WIKITEXT2_SHA256, WIKITEXT2_DEFAULT_PATH } from './datasets.ts';
+export { loadBrown, loadFile, loadWikitext2, tokenizeDataset, DatasetError, WIKITEXT2_SHA256, WIKITEXT2_DEFAULT_PATH } from './datasets.ts';
 export { parseLambada, runLambada, LambadaError } from './lambada.ts';
 export type { LambadaExample } from './lambada.ts';
 export { summarize, summarizeLambada, windowTotals, MetricsError } from './metrics.ts';

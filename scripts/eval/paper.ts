@@ -17,7 +17,9 @@ everything the deployment does: conversion, quantization, ONNX Runtime Web (WASM
   scored tokens.
 - WikiText-2: \`wiki.test.raw\` of wikitext-2-raw-v1, the whole file byte for byte as one stream
   (not HF's \`"\\n\\n".join\` of its rows), no detokenization.
-- Brown: the 50 held-out documents of our training split (\`scripts/train/brown.ts\`), each its own stream.
+- Brown: the 50 held-out documents of our training split (\`scripts/train/brown.ts\`) as one stream,
+  each followed by \`<|endoftext|>\` exactly as the trainer's \`val.bin\` (the EOS predictions count;
+  they add no bytes), so the numbers compare with \`scripts/train/eval_ppl.py\` at the same context/stride.
 - LAMBADA: OpenAI's variant (\`lambada_test.jsonl\`, 5,153 passages). Accuracy: the greedy continuation
   of the context, as many tokens as the target has, must equal the last word exactly (with its
   leading space); no stop-word filter. Perplexity: exp(mean over passages of the last word's NLL).

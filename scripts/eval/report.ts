@@ -53,7 +53,7 @@ function section(r: EvalResult): Section {
     r.dataset === 'wikitext2'
       ? 'WikiText-2 raw test (one stream, strided sliding window)'
       : r.dataset === 'brown'
-        ? 'Brown held-out documents (our training split; each document its own stream)'
+        ? 'Brown held-out documents (our training split; one stream, documents separated by <|endoftext|>)'
         : `File ${r.dataset_description}`;
   return {
     title,
@@ -105,3 +105,23 @@ export function upsertMarkdown(existing: string | null, r: EvalResult, header: s
   else rows.push(newRow);
   return `${doc.slice(0, start + open.length)}\n${[head, rule, ...rows].join('\n')}\n${doc.slice(end)}`;
 }
+
+/** The compact row a model card carries (`card.eval[<dataset>]`, shown on the model's page). */
+export function cardRow(r: EvalResult): Record<string, string | number> {
+  const base = { quantization: r.quantization ?? '?', date: r.date.slice(0, 10) };
+  if (r.kind === 'lambada') {
+    return { ...base, 'accuracy %': round(r.accuracy * 100, 2), 'ppl (target word)': round(r.perplexity, 2), examples: r.examples };
+  }
+  return { ...base, perplexity: round(r.perplexity, 3), 'bits/byte': round(r.bits_per_byte, 4), tokens: r.tokens_scored, context: r.context, stride: r.stride };
+}
+
+/** `card` (a converter --card JSON) with r's row set under `eval[<dataset>]`; other rows kept. */
+export function mergeIntoCard(card: Record<string, unknown>, r: EvalResult): Record<string, unknown> {
+  const prev = card.eval;
+  const ev = typeof prev === 'object' && prev !== null && !Array.isArray(prev) ? { ...(prev as Record<string, unknown>) } : {};
+  const name = r.subset !== null ? `${r.dataset} (first ${r.subset})` : r.dataset;
+  ev[name] = cardRow(r);
+  return { ...card, eval: ev };
+}
+
+const round = (x: number, d: number): number => Number(x.toFixed(d));

@@ -4,7 +4,7 @@
  */
 import { type ClientOptions, createClient, type FetchLike } from './client.ts';
 import type { EvalOptions } from './args.ts';
-import { loadBrown, loadFile, loadWikitext2, readLambadaFile, type TextDataset, tokenizeDocuments, WIKITEXT2_DEFAULT_PATH } from './datasets.ts';
+import { loadBrown, loadFile, loadWikitext2, readLambadaFile, type TextDataset, tokenizeDataset, WIKITEXT2_DEFAULT_PATH } from './datasets.ts';
 import { parseLambada, runLambada } from './lambada.ts';
 import { summarize, summarizeLambada } from './metrics.ts';
 import { runPerplexity } from './perplexity.ts';
@@ -144,7 +144,7 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
 
   const ds: TextDataset =
     o.dataset === 'wikitext2' ? loadWikitext2(o.file ?? WIKITEXT2_DEFAULT_PATH, o.verifySha) : o.dataset === 'brown' ? loadBrown() : loadFile(o.file);
-  const docs = tokenizeDocuments(ds.documents, tok.encode, o.maxTokens);
+  const docs = tokenizeDataset(ds, tok.encode, o.maxTokens);
   const stride = o.stride ?? Math.max(1, Math.floor(context / 2));
   if (stride > context) throw new EvalError('bad_stride', `--stride ${stride} exceeds the context (${context})`);
   const run = await runPerplexity(client, docs, {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EVAL_HEADER } from '../../../scripts/eval/paper.ts';
-import { formatTable, upsertMarkdown } from '../../../scripts/eval/report.ts';
+import { formatTable, mergeIntoCard, upsertMarkdown } from '../../../scripts/eval/report.ts';
 import type { LambadaEvalResult, PerplexityEvalResult } from '../../../scripts/eval/run.ts';
 
 const ppl = (label: string, perplexity: number, sha = 'a'.repeat(64)): PerplexityEvalResult => ({
@@ -85,5 +85,19 @@ describe('formatTable', () => {
     expect(t).toMatch(/bits per byte\s+1\.2346/);
     expect(t).toMatch(/context \/ stride\s+1024 \/ 512 tokens/);
     expect(formatTable(lambada)).toMatch(/accuracy\s+45\.99 %/);
+  });
+});
+
+describe('mergeIntoCard', () => {
+  it('sets eval.<dataset> and keeps the card and other rows', () => {
+    const card = { description: 'small', eval: { brown: { perplexity: 99 } } };
+    const out = mergeIntoCard(card, ppl('int8', 40.51234));
+    expect(out.description).toBe('small');
+    expect(out.eval).toEqual({
+      brown: { perplexity: 99 },
+      wikitext2: { quantization: 'int8', date: '2026-11-25', perplexity: 40.512, 'bits/byte': 1.2346, tokens: 286177, context: 1024, stride: 512 },
+    });
+    expect(card.eval).toEqual({ brown: { perplexity: 99 } }); // not mutated
+    expect((mergeIntoCard({}, lambada).eval as Record<string, unknown>).lambada).toMatchObject({ 'accuracy %': 45.99 });
   });
 });
