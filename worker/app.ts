@@ -10,6 +10,7 @@ import { bearerAuth } from './http/auth.ts';
 import { corsMiddleware } from './http/cors.ts';
 import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
+import { prefersHtml } from './page/accept.ts';
 import { createEngine, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './routes/engine.ts';
 import { hfRoutes, type ModelPageRenderer } from './routes/hf.ts';
 import { openAiRoutes } from './routes/openai.ts';
@@ -39,7 +40,7 @@ export function createApp(deps: AppDeps): Hono {
       keys: deps.config.apiKeys,
       isPublic: (method, path, accept) =>
         (method === 'GET' || method === 'HEAD') &&
-        (path === '/health' || path === '/' || (path.startsWith('/models/') && accept.includes('text/html'))),
+        (path === '/health' || path === '/' || (path.startsWith('/models/') && !path.includes('/v1/') && prefersHtml(accept))),
       allowsQueryKey: (method, path) => method === 'GET' && path === '/generate_stream',
     }),
   );

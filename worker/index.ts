@@ -7,7 +7,10 @@
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
+import { manifestKey, parseManifest, type Manifest } from './model/manifest.ts';
 import { modelProviderFor } from './model/provider.ts';
+import { ModelLoadError } from './model/types.ts';
+import { modelPages, pageConfigFrom } from './page/index.ts';
 
 export interface Env {
   /** R2: content-addressed blobs + one manifest per model id (wrangler.toml [[r2_buckets]]). */
@@ -32,7 +35,9 @@ function build(env: Env): Built {
   if (!b) {
     try {
       const config = parseConfig(env as unknown as Record<string, unknown>);
-      b = { app: createApp({ models: modelProviderFor(env), config }) };
+      const models = modelProviderFor(env);
+      const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => readManifest(env.MODEL_BUCKET, id) });
+      b = { app: createApp({ models, config, pages }) };
     } catch (e) {
       const message = e instanceof ConfigError ? e.message : `invalid configuration: ${e instanceof Error ? e.message : String(e)}`;
       console.error(`[config] ${message}`);
@@ -41,6 +46,13 @@ function build(env: Env): Built {
     built.set(key, b);
   }
   return b;
+}
+
+/** Only the manifest (a small R2 read), so the model page renders without loading weights. */
+async function readManifest(bucket: R2Bucket, id: string): Promise<Manifest> {
+  const obj = await bucket.get(manifestKey(id));
+  if (!obj) throw new ModelLoadError('manifest_missing', `no manifest for model "${id}" in the bucket (${manifestKey(id)})`);
+  return parseManifest(await obj.json());
 }
 
 export default {

@@ -9,6 +9,7 @@ import { Hono, type Context } from 'hono';
 import { readJson } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
 import type { ModelState } from '../model/types.ts';
+import { prefersHtml } from '../page/accept.ts';
 import { collect } from '../wire/collect.ts';
 import { tgiGenerateResponse } from '../wire/tgi.ts';
 import type { Engine } from './engine.ts';
@@ -54,7 +55,7 @@ export function hfRoutes(engine: Engine, page?: ModelPageRenderer): Hono {
 
   app.get('/models/:model', async (c) => {
     const id = engine.resolve(c.req.param('model'));
-    if (page && (c.req.header('accept') ?? '').includes('text/html')) return page(c, id);
+    if (page && prefersHtml(c.req.header('accept'))) return page(c, id);
     return c.json({ id, pipeline_tag: 'text-generation', ...engine.models.state(id) });
   });
   return app;

@@ -129,3 +129,28 @@ describe('cancellation', () => {
     expect(provider.lm.liveCaches).toBe(0);
   });
 });
+
+describe('page hooks', () => {
+  it('GET / and GET /models/:id (browser Accept) reach the page renderer without a key; API clients get JSON', async () => {
+    const seen: string[] = [];
+    const { app } = makeApp({
+      config: testConfig({ apiKeys: ['k'] }),
+      pages: {
+        root: (c) => c.html('<p>root</p>'),
+        model: (c, id) => {
+          seen.push(id);
+          return c.html(`<p>${id}</p>`);
+        },
+      },
+    });
+    expect(await (await app.request('/')).text()).toBe('<p>root</p>');
+    const html = await app.request('/models/edge-gpt2-small', { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(html.status).toBe(200);
+    expect(await html.text()).toBe('<p>edge-gpt2-small</p>');
+    expect(seen).toEqual(['edge-gpt2-small']);
+    const api = await app.request('/models/edge-gpt2-small', { headers: { accept: '*/*' } });
+    expect(api.status).toBe(401);
+    const authed = await app.request('/models/edge-gpt2-small', { headers: { accept: 'application/json', authorization: 'Bearer k' } });
+    expect(await authed.json()).toEqual({ id: 'edge-gpt2-small', pipeline_tag: 'text-generation', state: 'ready' });
+  });
+});
