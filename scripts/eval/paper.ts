@@ -37,5 +37,19 @@ is Hugging Face's \`gpt2\` (124M parameters when counted exactly).
 | 762M | 10.87 | 60.12 | 93.45 | 88.0 | 19.93 | 40.31 | 0.97 | 1.02 | 22.05 | 44.575 |
 | 1542M | 8.63 | 63.24 | 93.30 | 89.05 | 18.34 | 35.76 | 0.93 | 0.98 | 17.48 | 42.16 |
 
+## Reproduce
+
+\`\`\`sh
+# against a running Worker (npm start, or a deployment; --api-key or $EDGE_GPT2_API_KEY when keys are set)
+npm run eval -- --url http://127.0.0.1:8787 --dataset wikitext2 --markdown EVAL.md --label int8
+# or the Worker's app in-process over converted models (one dir can hold several ids)
+npm run convert -- checkpoints/edge-gpt2-small --quant q4 --out .tmp/eval-models --id small-q4
+npm run eval -- --local .tmp/eval-models --model small-q4 --dataset brown --markdown EVAL.md --label q4
+\`\`\`
+
+The API takes at most \`n_positions - 1\` prompt tokens (\`MAX_INPUT_TOKENS < MAX_TOTAL_TOKENS <= n_positions\`),
+so the default context is 1023 for a 1024-position model, and \`MAX_INPUT_TOKENS\` (768 in wrangler.toml)
+caps it further on a deployed Worker. Each table row says the context and stride it used.
+
 ## Measured here
 `;

@@ -70,6 +70,8 @@ function sectionKey(r: EvalResult): string {
   return `${r.dataset}-${r.dataset_sha256.slice(0, 12)}${r.subset !== null ? `-first${r.subset}` : ''}`;
 }
 
+/** Markdown would read `<|endoftext|>` as an HTML tag and drop it: show such tokens as code. */
+const mdText = (s: string): string => s.replace(/<\|[a-z_]+\|>/g, (t) => `\`${t}\``);
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
 
@@ -85,9 +87,9 @@ export function upsertMarkdown(existing: string | null, r: EvalResult, header: s
   const end = doc.indexOf(close);
   if (start < 0 || end < start) {
     const block = [
-      `### ${s.title}`,
+      `### ${mdText(s.title)}`,
       '',
-      `Dataset SHA-256 \`${r.dataset_sha256}\`; ${r.dataset_description}.`,
+      `Dataset SHA-256 \`${r.dataset_sha256}\`; ${mdText(r.dataset_description)}.`,
       '',
       open,
       line(s.columns),

@@ -76,6 +76,13 @@ describe('upsertMarkdown', () => {
     expect(md.match(/<!-- eval-table /g)).toHaveLength(3);
     expect(md).toContain('| fp32 | gpt2 | fp32 | 45.99 | 35.13 | 5153 | 2026-11-25 |');
   });
+
+  it('special tokens in titles and descriptions are shown as code, not swallowed as HTML', () => {
+    const brown = { ...ppl('int8', 40), dataset: 'brown', dataset_description: 'docs each followed by <|endoftext|>' };
+    const md = upsertMarkdown(null, brown, EVAL_HEADER);
+    expect(md).toContain('followed by `<|endoftext|>`.');
+    expect(md).not.toMatch(/[^`]<\|endoftext\|>[^`]/);
+  });
 });
 
 describe('formatTable', () => {
