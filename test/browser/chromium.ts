@@ -26,8 +26,15 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** A page that fails the test on any script error or any request that leaves `origin`. */
-export async function openPage(browser: Browser, origin: string, path = '/'): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+export async function openPage(
+  browser: Browser,
+  origin: string,
+  path = '/',
+  permissions: string[] = [],
+): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions });
+  const page = await context.newPage();
+  page.on('close', () => void context.close());
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {

@@ -82,6 +82,45 @@ describe('playground over the app with a fake model', () => {
   });
 });
 
+describe('keyboard and copy', () => {
+  let server: NodeServer;
+  beforeAll(async () => {
+    const fake = fakeModelApp({ stepDelayMs: 1, loadSteps: 1, loadStepMs: 1 });
+    server = await serve((r) => fake.app.fetch(r));
+  });
+  afterAll(() => server?.close());
+
+  it('Tab reaches Generate with a visible focus ring, and Enter generates', async () => {
+    const { page, problems } = await openPage(browser, server.url);
+    await setParams(page, { max_new_tokens: '3' });
+    await page.locator('#p-inputs').focus();
+    const order: string[] = [];
+    for (let i = 0; i < 20 && order.at(-1) !== 'pg-generate'; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement?.id ?? ''));
+    }
+    // Every field in reading order, then the button.
+    expect(order).toEqual([
+      'p-max_new_tokens', 'p-temperature', 'p-top_k', 'p-top_p', 'p-repetition_penalty', 'p-seed',
+      'p-num_return_sequences', 'p-stop', 'p-do_sample', 'pg-generate',
+    ]);
+    const ring = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(ring).toBe('solid');
+    await page.keyboard.press('Enter');
+    expect(await waitIdle(page)).toMatch(/^Done/);
+    expect(problems).toEqual([]);
+  });
+
+  it('Copy puts an example on the clipboard', async () => {
+    const { page } = await openPage(browser, server.url, '/', ['clipboard-read', 'clipboard-write']);
+    await page.locator('button[data-copy="curl-openai"]').click();
+    await page.locator('button[data-copy="curl-openai"]:text-is("Copied")').waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(await page.locator('#curl-openai').textContent());
+    expect(copied).toContain(`curl -N '${server.url}/v1/completions'`);
+  });
+});
+
 describe('playground with API keys configured', () => {
   let server: NodeServer;
   beforeAll(async () => {

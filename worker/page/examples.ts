@@ -37,6 +37,8 @@ export function examples(origin: string, modelId: string, authEnabled: boolean):
       code: curl(`/models/${encodeURIComponent(modelId)}`, {
         inputs: PROMPT,
         parameters: { max_new_tokens: 40, do_sample: true, seed: 42, num_return_sequences: 2 },
+        // Without it the API answers 503 + estimated_time while a cold model loads (HF's habit).
+        options: { wait_for_model: true },
       }),
     },
     {

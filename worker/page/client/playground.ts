@@ -9,6 +9,7 @@
  * generating at its next step. Validation is the server's: the form is `novalidate` and sends what
  * was typed, so the error shown is exactly the API's.
  */
+import { COPY_JS } from './copy.ts';
 import { SSE_PARSER_JS } from './sse.ts';
 
 const PLAYGROUND_JS = String.raw`
@@ -193,20 +194,8 @@ const PLAYGROUND_JS = String.raw`
     if (e.key === 'Escape' && ctrl) stop();
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && e.target && e.target.id === 'p-inputs') $('pg-form').requestSubmit();
   });
-  Array.prototype.forEach.call(document.querySelectorAll('button[data-copy]'), function (b) {
-    b.addEventListener('click', function () {
-      var code = $(b.getAttribute('data-copy')).textContent;
-      var ok = function () { b.textContent = 'Copied'; setTimeout(function () { b.textContent = 'Copy'; }, 1500); };
-      if (navigator.clipboard) navigator.clipboard.writeText(code).then(ok, function () { selectCode(b); });
-      else selectCode(b);
-    });
-  });
-  function selectCode(b) {
-    var range = document.createRange(); range.selectNodeContents($(b.getAttribute('data-copy')));
-    var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
-  }
   running(false);
 })();
 `;
 
-export const CLIENT_JS = SSE_PARSER_JS + PLAYGROUND_JS;
+export const CLIENT_JS = SSE_PARSER_JS + PLAYGROUND_JS + COPY_JS;
