@@ -217,3 +217,8 @@ export async function collect<T>(gen: AsyncIterable<T>): Promise<T[]> {
   for await (const e of gen) out.push(e);
   return out;
 }
+
+/** No lone surrogates (String.prototype.isWellFormed is ES2024, beyond our lib setting). */
+export function isWellFormed(s: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}

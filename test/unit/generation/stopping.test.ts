@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StopSequences } from '../../../worker/generation/stopping.ts';
+import { isWellFormed } from './fakes.ts';
 
 /** Every split of `text` into deltas (2^(chars-1): keep texts short) at UTF-16 boundaries that keep surrogate pairs whole. */
 function* splits(text: string): Generator<string[]> {
@@ -76,7 +77,7 @@ describe('StopSequences', () => {
   it('never splits a surrogate pair when holding back', () => {
     const s = new StopSequences(['\uDE00x']); // a (malformed) stop starting with a low surrogate
     const { emit } = s.push('a😀'); // '😀' = \uD83D\uDE00
-    expect(emit.isWellFormed()).toBe(true);
+    expect(isWellFormed(emit)).toBe(true);
     expect(emit + s.flush()).toBe('a😀');
   });
 });
