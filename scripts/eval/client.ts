@@ -17,6 +17,8 @@ export interface ClientOptions {
   retries?: number;
   /** Base backoff in ms (default 500); tests set 0. */
   backoffMs?: number;
+  /** Per-request time limit in ms (default 600 000): a hung request fails instead of stalling the run. */
+  timeoutMs?: number;
 }
 
 export type ApiErrorCode = 'http_error' | 'bad_response' | 'network_error';
@@ -87,13 +89,15 @@ export function createClient(opts: ClientOptions): ApiClient {
   const doFetch: FetchLike = opts.fetch ?? ((url, init) => fetch(url, init));
   const retries = opts.retries ?? 4;
   const backoffMs = opts.backoffMs ?? 500;
+  const timeoutMs = opts.timeoutMs ?? 600_000;
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
 
   async function call(path: string, body?: unknown): Promise<unknown> {
-    const init: RequestInit = body === undefined ? { method: 'GET', headers } : { method: 'POST', headers, body: JSON.stringify(body) };
+    const payload = body === undefined ? undefined : JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
       let res: Response;
+      const init: RequestInit = { method: payload === undefined ? 'GET' : 'POST', headers, body: payload, signal: AbortSignal.timeout(timeoutMs) };
       try {
         res = await doFetch(`${base}${path}`, init);
       } catch (e) {
@@ -116,7 +120,8 @@ export function createClient(opts: ClientOptions): ApiClient {
         await sleep(backoffMs * 2 ** attempt);
         continue;
       }
-      throw new ApiError('http_error', `${path}: HTTP ${res.status}: ${errorMessage(text)}`, res.status);
+      const hint = res.status === 401 ? ' (pass --api-key or set EDGE_GPT2_API_KEY)' : '';
+      throw new ApiError('http_error', `${path}: HTTP ${res.status}: ${errorMessage(text)}${hint}`, res.status);
     }
   }
 

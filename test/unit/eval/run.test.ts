@@ -144,3 +144,32 @@ describe('runEval (lambada) against a fake server', () => {
     expect(r.perplexity).toBeCloseTo(Math.exp(nll / 3), 10);
   });
 });
+
+describe('client errors', () => {
+  it('a 401 says how to pass a key; a non-retryable 400 is not retried', async () => {
+    const { createClient } = await import('../../../scripts/eval/client.ts');
+    let calls = 0;
+    const c = createClient({
+      baseUrl: 'http://x/',
+      backoffMs: 0,
+      fetch: async (url) => {
+        calls += 1;
+        return new URL(url).pathname === '/info'
+          ? new Response(JSON.stringify({ error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } }), { status: 401 })
+          : new Response(JSON.stringify({ error: 'bad', error_type: 'validation' }), { status: 422 });
+      },
+    });
+    await expect(c.info()).rejects.toMatchObject({ code: 'http_error', status: 401, message: expect.stringMatching(/Incorrect API key.*--api-key/) });
+    calls = 0;
+    await expect(c.score('m', [1, 2])).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/bad/) });
+    expect(calls).toBe(1);
+  });
+
+  it('gives up after the retries on a persistent 503', async () => {
+    const { createClient } = await import('../../../scripts/eval/client.ts');
+    let calls = 0;
+    const c = createClient({ baseUrl: 'http://x', backoffMs: 0, retries: 2, fetch: async () => (calls++, new Response('{"error":"loading"}', { status: 503 })) });
+    await expect(c.score('m', [1, 2])).rejects.toMatchObject({ status: 503 });
+    expect(calls).toBe(3);
+  });
+});
