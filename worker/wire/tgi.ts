@@ -108,7 +108,7 @@ export function tgiGenerateResponse(gen: CollectedGeneration, opts: TgiDetailsOp
   if (!best) throw new Error('generation produced no sequence');
   const body: Record<string, unknown> = { generated_text: opts.prefix + best.done.text };
   if (opts.details) {
-    const d = details(best, gen, opts);
+    const { top_tokens: bestTop, ...d } = details(best, gen, opts);
     if (opts.bestOf && ranked.length > 1) {
       d.best_of_sequences = ranked.slice(1).map((s) => {
         const { finish_reason, generated_tokens, seed, prefill, tokens, top_tokens } = details(s, gen, opts);
@@ -123,7 +123,8 @@ export function tgiGenerateResponse(gen: CollectedGeneration, opts: TgiDetailsOp
         };
       });
     }
-    body.details = d;
+    // TGI's field order: …, tokens, best_of_sequences, top_tokens.
+    body.details = bestTop ? { ...d, top_tokens: bestTop } : d;
   }
   return body;
 }
