@@ -1,13 +1,13 @@
 /**
- * The Worker as `npm start` runs it — `wrangler dev` over local R2 seeded from model-shards/ — for the
- * browser tests. Seeding reuses scripts/lib (the code `npm start` and `npm run upload` use), into a
+ * The Worker as `npm start` runs it — `wrangler dev` (worker/index.ts) over local R2 seeded from
+ * model-shards/ — for the browser tests. Seeding reuses scripts/lib (the code `npm start` and `npm run upload` use), into a
  * bucket of its own under .tmp/browser-r2 so tests never touch a developer's .wrangler/state.
  *
  * Started from the test file's beforeAll rather than a vitest globalSetup: only playground.test.ts
  * needs it, and a globalSetup would start wrangler (or fail without a model) for every browser file.
  * BROWSER_MODEL_DIR points at another directory in the R2 layout (e.g. a converter's test output).
  */
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { withLocalBucket } from '../../scripts/lib/r2-local.ts';
 import { checkDir, listDir, pushFiles } from '../../scripts/lib/r2-seed.ts';
@@ -16,16 +16,9 @@ import { startWranglerDev, type WranglerDev } from './wrangler.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const STATE_ROOT = path.join(ROOT, '.tmp', 'browser-r2');
-const TEST_ENTRY = 'test/browser/worker/entry.js';
 
 export interface BundledWorker extends WranglerDev {
   modelId: string;
-}
-
-/** worker/index.ts once it wires the page; until then the test entry that does (see entry.js). */
-function entry(): string {
-  const index = readFileSync(path.join(ROOT, 'worker/index.ts'), 'utf8');
-  return /from '\.\/page\/index\.ts'/.test(index) ? 'worker/index.ts' : TEST_ENTRY;
 }
 
 export async function startBundledWorker(): Promise<BundledWorker> {
@@ -41,7 +34,6 @@ export async function startBundledWorker(): Promise<BundledWorker> {
   copyFileSync(path.join(ROOT, 'wrangler.toml'), path.join(STATE_ROOT, 'wrangler.toml'));
   await withLocalBucket(STATE_ROOT, (bucket) => pushFiles(bucket, files, () => {}));
   const dev = await startWranglerDev({
-    entry: entry(),
     persistTo: path.join(STATE_ROOT, '.wrangler', 'state'),
     logFile: artifactPath('wrangler-dev.log'),
     vars: { DEFAULT_MODEL: modelId, MODEL_IDS: modelId },
