@@ -1,0 +1,89 @@
+/**
+ * OpenAI completions as SSE: one chunk per token (per choice), a finish chunk per choice, the usage
+ * chunk (`choices: []`) when stream_options.include_usage, then `data: [DONE]`.
+ */
+import type { GenerationEvent } from '../generation/types.ts';
+import type { SSEChannel } from '../http/sse.ts';
+import type { PromptEvent } from '../wire/collect.ts';
+import { chunk, codePoints, createLogprobs, openAiFinish, usage, type ChoiceOut, type CompletionMeta } from '../wire/openai.ts';
+import { jsonMessage } from '../wire/sse.ts';
+import type { Engine, Prepared } from './engine.ts';
+import { echoInto, promptText } from './openai-echo.ts';
+import type { OpenAiPlan } from './params/openai.ts';
+import { consumeGeneration } from './stream.ts';
+
+/**
+ * Streaming. On /models/:id/v1/completions (reached by @huggingface/inference's textGenerationStream,
+ * which types its chunks as TGI StreamOutput) each chunk also carries TGI's `token`, `generated_text`
+ * and `details` fields when there is one prompt and n = 1: chunks are then held one step, like TGI's
+ * stream, so the last token's chunk can carry the finish. OpenAI clients ignore the extra fields.
+ */
+export async function streamCompletion(
+  engine: Engine,
+  plan: OpenAiPlan,
+  meta: CompletionMeta,
+  prepared: Prepared[],
+  ch: SSEChannel,
+  tgiFields: boolean,
+): Promise<void> {
+  const send = (choices: ChoiceOut[], extra?: Record<string, unknown>) =>
+    ch.send(jsonMessage({ ...chunk(meta, choices, plan.includeUsage), ...extra }));
+  const hybrid = tgiFields && plan.n === 1 && prepared.length === 1;
+  let promptTokens = 0;
+  let completionTokens = 0;
+  for (const [pi, p] of prepared.entries()) {
+    const model = p.model;
+    const text0 = promptText(model, plan.prompts[pi]!);
+    promptTokens += p.promptIds.length;
+    const seqs = Array.from({ length: plan.n }, () => ({
+      emitted: '',
+      offset: codePoints(text0),
+      lp: plan.logprobs !== null ? createLogprobs((id) => model.tokenizer.tokenBytes(id)) : null,
+      held: null as { choice: ChoiceOut; token: Record<string, unknown> } | null,
+    }));
+    const echo = async (prompt: PromptEvent | null) => {
+      for (const [k, s] of seqs.entries()) {
+        echoInto(s.lp, model, prompt);
+        await send([{ text: text0, index: pi * plan.n + k, logprobs: s.lp ? s.lp.drain() : null, finish_reason: null }]);
+      }
+    };
+    if (plan.echo && !plan.params.promptLogprobs) await echo(null);
+    await consumeGeneration(engine, p, plan.params, ch, async (ev: GenerationEvent) => {
+      if (ev.type === 'prompt') {
+        if (plan.echo) await echo(ev);
+        return;
+      }
+      const s = seqs[ev.sequence];
+      if (!s) return;
+      const index = pi * plan.n + ev.sequence;
+      if (ev.type === 'token') {
+        s.lp?.add(ev.top ? { id: ev.id, logprob: ev.logprob, top: ev.top } : { id: ev.id, logprob: ev.logprob }, s.offset);
+        s.offset += codePoints(ev.text);
+        s.emitted += ev.text;
+        const choice: ChoiceOut = { text: ev.text, index, logprobs: s.lp ? s.lp.drain() : null, finish_reason: null };
+        if (!hybrid) return send([choice]);
+        if (s.held) await send([s.held.choice], { token: s.held.token, generated_text: null, details: null });
+        s.held = { choice, token: { id: ev.id, text: ev.text, logprob: Number.isFinite(ev.logprob) ? ev.logprob : null, special: ev.special } };
+        return;
+      }
+      completionTokens += ev.generatedTokens;
+      // Text held back by stop-sequence matching and released at the end arrives here.
+      const rest = ev.text.startsWith(s.emitted) ? ev.text.slice(s.emitted.length) : '';
+      const finish = openAiFinish(ev.finishReason);
+      if (hybrid && s.held) {
+        const details = { finish_reason: ev.finishReason, generated_tokens: ev.generatedTokens, seed: plan.params.doSample ? plan.reportedSeed : null };
+        await send([{ ...s.held.choice, text: s.held.choice.text + rest, finish_reason: finish }], {
+          token: s.held.token,
+          generated_text: (plan.echo ? text0 : '') + ev.text,
+          details,
+        });
+        s.held = null;
+        return;
+      }
+      await send([{ text: rest, index, logprobs: null, finish_reason: finish }]);
+    });
+    if (ch.signal.aborted) return;
+  }
+  if (plan.includeUsage) await ch.send(jsonMessage(chunk(meta, [], true, usage(promptTokens, completionTokens))));
+  await ch.send({ data: '[DONE]' });
+}
