@@ -2,6 +2,7 @@
  * Model card facts: pure functions from a manifest (and the server's limits) to labelled values.
  * Rendering (escaping, markup) lives in render.ts; nothing here produces HTML.
  */
+import { effectiveLimits } from '../config.ts';
 import type { Manifest } from '../model/manifest.ts';
 import type { PageConfig } from './types.ts';
 
@@ -75,14 +76,13 @@ export function modelFacts(m: Manifest): Fact[] {
   ];
 }
 
-/** The server's limits as a client sees them (total capped by the model's context when known). */
+/** The server's limits as the routes enforce them: capped by the model's context when it is known. */
 export function limitFacts(config: PageConfig, m: Manifest | null): Fact[] {
-  const ctx = m?.config.n_positions;
-  const total = ctx === undefined ? config.maxTotalTokens : Math.min(config.maxTotalTokens, ctx);
+  const l = m ? effectiveLimits(config, m.config.n_positions) : config;
   const facts: Fact[] = [
-    { label: 'max_new_tokens', value: String(config.maxNewTokens) },
-    { label: 'max_input_tokens', value: String(config.maxInputTokens) },
-    { label: 'max_total_tokens', value: String(total) },
+    { label: 'max_new_tokens', value: String(l.maxNewTokens) },
+    { label: 'max_input_tokens', value: String(l.maxInputTokens) },
+    { label: 'max_total_tokens', value: String(l.maxTotalTokens) },
   ];
   if (config.cpuBudgetMs !== undefined) {
     facts.push({ label: 'Time budget per request', value: `${(config.cpuBudgetMs / 1000).toFixed(1)} s` });
@@ -94,10 +94,24 @@ export function limitFacts(config: PageConfig, m: Manifest | null): Fact[] {
   return facts;
 }
 
-/** The card's text fields shown as prose, in this order; `eval` is a table (see evalTable). */
+/** The card's text fields, in this order; `eval` is a table (see evalTable). */
 export const CARD_TEXT_FIELDS = ['description', 'training', 'license', 'limitations', 'citation'] as const;
 
-/** Card fields as strings: known prose fields first, then any other scalar field; nested values as JSON. */
+const isScalar = (v: unknown): boolean => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+
+function cardValue(v: unknown): string {
+  if (typeof v === 'string') return v;
+  // A flat object reads better as "k: v, k: v" than as JSON; anything deeper stays JSON.
+  if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(isScalar)) {
+    return Object.entries(v).map(([k, x]) => `${k}: ${String(x)}`).join(', ');
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Card fields as labelled strings: known fields first, then the others; `eval` is left to evalTable,
+ * and a string `description` to the page's header (where render.ts puts it).
+ */
 export function cardFacts(card: Record<string, unknown> | undefined): Fact[] {
   if (!card) return [];
   const keys = [
@@ -108,8 +122,9 @@ export function cardFacts(card: Record<string, unknown> | undefined): Fact[] {
   for (const k of keys) {
     const v = card[k];
     if (v === undefined || v === null || v === '') continue;
+    if (k === 'description' && typeof v === 'string') continue;
     if (typeof v === 'object' && Object.keys(v).length === 0) continue; // [] or {}: nothing to say
-    out.push({ label: k, value: typeof v === 'string' ? v : JSON.stringify(v) });
+    out.push({ label: k, value: cardValue(v) });
   }
   return out;
 }

@@ -48,12 +48,23 @@ describe('renderPage', () => {
     expect(dd(page, 'Memory estimate')).toBe('90.0 MB WASM heap at full context (weights 45.5 MB)');
     expect(dd(page, 'license')).toBe('MIT');
     expect(dd(page, 'training')).toBe('6 layers, 1 h on 2 CPU cores');
+    // The description heads the page (escaped), not repeated in the card.
+    expect(page).toContain('<p>A small GPT-2 trained on the Brown corpus &lt;b&gt;for tests&lt;/b&gt; &amp; demos</p>');
+    expect(dd(page, 'description')).toBeUndefined();
+  });
+
+  it('shows flat card objects as key: value, deeper ones as JSON, and skips empty ones', async () => {
+    const m = fixtureManifest({ training: { status: 'provisional', steps: 300 }, notes: [], extra: { a: { b: 1 } } });
+    const page = await renderPage(view({ manifest: m }));
+    expect(dd(page, 'training')).toBe('status: provisional, steps: 300');
+    expect(dd(page, 'extra')).toBe('{&quot;a&quot;:{&quot;b&quot;:1}}');
+    expect(page).not.toContain('<dt>notes</dt>');
   });
 
   it('shows the limits, with max_total_tokens capped by the context', async () => {
     const page = await renderPage(view());
     expect(dd(page, 'max_new_tokens')).toBe('256');
-    expect(dd(page, 'max_input_tokens')).toBe('768');
+    expect(dd(page, 'max_input_tokens')).toBe('511'); // MAX_INPUT_TOKENS 768 > context - 1
     expect(dd(page, 'max_total_tokens')).toBe('512');
     expect(dd(page, 'Authentication')).toMatch(/^open/);
   });
@@ -155,5 +166,13 @@ describe('facts helpers', () => {
   });
   it('shell-quotes single quotes', () => {
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+  });
+});
+
+describe('limits', () => {
+  it('are the ones the routes enforce (worker/config effectiveLimits) for the model', async () => {
+    const page = await renderPage(view({ config: { ...config, maxNewTokens: 1000, maxInputTokens: 900 } }));
+    // context 512: total 512, and neither new nor input tokens may take all of it
+    expect([dd(page, 'max_new_tokens'), dd(page, 'max_input_tokens'), dd(page, 'max_total_tokens')]).toEqual(['511', '511', '512']);
   });
 });
