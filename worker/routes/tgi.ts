@@ -24,9 +24,12 @@ export function tgiRoutes(engine: Engine): Hono {
     const req = await body(c);
     return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }));
   });
+  // EventSource reconnects whenever a stream ends, and would start the generation over. Events carry
+  // ids, so a reconnect announces itself with Last-Event-ID; 204 tells EventSource to stop.
   app.get('/generate_stream', (c) => {
+    if (c.req.header('last-event-id') !== undefined) return c.body(null, 204);
     const req = parseTgiRequest(queryToTgiRequest(new URL(c.req.url).searchParams));
-    return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }));
+    return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }), true);
   });
   // TGI's compat route: the same request with a top-level "stream"; the non-stream answer is a list.
   app.post('/', async (c) => {
@@ -55,7 +58,7 @@ export async function generateOnce(engine: Engine, plan: TgiPlan, signal?: Abort
 }
 
 /** TGI token events for one sequence (also HF's `"stream": true`). */
-export function streamTgi(c: Context, engine: Engine, modelId: string, plan: TgiPlan): Promise<Response> {
+export function streamTgi(c: Context, engine: Engine, modelId: string, plan: TgiPlan, eventIds = false): Promise<Response> {
   return streamWithModel(
     c,
     engine,
@@ -69,6 +72,7 @@ export function streamTgi(c: Context, engine: Engine, modelId: string, plan: Tgi
         prefix: plan.returnFullText ? plan.inputs : '',
         inputLength: prepared.promptIds.length,
         isSpecial: (id) => prepared.model.tokenizer.isSpecial(id),
+        eventIds,
       });
       await consumeGeneration(engine, prepared, plan.params, ch, async (ev) => {
         const out = ev.type === 'token' ? enc.token(ev) : ev.type === 'done' ? enc.done(ev.text, ev.finishReason, ev.generatedTokens) : [];

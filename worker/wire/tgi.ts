@@ -29,6 +29,8 @@ export interface TgiWireOptions {
   prefix: string;
   inputLength: number;
   isSpecial(id: number): boolean;
+  /** Give each event an SSE `id` (the token index): the GET/EventSource variant, see routes/tgi.ts. */
+  eventIds?: boolean;
 }
 
 /** JSON has no NaN/Infinity: a -Infinity logprob (a banned token) becomes null like serde's f32 NaN. */
@@ -60,7 +62,8 @@ export function createTgiStreamEncoder(opts: TgiWireOptions) {
             input_length: opts.inputLength,
           }
         : null;
-    return jsonMessage(body);
+    const msg = jsonMessage(body);
+    return opts.eventIds ? { ...msg, id: String(index) } : msg;
   };
   return {
     token(t: TokenEvent): SSEMessage[] {

@@ -41,7 +41,11 @@ describe('POST /generate_stream', () => {
     const { app } = makeApp();
     const post = await (await app.request('/generate_stream', json({ inputs: 'Hi there', parameters: { max_new_tokens: 3, stop: ['zz'] } }))).text();
     const get = await (await app.request('/generate_stream?inputs=Hi%20there&max_new_tokens=3&stop=zz')).text();
-    expect(get).toBe(post);
+    // Same events, plus an SSE id per event (so an EventSource reconnect can be told apart).
+    expect(get).toBe(post.replace(/data: \{"index":(\d+),/g, 'id: $1\ndata: {"index":$1,'));
+    expect(get).toContain('id: 3\ndata: {"index":3,');
+    const again = await app.request('/generate_stream?inputs=Hi%20there&max_new_tokens=3', { headers: { 'last-event-id': '3' } });
+    expect(again.status).toBe(204);
     const bad = await app.request('/generate_stream?inputs=x&max_new_tokens=abc');
     expect(bad.status).toBe(422);
     expect(await bad.json()).toEqual({ error: 'parameters.max_new_tokens must be a number', error_type: 'validation' });
