@@ -7,7 +7,8 @@
  * past + seq; checked against a plain TypeScript forward pass in test/unit/convert.test.ts).
  */
 import { DT, type GraphBuilder } from './onnx-builder.ts';
-import { fp32Weight, linear, tiedEmbedding, type TiedEmbedding, type WeightContext } from './weights.ts';
+import { tiedEmbedding, type TiedEmbedding } from './embedding.ts';
+import { fp32Weight, linear, type WeightContext } from './weights.ts';
 
 export interface StageSpec {
   index: number;
