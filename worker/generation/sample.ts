@@ -4,7 +4,8 @@
  * test can pin u and a seed reproduces a sequence exactly.
  */
 import { argmax } from './logits.ts';
-import { applyTemperature, resetCandidates, topK, topP, typicalP, type Candidates } from './processors.ts';
+import { applyTemperature } from './processors.ts';
+import { fillWeights, resetCandidates, topK, topP, typicalP, type Candidates } from './truncation.ts';
 import type { GenerationParams } from './types.ts';
 
 export type SamplingParams = Pick<GenerationParams, 'doSample' | 'temperature' | 'topK' | 'topP' | 'typicalP'>;
@@ -27,15 +28,11 @@ export function sampleToken(row: Float32Array, params: SamplingParams, u: number
 
 /** Inverse-CDF draw over the candidates, in their list order (deterministic for a given input). */
 function draw(row: Float32Array, c: Candidates, u: number): number {
-  let max = -Infinity;
-  for (let j = 0; j < c.n; j++) max = Math.max(max, row[c.ids[j]!]!);
-  let total = 0;
-  for (let j = 0; j < c.n; j++) total += Math.exp(row[c.ids[j]!]! - max);
-  const target = u * total;
+  const target = u * fillWeights(row, c);
   let cumulative = 0;
   for (let j = 0; j < c.n; j++) {
     const id = c.ids[j]!;
-    cumulative += Math.exp(row[id]! - max);
+    cumulative += c.weight[id]!;
     if (target < cumulative) return id;
   }
   return c.ids[c.n - 1]!; // u·total rounded up past the last bucket

@@ -11,16 +11,11 @@
  */
 import { Utf8Detokenizer } from './detokenize.ts';
 import { logSumExp, topAlternatives } from './logits.ts';
-import {
-  applyLogitBias,
-  applyPresenceFrequency,
-  applyRepetitionPenalty,
-  createCandidates,
-  type Candidates,
-} from './processors.ts';
+import { applyLogitBias, applyPresenceFrequency, applyRepetitionPenalty } from './processors.ts';
 import type { Rng } from './rng.ts';
 import { sampleToken } from './sample.ts';
 import { StopSequences } from './stopping.ts';
+import { createCandidates, type Candidates } from './truncation.ts';
 import type { FinishReason, GenerationParams, TextTokenizer, TokenLogprob } from './types.ts';
 
 export interface Pick {

@@ -13,7 +13,7 @@ import {
   type GenerationEvent,
   type GenerationParams,
 } from '../../../worker/generation/index.ts';
-import { createCandidates } from '../../../worker/generation/processors.ts';
+import { createCandidates } from '../../../worker/generation/truncation.ts';
 import { collect, FakeLM, FakeTokenizer, hashLogits, scriptedLogits, type LogitsFn } from './fakes.ts';
 
 const tok = new FakeTokenizer();

@@ -9,13 +9,8 @@ import {
   applyPresenceFrequency,
   applyRepetitionPenalty,
   applyTemperature,
-  createCandidates,
-  resetCandidates,
-  topK,
-  topP,
-  typicalP,
-  type Candidates,
 } from '../../../worker/generation/processors.ts';
+import { createCandidates, resetCandidates, topK, topP, typicalP, type Candidates } from '../../../worker/generation/truncation.ts';
 import { Rng } from '../../../worker/generation/rng.ts';
 import { hashLogits } from './fakes.ts';
 
@@ -137,7 +132,7 @@ describe('truncation warpers', () => {
 
   it('top_p keeps the smallest most-likely prefix reaching p (sorting only candidates)', () => {
     for (const vocab of vocabs) {
-      for (const [scale, p] of [[4, 0.9], [12, 0.5], [1, 0.95], [30, 0.999]] as const) {
+      for (const [scale, p] of [[4, 0.9], [12, 0.5], [1, 0.95], [30, 0.999], [0.01, 0.5], [6, 1e-9]] as const) {
         const r = row(vocab, vocab + scale, scale);
         const c = createCandidates(vocab);
         resetCandidates(r, c);
@@ -159,7 +154,7 @@ describe('truncation warpers', () => {
   });
 
   it('typical_p matches HF TypicalLogitsWarper', () => {
-    for (const vocab of [5, 300, 5000]) {
+    for (const vocab of [5, 300, 5000, 50257]) {
       for (const mass of [0.2, 0.9]) {
         const r = row(vocab, vocab + 1, 5);
         const c = createCandidates(vocab);
@@ -187,16 +182,20 @@ describe('truncation warpers', () => {
     expect(c.n).toBe(50);
   });
 
-  it('random rows: top_k then top_p agrees with the references for many seeds', () => {
+  it('random rows, with and without many tied logits: top_p and typical_p agree with the references', () => {
     const rng = Rng.forSequence(1, 0);
-    for (let t = 0; t < 50; t++) {
-      const vocab = 2 + Math.floor(rng.nextFloat() * 600);
+    for (let t = 0; t < 60; t++) {
+      const vocab = 2 + Math.floor(rng.nextFloat() * 3000);
       const r = row(vocab, t, 1 + rng.nextFloat() * 10);
+      if (t % 2 === 1) for (let i = 0; i < vocab; i++) r[i] = Math.round(r[i]!); // ties everywhere
       const p = 0.05 + rng.nextFloat() * 0.9;
       const c = createCandidates(vocab);
       resetCandidates(r, c);
       topP(r, c, p);
       expect(kept(c)).toEqual(refTopP(r, p));
+      resetCandidates(r, c);
+      typicalP(r, c, p);
+      expect(kept(c)).toEqual(refTypical(r, p));
     }
   });
 });

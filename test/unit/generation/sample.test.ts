@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { argmax, logSumExp } from '../../../worker/generation/logits.ts';
-import { createCandidates } from '../../../worker/generation/processors.ts';
+import { createCandidates } from '../../../worker/generation/truncation.ts';
 import { sampleToken, type SamplingParams } from '../../../worker/generation/sample.ts';
 import { hashLogits } from './fakes.ts';
 
