@@ -1,4 +1,4 @@
-export { createModelPage, modelPages, pageRoutes } from './routes.ts';
+export { createModelPage, modelPages } from './routes.ts';
 export { renderPage, type PageView } from './render.ts';
 export { prefersHtml } from './accept.ts';
 export { pageConfigFrom, type PageConfig, type PageDeps } from './types.ts';

@@ -1,15 +1,13 @@
 /**
- * The model page as a Hono sub-app: `GET /` (the default model) and `GET /models/:model` when the
- * client prefers HTML (otherwise it falls through to the API's handlers via `next()`).
- * Mount it with `app.route('/', pageRoutes(deps))`.
+ * The model page as handlers for worker/app.ts's `pages` hook: `GET /` (the default model) and
+ * `GET /models/:model` when the client prefers HTML (app.ts decides that with prefersHtml).
  *
  * Rendering never loads the model: a ready model's manifest comes from the provider, otherwise from
  * `deps.manifest` (a small R2 read), cached per isolate for `manifestTtlMs`.
  */
-import { Hono, type Context } from 'hono';
+import type { Context } from 'hono';
 import { ManifestError, type Manifest } from '../model/manifest.ts';
 import { ModelLoadError } from '../model/types.ts';
-import { prefersHtml } from './accept.ts';
 import { renderPage } from './render.ts';
 import type { PageDeps } from './types.ts';
 
@@ -74,30 +72,6 @@ export function createModelPage(deps: PageDeps): (c: Context, id: string) => Pro
     // A model whose manifest cannot be read cannot be served either: say so in the status too.
     return c.html(body, error ? 503 : 200);
   };
-}
-
-export function pageRoutes(deps: PageDeps): Hono {
-  const app = new Hono();
-  const page = createModelPage(deps);
-  app.get('/', (c) => page(c, deps.models.defaultId));
-  app.get('/models/:model', async (c, next) => {
-    if (!prefersHtml(c.req.header('Accept'))) return next();
-    const id = c.req.param('model');
-    if (!deps.models.ids.includes(id)) {
-      c.header('Vary', 'Accept');
-      return c.html(
-        `<!doctype html><meta charset="utf-8"><title>Unknown model</title><h1>Unknown model</h1>` +
-          `<p>This server serves: ${deps.models.ids.map((m) => `<a href="/models/${encodeURIComponent(m)}">${escapeText(m)}</a>`).join(', ')}.</p>`,
-        404,
-      );
-    }
-    return page(c, id);
-  });
-  return app;
-}
-
-function escapeText(s: string): string {
-  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
 /**

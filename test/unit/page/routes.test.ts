@@ -1,27 +1,36 @@
-import { Hono } from 'hono';
-import { describe, expect, it } from 'vitest';
-import { pageRoutes, prefersHtml } from '../../../worker/page/index.ts';
+/** The page through the Worker's real app (worker/app.ts's `pages` hook), with a fake provider. */
+import { describe, expect, it, vi } from 'vitest';
+import { createApp } from '../../../worker/app.ts';
+import { parseConfig } from '../../../worker/config.ts';
 import { ModelLoadError } from '../../../worker/model/types.ts';
+import { modelPages, pageConfigFrom, prefersHtml } from '../../../worker/page/index.ts';
 import { fakeProvider, fixtureManifest } from './fixture.ts';
 
-const config = { maxNewTokens: 256, maxInputTokens: 768, maxTotalTokens: 1024, authEnabled: false };
 const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
-function setup(manifestImpl?: (id: string) => Promise<ReturnType<typeof fixtureManifest>>) {
+function setup(opts: { manifest?: (id: string) => Promise<ReturnType<typeof fixtureManifest>>; apiKeys?: string } = {}) {
   const m = fixtureManifest();
   const fake = fakeProvider(m);
   const reads: string[] = [];
-  const manifest = manifestImpl
-    ? async (id: string) => (reads.push(id), manifestImpl(id))
-    : async (id: string) => (reads.push(id), m);
-  // The page mounted in front of an API handler for the same path, as in worker/app.ts.
-  const app = new Hono();
-  app.route('/', pageRoutes({ models: fake.provider, config, manifest }));
-  app.get('/models/:model', (c) => c.json({ api: c.req.param('model') }));
-  return { app, reads, ...fake };
+  const read = opts.manifest ?? (async () => m);
+  const config = parseConfig({
+    DEFAULT_MODEL: 'edge-gpt2-small',
+    MODEL_IDS: 'edge-gpt2-small,other-model',
+    MAX_NEW_TOKENS: '256',
+    MAX_INPUT_TOKENS: '768',
+    MAX_TOTAL_TOKENS: '1024',
+    CPU_BUDGET_MS: '25000',
+    ...(opts.apiKeys ? { API_KEYS: opts.apiKeys } : {}),
+  });
+  const pages = modelPages({
+    models: fake.provider,
+    config: pageConfigFrom(config),
+    manifest: async (id) => (reads.push(id), read(id)),
+  });
+  return { app: createApp({ models: fake.provider, config, pages }), reads, ...fake };
 }
 
-describe('pageRoutes', () => {
+describe('the model page in the app', () => {
   it('GET / renders the default model from its manifest without loading the model', async () => {
     const { app, calls, reads } = setup();
     const res = await app.request('https://edge.example/');
@@ -30,7 +39,7 @@ describe('pageRoutes', () => {
     expect(res.headers.get('content-security-policy')).toContain("connect-src 'self'");
     const page = await res.text();
     expect(page).toContain('<h1>edge-gpt2-small</h1>');
-    expect(page).toContain("curl -N &#39;https://edge.example/generate_stream&#39;");
+    expect(page).toContain('curl -N &#39;https://edge.example/generate_stream&#39;');
     expect(calls).toEqual([]); // no model load
     expect(reads).toEqual(['edge-gpt2-small']);
     await app.request('https://edge.example/');
@@ -48,9 +57,11 @@ describe('pageRoutes', () => {
 
   it('a manifest that cannot be read: 503 with the reason, and the next view retries', async () => {
     let fail = true;
-    const { app, reads } = setup(async () => {
-      if (fail) throw new ModelLoadError('manifest_missing', 'no manifest at models/edge-gpt2-small/manifest.json');
-      return fixtureManifest();
+    const { app, reads } = setup({
+      manifest: async () => {
+        if (fail) throw new ModelLoadError('manifest_missing', 'no manifest at models/edge-gpt2-small/manifest.json');
+        return fixtureManifest();
+      },
     });
     const res = await app.request('https://edge.example/');
     expect(res.status).toBe(503);
@@ -60,13 +71,21 @@ describe('pageRoutes', () => {
     expect(reads).toHaveLength(2);
   });
 
-  it('hides the text of unexpected errors', async () => {
-    const { app } = setup(async () => {
-      throw new Error('secret internals');
-    });
-    const page = await (await app.request('https://edge.example/')).text();
-    expect(page).not.toContain('secret internals');
-    expect(page).toContain('the manifest of edge-gpt2-small could not be read');
+  it('hides the text of unexpected errors (and logs them)', async () => {
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const { app } = setup({
+        manifest: async () => {
+          throw new Error('secret internals');
+        },
+      });
+      const page = await (await app.request('https://edge.example/')).text();
+      expect(page).not.toContain('secret internals');
+      expect(page).toContain('the manifest of edge-gpt2-small could not be read');
+      expect(log).toHaveBeenCalledOnce();
+    } finally {
+      log.mockRestore();
+    }
   });
 
   it('GET /models/:model: the page for browsers, the API for everyone else', async () => {
@@ -77,19 +96,18 @@ describe('pageRoutes', () => {
     expect(page).toContain('<h1>other-model</h1>');
     // A non-default model streams from its HF route (TGI's /generate_stream serves the default one).
     expect(page).toContain('"streamUrl":"/models/other-model","streamFlag":true');
-    for (const accept of ['application/json', '*/*', '']) {
+    for (const accept of ['application/json', '*/*']) {
       const res = await app.request('https://edge.example/models/other-model', { headers: { Accept: accept } });
-      expect(await res.json()).toEqual({ api: 'other-model' });
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     }
   });
 
-  it('an unknown model: 404 listing the served ones, without echoing the id', async () => {
-    const { app } = setup();
-    const res = await app.request('https://edge.example/models/%3Cscript%3E', { headers: { Accept: BROWSER } });
-    expect(res.status).toBe(404);
-    const page = await res.text();
-    expect(page).toContain('href="/models/edge-gpt2-small"');
-    expect(page).not.toContain('<script>');
+  it('with API keys: the page stays public and shows the key field', async () => {
+    const { app } = setup({ apiKeys: 'k1' });
+    const page = await (await app.request('https://edge.example/', { headers: { Accept: BROWSER } })).text();
+    expect(page).toContain('id="p-api_key"');
+    expect(page).toContain('"authEnabled":true');
+    expect((await app.request('https://edge.example/models/edge-gpt2-small', { headers: { Accept: BROWSER } })).status).toBe(200);
   });
 });
 
