@@ -143,6 +143,15 @@ describe('accepted variations', () => {
   });
 });
 
+describe('manifest card', () => {
+  it('merges --card facts with the conversion notes', async () => {
+    const { manifest } = await convertQuiet({ input: good, out: join(tmp.dir, 'card-out'), id: 'card', quant: 'fp32', card: { description: 'test model', training: { steps: 3 } } });
+    expect(manifest.card).toMatchObject({ description: 'test model', training: { steps: 3 }, source_dtype: 'F32' });
+    const onDisk = JSON.parse(readFileSync(join(tmp.dir, 'card-out', 'models', 'card', 'manifest.json'), 'utf8')) as { card: unknown };
+    expect(onDisk.card).toEqual(manifest.card);
+  });
+});
+
 describe('CLI exit codes', () => {
   const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'scripts/convert/cli.ts', ...args], { encoding: 'utf8' });
 
