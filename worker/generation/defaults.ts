@@ -1,4 +1,5 @@
 /** Neutral defaults; each dialect maps its own defaults onto GenerationParams (see worker/routes). */
+import { costPriorFor } from './cost-prior.ts';
 import type { CostPrior } from './cpu-meter.ts';
 import type { GenerationParams } from './types.ts';
 
@@ -29,15 +30,5 @@ export function defaultParams(): GenerationParams {
   };
 }
 
-/**
- * Conservative cost of a forward for the CPU meter, from DESIGN §2's measurements of the GPT-2-small
- * shape in the WASM build (int8 ≈ 40 ms/token at 32 past, slower at 512 past; prefill amortises the
- * weights over the prompt). Smaller models are cheaper: the meter calibrates down where the clock
- * advances, and in a Worker (frozen clock) this prior is what keeps a request under the CPU limit.
- */
-export const DEFAULT_COST_PRIOR: CostPrior = {
-  fixedMs: 2,
-  msPerNewToken: 40,
-  msPerPrefillToken: 8,
-  msPerPastPosition: 0.1,
-};
+/** The CPU meter's prior when the caller gives none: GPT-2 small (124 M) int8, see cost-prior.ts. */
+export const DEFAULT_COST_PRIOR: CostPrior = costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257 }, 'int8');

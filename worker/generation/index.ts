@@ -2,6 +2,7 @@ export { generate, type GenerateOptions } from './generate.ts';
 export { defaultParams, DEFAULT_COST_PRIOR } from './defaults.ts';
 export { checkBudget, BudgetError, type BudgetLimit, type TokenLimits } from './budget.ts';
 export { CpuMeter, type CostPrior, type StepShape } from './cpu-meter.ts';
+export { costPriorFor, type ModelShape, type QuantizationMethod } from './cost-prior.ts';
 export { GenerationError, type GenerationErrorCode } from './errors.ts';
 export { assertParams } from './params.ts';
 export { Rng, seedWords } from './rng.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BudgetError, checkBudget, CpuMeter, type CostPrior } from '../../../worker/generation/index.ts';
+import { BudgetError, checkBudget, costPriorFor, CpuMeter, DEFAULT_COST_PRIOR, type CostPrior } from '../../../worker/generation/index.ts';
 
 const limits = { maxNewTokens: 256, maxInputTokens: 768, maxTotalTokens: 1024 };
 
@@ -91,5 +91,20 @@ describe('CpuMeter', () => {
       t += 50; // I/O let the clock catch up with everything so far
     });
     expect(meter.spentMs).toBe(80);
+  });
+});
+
+describe('costPriorFor', () => {
+  it('gives ≈ 40 ms/token for GPT-2 small int8 and scales with the model and quantization', () => {
+    const small = costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257 }, 'int8');
+    expect(small.msPerNewToken).toBeCloseTo(40, 6);
+    expect(small.msPerPastPosition).toBeCloseTo(0.1, 6);
+    expect(DEFAULT_COST_PRIOR).toEqual(small);
+    const medium = costPriorFor({ n_layer: 24, n_embd: 1024, vocab_size: 50257 }, 'int8');
+    expect(medium.msPerNewToken / small.msPerNewToken).toBeCloseTo((12 * 24 * 1024 ** 2 + 1024 * 50257) / (12 * 12 * 768 ** 2 + 768 * 50257), 6);
+    expect(costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257 }, 'q4').msPerNewToken).toBeCloseTo(400, 6);
+    const tiny = costPriorFor({ n_layer: 2, n_embd: 64, vocab_size: 50257 }, 'int8');
+    expect(tiny.msPerNewToken).toBeGreaterThan(0.5);
+    expect(tiny.msPerNewToken).toBeLessThan(2); // the LM head dominates a tiny model
   });
 });

@@ -99,6 +99,27 @@ describe('generate: cancellation and cleanup', () => {
   });
 });
 
+describe('generate: concurrency', () => {
+  it('interleaved generations over one model keep their own state and tokens', async () => {
+    const run = (lm: FakeLM, prompt: number[], seed: number) =>
+      generate(lm, tok, prompt, params({ maxNewTokens: 8, doSample: true, seed, numSequences: 2, stop: ['e'] }));
+    const alone = [await collect(run(new FakeLM(logits, { vocabSize: V }), [1, 2], 1)), await collect(run(new FakeLM(logits, { vocabSize: V }), [3], 2))];
+    const shared = new FakeLM(logits, { vocabSize: V });
+    const gens = [run(shared, [1, 2], 1), run(shared, [3], 2)];
+    const got: GenerationEvent[][] = [[], []];
+    // Step both generators in lockstep, as two requests awaiting one model would.
+    for (let open = [true, true]; open.some(Boolean); ) {
+      const results = await Promise.all(gens.map((g, i) => (open[i] ? g.next() : Promise.resolve({ done: true as const, value: undefined }))));
+      results.forEach((r, i) => {
+        if (r.done) open[i] = false;
+        else got[i]!.push(r.value);
+      });
+    }
+    expect(got).toEqual(alone);
+    expect(shared.liveCaches).toBe(0);
+  });
+});
+
 describe('generate: prompt scoring and edge cases', () => {
   it('max_new_tokens = 0 with prompt logprobs: a prompt event, then done with 0 tokens', async () => {
     const lm = new FakeLM(logits, { vocabSize: V });
