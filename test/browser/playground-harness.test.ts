@@ -58,16 +58,18 @@ describe('playground over the app with a fake model', () => {
     await page.keyboard.press('Escape');
     expect(await waitIdle(page)).toMatch(/^Stopped after \d+ tokens\.$/);
     expect(aborted).toEqual([`${server.url}/generate_stream net::ERR_ABORTED`]);
-    const shown = Number(/^(\d+) tokens/.exec((await page.locator('#pg-stats').textContent()) ?? '')![1]);
-    // The server notices the disconnect within a step or two; then no more forward passes happen.
-    let settled = -1;
-    for (let i = 0; i < 20 && settled !== fake.counters.forwards; i++) {
-      settled = fake.counters.forwards;
-      await sleep(250); // > 6 steps of 40 ms: a running generation would have advanced
+    // The server notices the disconnect and stops: the forward count settles (no step in a window of
+    // > 6 step delays) long before max_new_tokens. How many steps ran after the click depends on load
+    // (tokens in flight when Escape was pressed), so the bound is loose: a server that kept going hits 200.
+    let last = fake.counters.forwards;
+    let settled = false;
+    for (let i = 0; i < 40 && !settled; i++) {
+      await sleep(250);
+      settled = fake.counters.forwards === last;
+      last = fake.counters.forwards;
     }
-    const steps = settled - before;
-    expect(steps).toBeLessThan(200);
-    expect(steps).toBeLessThanOrEqual(shown + 3); // +1 prefill, +1 held by the TGI encoder, +1 in flight
+    expect(settled).toBe(true);
+    expect(last - before).toBeLessThan(60);
     const text = await page.locator('#pg-output .gen').textContent();
     await sleep(300);
     expect(await page.locator('#pg-output .gen').textContent()).toBe(text);
