@@ -8,7 +8,7 @@
  * Status codes where the dialects disagree: a validation error is 422 on TGI routes (axum/TGI habit),
  * 400 on the HF route (the hosted Inference API's habit) and 400 on /v1 (OpenAI).
  */
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ContentfulStatusCode, UnofficialStatusCode } from 'hono/utils/http-status';
 import { BudgetError } from '../generation/budget.ts';
 import { GenerationError } from '../generation/errors.ts';
 import { ModelLoadError } from '../model/types.ts';
@@ -24,6 +24,7 @@ export type ErrorType =
   | 'model_loading'
   | 'model_load'
   | 'generation'
+  | 'cancelled'
   | 'config'
   | 'internal';
 
@@ -66,6 +67,9 @@ export function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCod
       return 503;
     case 'generation':
       return dialect === 'tgi' ? 424 : 500;
+    case 'cancelled':
+      // nginx's "client closed request": nobody reads it, but logs show what happened.
+      return 499 as UnofficialStatusCode as ContentfulStatusCode;
     case 'config':
     case 'internal':
       return 500;
@@ -73,7 +77,7 @@ export function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCod
 }
 
 function openAiType(type: ErrorType): string {
-  if (type === 'authentication') return 'invalid_request_error';
+  if (type === 'authentication' || type === 'cancelled') return 'invalid_request_error';
   const status = statusOf(type, 'openai');
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
@@ -112,6 +116,7 @@ export function toApiError(e: unknown): ApiError {
   if (e instanceof ModelLoadError) {
     return new ApiError('model_load', `model could not be loaded: ${e.message}`, { code: e.code });
   }
+  if (e instanceof Error && e.name === 'Cancelled') return new ApiError('cancelled', 'client closed the request');
   if (e instanceof BudgetError) {
     return new ApiError('validation', e.message, { param: e.limit, code: 'context_length_exceeded' });
   }

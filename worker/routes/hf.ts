@@ -64,7 +64,7 @@ export function hfRoutes(engine: Engine, page?: ModelPageRenderer): Hono {
 async function generateHf(engine: Engine, id: string, plan: HfPlan, signal: AbortSignal) {
   const model = await engine.load(id);
   const prepared = engine.prepare(model, plan.inputs, plan.params);
-  const gen = await collect(engine.run(prepared, plan.params, signal));
+  const gen = await collect(engine.run(prepared, plan.params, signal), signal);
   return gen.sequences.map((seq) =>
     tgiGenerateResponse(
       { prompt: null, sequences: [seq] },

@@ -91,7 +91,7 @@ async function createCompletion(engine: Engine, plan: OpenAiPlan, meta: Completi
     const model = p.model;
     const text0 = promptText(model, plan.prompts[pi]!);
     promptTokens += p.promptIds.length;
-    const gen = await collect(engine.run(p, plan.params, signal));
+    const gen = await collect(engine.run(p, plan.params, signal), signal);
     for (const s of gen.sequences) completionTokens += s.done.generatedTokens;
     const kept: SequenceResult[] =
       gen.sequences.length > plan.n ? [...gen.sequences].sort((a, b) => cumulativeLogprob(b) - cumulativeLogprob(a)).slice(0, plan.n) : gen.sequences;

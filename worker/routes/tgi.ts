@@ -45,7 +45,7 @@ export function tgiRoutes(engine: Engine): Hono {
 export async function generateOnce(engine: Engine, plan: TgiPlan, signal?: AbortSignal, modelId?: string) {
   const model = await engine.load(modelId ?? engine.models.defaultId);
   const prepared = engine.prepare(model, plan.inputs, plan.params, plan.truncate);
-  const gen = await collect(engine.run(prepared, plan.params, signal));
+  const gen = await collect(engine.run(prepared, plan.params, signal), signal);
   return tgiGenerateResponse(gen, {
     seed: plan.reportedSeed,
     details: plan.details,

@@ -18,7 +18,12 @@ export interface CollectedGeneration {
   sequences: SequenceResult[];
 }
 
-export async function collect(events: AsyncIterable<GenerationEvent>): Promise<CollectedGeneration> {
+/** Thrown when the client went away before the generation finished (nothing is sent). */
+export class Cancelled extends Error {
+  override name = 'Cancelled';
+}
+
+export async function collect(events: AsyncIterable<GenerationEvent>, signal?: AbortSignal): Promise<CollectedGeneration> {
   let prompt: PromptEvent | null = null;
   const tokens = new Map<number, TokenEvent[]>();
   const done = new Map<number, DoneEvent>();
@@ -30,6 +35,8 @@ export async function collect(events: AsyncIterable<GenerationEvent>): Promise<C
       list.push(ev);
     } else done.set(ev.sequence, ev);
   }
+  // An aborted generation ends early without `done` events: there is no answer to build.
+  if (signal?.aborted) throw new Cancelled('client closed the request');
   const sequences = [...done.values()]
     .sort((a, b) => a.sequence - b.sequence)
     .map((d) => ({ index: d.sequence, tokens: tokens.get(d.sequence) ?? [], done: d }));

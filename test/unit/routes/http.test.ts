@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { digestsEqual } from '../../../worker/http/auth.ts';
 import { fakeProvider, json, makeApp, testConfig } from './helpers.ts';
 
@@ -152,5 +152,53 @@ describe('page hooks', () => {
     expect(api.status).toBe(401);
     const authed = await app.request('/models/edge-gpt2-small', { headers: { accept: 'application/json', authorization: 'Bearer k' } });
     expect(await authed.json()).toEqual({ id: 'edge-gpt2-small', pipeline_tag: 'text-generation', state: 'ready' });
+  });
+});
+
+describe('concurrency and non-stream cancellation', () => {
+  it('interleaved streams each get exactly the tokens they get alone', async () => {
+    const { app } = makeApp();
+    const body = (seed: number) => json({ inputs: 'Hello', parameters: { max_new_tokens: 12, do_sample: true, seed } });
+    const alone = await Promise.all([1, 2].map(async (s) => (await app.request('/generate_stream', body(s))).text()));
+    const [a, b] = await Promise.all([app.request('/generate_stream', body(1)), app.request('/generate_stream', body(2))]);
+    const ra = a!.body!.getReader();
+    const rb = b!.body!.getReader();
+    const dec = [new TextDecoder(), new TextDecoder()];
+    const out = ['', ''];
+    let doneA = false;
+    let doneB = false;
+    while (!doneA || !doneB) {
+      // Alternate reads so the two generations step in turns.
+      if (!doneA) {
+        const r = await ra.read();
+        if (r.done) doneA = true;
+        else out[0] += dec[0]!.decode(r.value, { stream: true });
+      }
+      if (!doneB) {
+        const r = await rb.read();
+        if (r.done) doneB = true;
+        else out[1] += dec[1]!.decode(r.value, { stream: true });
+      }
+    }
+    expect(out).toEqual(alone);
+  });
+
+  it('a non-streaming request whose client goes away stops generating', async () => {
+    const steps: number[] = [];
+    const ac = new AbortController();
+    const provider = fakeProvider({
+      beforeForward: (_req, call) => {
+        if (call === 3) ac.abort();
+      },
+    });
+    const { app } = makeApp({ provider, onStep: (s) => steps.push(s.step) });
+    const errors: unknown[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void errors.push(a));
+    const res = await app.request('/generate', { ...json({ inputs: 'Hello', parameters: { max_new_tokens: 30 } }), signal: ac.signal });
+    spy.mockRestore();
+    expect(res.status).toBe(499);
+    expect(errors).toEqual([]); // a client leaving is not a server error
+    expect(steps.length).toBeLessThan(6);
+    expect(provider.lm.liveCaches).toBe(0);
   });
 });
