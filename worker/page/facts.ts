@@ -140,6 +140,9 @@ function cell(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
+const EVAL_METRICS = ['perplexity', 'bits_per_byte', 'accuracy'];
+const EVAL_COLUMNS = ['label', 'dataset', 'quantization', 'context', 'stride', 'tokens_scored', 'examples', ...EVAL_METRICS];
+
 /**
  * `card.eval` as a table. The eval tool's output shape is not part of the manifest contract, so accept
  * the shapes it can reasonably take: an array of row objects, an object of row objects keyed by name
@@ -153,8 +156,11 @@ export function evalTable(ev: unknown): Table | null {
     named = Object.entries(ev).map(([k, r]) => [k, r as Record<string, unknown>]);
   else if (isObj(ev) && Object.keys(ev).length > 0) named = [[null, ev]];
   else return null;
-  const columns: string[] = [];
+  let columns: string[] = [];
   for (const [, r] of named) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+  // Rows written by `npm run eval --json` carry ~20 fields (sha, dates, byte counts): show the ones a
+  // reader compares, in this order.
+  if (columns.some((c) => EVAL_METRICS.includes(c))) columns = EVAL_COLUMNS.filter((c) => columns.includes(c));
   const hasNames = named.some(([n]) => n !== null);
   const rows = named.map(([n, r]) => [...(hasNames ? [n ?? ''] : []), ...columns.map((k) => cell(r[k]))]);
   return { columns: hasNames ? ['', ...columns] : columns, rows };

@@ -69,8 +69,8 @@ function cardSection(m: Manifest | null, error: string | null): Html {
 ${factList(modelFacts(m))}
 ${cardFacts(m.card).length > 0 ? html`<h3>About</h3>${factList(cardFacts(m.card))}` : ''}
 ${ev === undefined ? '' : html`<h3>Evaluation</h3>${table
-    ? html`<table><thead><tr>${table.columns.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
-<tbody>${table.rows.map((r) => html`<tr>${r.map((c) => html`<td>${c}</td>`)}</tr>`)}</tbody></table>`
+    ? html`<div class="table-wrap" tabindex="0" role="region" aria-label="Evaluation results"><table><thead><tr>${table.columns.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
+<tbody>${table.rows.map((r) => html`<tr>${r.map((c) => html`<td>${c}</td>`)}</tr>`)}</tbody></table></div>`
     : html`<pre>${JSON.stringify(ev, null, 2)}</pre>`}`}
 </section>`;
 }
