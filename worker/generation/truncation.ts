@@ -10,6 +10,8 @@
  * a flat distribution's ~40k candidates with a comparator costs more than the rest of the step.
  */
 
+import { select } from './select.ts';
+
 const BUCKETS = 1024;
 /** Below this many candidates a plain sort is cheaper than bucketing. */
 const SORT_BELOW = 128;
@@ -171,38 +173,4 @@ function cutSorted(c: Candidates, offset: number, count: number, before: number,
   }
   c.ids.set(ids.subarray(0, n), offset);
   return n;
-}
-
-/**
- * Quickselect (Hoare partition, median-of-three pivot): reorders ids[0..n) so that position `kth`
- * holds the id with the (kth+1)-th largest logit; returns that id. Deterministic for a given input.
- */
-function select(row: Float32Array, ids: Int32Array, n: number, kth: number): number {
-  let lo = 0;
-  let hi = n - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const pivot = median3(row[ids[lo]!]!, row[ids[mid]!]!, row[ids[hi]!]!);
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (row[ids[i]!]! > pivot) i++;
-      while (row[ids[j]!]! < pivot) j--;
-      if (i <= j) {
-        const t = ids[i]!;
-        ids[i] = ids[j]!;
-        ids[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (kth <= j) hi = j;
-    else if (kth >= i) lo = i;
-    else break;
-  }
-  return ids[kth]!;
-}
-
-function median3(a: number, b: number, c: number): number {
-  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
 }
