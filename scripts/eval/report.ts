@@ -34,19 +34,27 @@ export function formatTable(r: EvalResult): string {
 
 interface Section {
   title: string;
+  /** The last column is always DELTA, filled in by withDeltas. */
   columns: string[];
   row: (r: EvalResult) => string[];
+  /** The column compared with the fp32 row, and how: relative change (ppl) or points (accuracy %). */
+  metric: string;
+  delta: 'relative' | 'points';
 }
+
+const DELTA = 'vs fp32';
 
 function section(r: EvalResult): Section {
   if (r.kind === 'lambada') {
     return {
       title: 'LAMBADA (OpenAI variant, last-word accuracy by greedy generation)',
-      columns: ['label', 'model', 'quantization', 'accuracy %', 'ppl (target word)', 'examples', 'date'],
+      columns: ['label', 'model', 'quantization', 'accuracy %', 'ppl (target word)', 'examples', 'date', DELTA],
       row: (x) => {
         const l = x as typeof r;
-        return [l.label, l.model, l.quantization ?? '?', fix(l.accuracy * 100, 2), fix(l.perplexity, 2), String(l.examples), l.date.slice(0, 10)];
+        return [l.label, l.model, l.quantization ?? '?', fix(l.accuracy * 100, 2), fix(l.perplexity, 2), String(l.examples), l.date.slice(0, 10), ''];
       },
+      metric: 'accuracy %',
+      delta: 'points',
     };
   }
   const title =
@@ -57,11 +65,13 @@ function section(r: EvalResult): Section {
         : `File ${r.dataset_description}`;
   return {
     title,
-    columns: ['label', 'model', 'quantization', 'perplexity', 'bits/byte', 'tokens scored', 'context', 'stride', 'date'],
+    columns: ['label', 'model', 'quantization', 'perplexity', 'bits/byte', 'tokens scored', 'context', 'stride', 'date', DELTA],
     row: (x) => {
       const p = x as typeof r;
-      return [p.label, p.model, p.quantization ?? '?', fix(p.perplexity, 3), fix(p.bits_per_byte, 4), String(p.tokens_scored), String(p.context), String(p.stride), p.date.slice(0, 10)];
+      return [p.label, p.model, p.quantization ?? '?', fix(p.perplexity, 3), fix(p.bits_per_byte, 4), String(p.tokens_scored), String(p.context), String(p.stride), p.date.slice(0, 10), ''];
     },
+    metric: 'perplexity',
+    delta: 'relative',
   };
 }
 
@@ -74,6 +84,31 @@ function sectionKey(r: EvalResult): string {
 const mdText = (s: string): string => s.replace(/<\|[a-z_]+\|>/g, (t) => `\`${t}\``);
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
+const cells = (l: string): string[] => l.trim().replace(/^\| /, '').replace(/ \|$/, '').split(' | ');
+
+/**
+ * Fill the DELTA column of every row against the fp32 row (label or quantization "fp32") measured on
+ * the same tokens: the cost of each quantization, side by side. Empty when there is no fp32 row.
+ */
+function withDeltas(head: string, rows: string[], s: Section): string[] {
+  const cols = cells(head);
+  const m = cols.indexOf(s.metric);
+  const d = cols.indexOf(DELTA);
+  const q = cols.indexOf('quantization');
+  const parsed = rows.map(cells);
+  const base = parsed.find((c) => c[0] === 'fp32') ?? parsed.find((c) => c[q] === 'fp32');
+  const ref = base ? Number(base[m]) : Number.NaN;
+  return parsed.map((c) => {
+    if (d < 0) return line(c);
+    const v = Number(c[m]);
+    let out = '';
+    if (Number.isFinite(ref) && Number.isFinite(v) && c !== base) {
+      out = s.delta === 'relative' ? `${v >= ref ? '+' : ''}${(((v - ref) / ref) * 100).toFixed(2)} %` : `${v >= ref ? '+' : ''}${(v - ref).toFixed(2)} pts`;
+    }
+    c[d] = out;
+    return line(c);
+  });
+}
 
 /** `existing` report (or null for a new file, which gets `header`) with r's row added or replaced. */
 export function upsertMarkdown(existing: string | null, r: EvalResult, header: string): string {
@@ -94,7 +129,7 @@ export function upsertMarkdown(existing: string | null, r: EvalResult, header: s
       open,
       line(s.columns),
       line(s.columns.map(() => '---')),
-      newRow,
+      ...withDeltas(line(s.columns), [newRow], s),
       close,
     ].join('\n');
     return `${doc.replace(/\n*$/, '')}\n\n${block}\n`;
@@ -105,7 +140,7 @@ export function upsertMarkdown(existing: string | null, r: EvalResult, header: s
   const i = rows.findIndex((l) => l.startsWith(labelCell));
   if (i >= 0) rows[i] = newRow;
   else rows.push(newRow);
-  return `${doc.slice(0, start + open.length)}\n${[head, rule, ...rows].join('\n')}\n${doc.slice(end)}`;
+  return `${doc.slice(0, start + open.length)}\n${[head, rule, ...withDeltas(head ?? '', rows, s)].join('\n')}\n${doc.slice(end)}`;
 }
 
 /** The compact row a model card carries (`card.eval[<dataset>]`, shown on the model's page). */

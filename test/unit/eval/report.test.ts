@@ -54,7 +54,7 @@ describe('upsertMarkdown', () => {
     expect(md.startsWith('# Evaluation')).toBe(true);
     expect(md).toContain('| 117M | 35.13 | 45.99 |');
     expect(md).toContain('29.41');
-    expect(md).toMatch(/\| int8 \| edge-gpt2-small \| int8 \| 40\.500 \| 1\.2346 \| 286177 \| 1024 \| 512 \| 2026-11-25 \|/);
+    expect(md).toMatch(/\| int8 \| edge-gpt2-small \| int8 \| 40\.500 \| 1\.2346 \| 286177 \| 1024 \| 512 \| 2026-11-25 \|  \|/);
   });
 
   it('adds rows with new labels, replaces a row with the same label, keeps the rest of the file', () => {
@@ -66,6 +66,10 @@ describe('upsertMarkdown', () => {
     expect(rows.map((r) => r.split('|')[1]!.trim())).toEqual(['fp32', 'int8', 'q4']);
     expect(md).toContain('| 40.400 |');
     expect(md).not.toContain('| 40.500 |');
+    // The cost of each quantization against the fp32 row of the same table.
+    expect(rows[0]).toMatch(/\|  \|$/);
+    expect(rows[1]).toMatch(/\| \+0\.75 % \|$/);
+    expect(rows[2]).toMatch(/\| \+9\.73 % \|$/);
     expect(md.match(/^# Evaluation/gm)).toHaveLength(1);
   });
 
@@ -74,7 +78,9 @@ describe('upsertMarkdown', () => {
     md = upsertMarkdown(md, lambada, EVAL_HEADER);
     md = upsertMarkdown(md, ppl('int8', 50, 'c'.repeat(64)), EVAL_HEADER);
     expect(md.match(/<!-- eval-table /g)).toHaveLength(3);
-    expect(md).toContain('| fp32 | gpt2 | fp32 | 45.99 | 35.13 | 5153 | 2026-11-25 |');
+    expect(md).toContain('| fp32 | gpt2 | fp32 | 45.99 | 35.13 | 5153 | 2026-11-25 |  |');
+    const worse = { ...lambada, label: 'q4', quantization: 'q4', accuracy: 0.4412 };
+    expect(upsertMarkdown(md, worse, EVAL_HEADER)).toContain('| q4 | gpt2 | q4 | 44.12 | 35.13 | 5153 | 2026-11-25 | -1.87 pts |');
   });
 
   it('special tokens in titles and descriptions are shown as code, not swallowed as HTML', () => {
