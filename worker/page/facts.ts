@@ -141,7 +141,8 @@ function cell(v: unknown): string {
 }
 
 const EVAL_METRICS = ['perplexity', 'bits_per_byte', 'accuracy'];
-const EVAL_COLUMNS = ['label', 'dataset', 'quantization', 'context', 'stride', 'tokens_scored', 'examples', ...EVAL_METRICS];
+// Metrics right after the row's name, so they stay in view when the table scrolls sideways.
+const EVAL_COLUMNS = ['label', 'dataset', ...EVAL_METRICS, 'quantization', 'context', 'stride', 'tokens_scored', 'examples'];
 
 /**
  * `card.eval` as a table. The eval tool's output shape is not part of the manifest contract, so accept

@@ -103,8 +103,9 @@ ${num('num_return_sequences', '1', '1', '> 1 streams via /v1/completions', '1')}
 <div class="check"><input id="p-do_sample" name="do_sample" type="checkbox" checked><label for="p-do_sample">do_sample</label></div>
 </div></fieldset>
 ${v.config.authEnabled
-    ? html`<label for="p-api_key">API key <span class="hint">sent as Authorization: Bearer; kept in this page only</span></label>
-<input id="p-api_key" name="api_key" type="password" autocomplete="off" required>`
+    ? html`<label for="p-api_key">API key</label>
+<input id="p-api_key" name="api_key" type="password" autocomplete="off" required aria-describedby="p-api_key-hint">
+<span id="p-api_key-hint" class="hint">Sent as Authorization: Bearer; kept in this page only.</span>`
     : ''}
 <div class="actions"><button type="submit" id="pg-generate">Generate</button>
 <button type="button" id="pg-stop" disabled>Stop</button></div>

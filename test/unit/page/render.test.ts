@@ -166,10 +166,10 @@ describe('facts helpers', () => {
     const wikitext = { label: 'int8', model: 'm', quantization: 'int8', dataset: 'wikitext2', dataset_sha256: 'ab', context: 1024, stride: 512, tokens_scored: 287644, perplexity: 41.23456, bits_per_byte: 1.1, elapsed_s: 9 };
     const lambada = { label: 'int8', model: 'm', quantization: 'int8', dataset: 'lambada', examples: 5153, accuracy: 0.31, perplexity: 60 };
     expect(evalTable([wikitext, lambada])).toEqual({
-      columns: ['label', 'dataset', 'quantization', 'context', 'stride', 'tokens_scored', 'examples', 'perplexity', 'bits_per_byte', 'accuracy'],
+      columns: ['label', 'dataset', 'perplexity', 'bits_per_byte', 'accuracy', 'quantization', 'context', 'stride', 'tokens_scored', 'examples'],
       rows: [
-        ['int8', 'wikitext2', 'int8', '1024', '512', '287644', '', '41.2346', '1.1', ''],
-        ['int8', 'lambada', 'int8', '', '', '', '5153', '60', '', '0.31'],
+        ['int8', 'wikitext2', '41.2346', '1.1', '', 'int8', '1024', '512', '287644', ''],
+        ['int8', 'lambada', '60', '', '0.31', 'int8', '', '', '', '5153'],
       ],
     });
     expect(evalTable([])).toBeNull();
