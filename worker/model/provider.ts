@@ -3,9 +3,11 @@
  * and the workerd build of onnxruntime-web. Importing this module pulls in ORT's 14 MB .wasm.
  */
 import { r2BlobSource } from './blobs.ts';
+import { fetchManifest } from './loader.ts';
+import type { Manifest } from './manifest.ts';
 import { workerdOrt } from './ort-workerd.ts';
 import { createModelProvider } from './registry.ts';
-import type { ModelProvider } from './types.ts';
+import { ModelLoadError, type ModelProvider } from './types.ts';
 
 export interface ModelEnv {
   MODEL_BUCKET: R2Bucket;
@@ -27,4 +29,29 @@ export function modelProviderFor(env: ModelEnv): ModelProvider {
   return provider;
 }
 
-export { workerdOrt };
+const manifests = new WeakMap<R2Bucket, Map<string, Promise<Manifest>>>();
+
+/**
+ * A model's manifest without loading the model (the model page, /info): one small R2 read, cached
+ * per isolate; a failed read is not cached. Ids outside MODEL_IDS are `unknown_model`.
+ */
+export function manifestFor(env: ModelEnv, id: string): Promise<Manifest> {
+  const provider = modelProviderFor(env);
+  if (!provider.ids.includes(id)) {
+    return Promise.reject(new ModelLoadError('unknown_model', `unknown model "${id}"; this server has ${provider.ids.join(', ')}`));
+  }
+  let cache = manifests.get(env.MODEL_BUCKET);
+  if (!cache) manifests.set(env.MODEL_BUCKET, (cache = new Map()));
+  let pending = cache.get(id);
+  if (!pending) {
+    pending = fetchManifest(r2BlobSource(env.MODEL_BUCKET), id);
+    cache.set(id, pending);
+    pending.catch(() => cache.delete(id));
+  }
+  return pending;
+}
+
+/** Bytes of the WASM heap (0 until ORT has started); it never shrinks, so it is also the peak. */
+export function wasmHeapBytes(): number {
+  return workerdOrt().heapBytes();
+}
