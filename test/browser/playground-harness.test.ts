@@ -110,6 +110,8 @@ describe('keyboard and copy', () => {
     expect(ring).toBe('solid');
     await page.keyboard.press('Enter');
     expect(await waitIdle(page)).toMatch(/^Done/);
+    // Focus went to Stop while running and came back to Generate: no lost focus on <body>.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('pg-generate');
     expect(problems).toEqual([]);
   });
 

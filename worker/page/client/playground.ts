@@ -142,7 +142,11 @@ const PLAYGROUND_JS = String.raw`
     fail('Error ' + res.status + (type ? ' (' + type + ')' : '') + ': ' + (msg || res.statusText));
   }
   function running(on) {
+    // Keyboard users keep their place: focus moves to the button that is enabled now.
+    var from = document.activeElement;
     genBtn.disabled = on; stopBtn.disabled = !on;
+    if (on && from === genBtn) stopBtn.focus();
+    if (!on && from === stopBtn) genBtn.focus();
     out.setAttribute('aria-busy', on ? 'true' : 'false');
     document.body.dataset.state = on ? 'running' : 'idle';
   }
