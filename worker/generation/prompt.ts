@@ -5,13 +5,6 @@ import type { GenerationEvent, TextTokenizer } from './types.ts';
 export type PromptTokens = Extract<GenerationEvent, { type: 'prompt' }>['tokens'];
 
 /**
- * Contract bug in types.ts: `TokenLogprob & { logprob: number | null }` intersects to `number`, so the
- * documented null for the first prompt token is not expressible. We emit null as documented (what
- * OpenAI echo and TGI prefill send) and confine the cast here; consumers must treat it as nullable.
- */
-const NO_PREFIX = null as unknown as number;
-
-/**
  * `logits` is [1, ids.length, vocab] from a prefill with logitsFor 'all'. Token j is scored by row
  * j − 1 of the raw model distribution (no penalties: nothing has been generated); token 0 has no
  * prefix, so its logprob is null (OpenAI echo and TGI prefill do the same).
@@ -25,7 +18,7 @@ export function scorePrompt(
 ): PromptTokens {
   return ids.map((id, j) => {
     const text = tokenizer.decode([id]);
-    if (j === 0) return { id, text, logprob: NO_PREFIX };
+    if (j === 0) return { id, text, logprob: null };
     const row = logits.subarray((j - 1) * vocabSize, j * vocabSize); // [vocab] of position j − 1
     const lse = logSumExp(row);
     const logprob = row[id]! - lse;

@@ -33,7 +33,10 @@ export interface ForwardResult {
   /** Row-major [batch, positions, vocabSize]; positions is 1 for 'last', seq for 'all'. */
   logits: Float32Array;
   positions: number;
-  /** The cache extended by this call's tokens. The input cache must not be used again. */
+  /**
+   * The cache extended by this call's tokens. The input cache now belongs to the model (it frees or
+   * reuses it); the caller must not use or release it again.
+   */
   cache: KVCache;
   /** [batch, seq, nEmbd] when asked for. */
   hidden?: Float32Array;
@@ -95,7 +98,7 @@ export interface TokenLogprob {
 
 export type GenerationEvent =
   /** Prompt tokens with their logprobs (null for the first token), when promptLogprobs is set. */
-  | { type: 'prompt'; tokens: (TokenLogprob & { logprob: number | null; top?: TokenLogprob[] })[] }
+  | { type: 'prompt'; tokens: (Omit<TokenLogprob, 'logprob'> & { logprob: number | null; top?: TokenLogprob[] })[] }
   /** One generated token; `text` is a valid UTF-8 delta (may be '' while a character is incomplete). */
   | {
       type: 'token';

@@ -66,7 +66,7 @@ describe('TGI GenerateResponse', () => {
   const gen = {
     // The contract types the first prompt logprob as `number & (number | null)` = number, though
     // generation sends null there (reported to the lead); hence the cast.
-    prompt: { type: 'prompt' as const, tokens: [{ id: 1, text: 'a', logprob: null as unknown as number }, { id: 2, text: 'b', logprob: -2 }] },
+    prompt: { type: 'prompt' as const, tokens: [{ id: 1, text: 'a', logprob: null }, { id: 2, text: 'b', logprob: -2 }] },
     sequences: [{ index: 0, tokens: [tok(0, 5, 'x')], done: { type: 'done' as const, sequence: 0, finishReason: 'stop_sequence' as const, generatedTokens: 1, text: 'x' } }],
   };
   it('has generated_text only, without details', () => {
