@@ -84,6 +84,26 @@ describe('playground over the app with a fake model', () => {
   });
 });
 
+describe('a model that cannot be loaded', () => {
+  let server: NodeServer;
+  beforeAll(async () => {
+    const fake = fakeModelApp({ stepDelayMs: 1, loadSteps: 2, loadStepMs: 50, loadError: 'blobs/abc does not match its SHA-256' });
+    server = await serve((r) => fake.app.fetch(r));
+  });
+  afterAll(() => server?.close());
+
+  it('shows the error event that ends the stream', async () => {
+    const { page } = await openPage(browser, server.url);
+    await page.locator('#pg-generate').click();
+    const status = await waitIdle(page);
+    expect(status).toMatch(/^Error \(model_load\): .*blobs\/abc does not match its SHA-256/);
+    expect(await page.locator('#pg-status').getAttribute('class')).toBe('status error');
+    expect(await page.locator('#pg-progress').isHidden()).toBe(true);
+    expect(await page.locator('#model-state').textContent()).toBe('the last load failed — the next request retries');
+    expect(await page.locator('#pg-raw').textContent()).toContain('"error_type":"model_load"');
+  });
+});
+
 describe('keyboard and copy', () => {
   let server: NodeServer;
   beforeAll(async () => {

@@ -5,7 +5,7 @@
  */
 import { createApp } from '../../../worker/app.ts';
 import { parseConfig } from '../../../worker/config.ts';
-import { createModelProvider, memoryBlobSource, type LoadedModel } from '../../../worker/model/index.ts';
+import { createModelProvider, memoryBlobSource, ModelLoadError, type LoadedModel } from '../../../worker/model/index.ts';
 import { modelPages, pageConfigFrom } from '../../../worker/page/index.ts';
 import { FakeLM, FakeTokenizer, hashLogits } from '../../unit/generation/fakes.ts';
 import { fixtureManifest } from '../../unit/page/fixture.ts';
@@ -17,6 +17,8 @@ export interface FakeAppOptions {
   loadSteps: number;
   loadStepMs: number;
   apiKeys?: string;
+  /** Every load fails with this ModelLoadError message (after its progress steps). */
+  loadError?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,6 +46,7 @@ export function fakeModelApp(opts: FakeAppOptions) {
         onProgress({ phase: 'shards', loadedBytes: Math.round((total * i) / opts.loadSteps), totalBytes: total });
         await sleep(opts.loadStepMs);
       }
+      if (opts.loadError) throw new ModelLoadError('blob_corrupt', opts.loadError);
       onProgress({ phase: 'ready', loadedBytes: total, totalBytes: total });
       return { id, manifest, lm, tokenizer };
     },

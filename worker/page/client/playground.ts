@@ -113,6 +113,7 @@ const PLAYGROUND_JS = String.raw`
       var e = d.error;
       var msg = typeof e === 'string' ? e : (e && e.message) || 'unknown error';
       var type = d.error_type || (e && e.type);
+      if (type === 'model_load') modelState('the last load failed — the next request retries');
       return fail('Error' + (type ? ' (' + type + ')' : '') + ': ' + msg);
     }
     if (d.choices) { // OpenAI chunk
