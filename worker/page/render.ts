@@ -113,9 +113,9 @@ ${v.config.authEnabled
 <p id="pg-status" class="status" role="status" aria-live="polite"></p>
 <progress id="pg-progress" max="100" value="0" hidden aria-label="Model loading progress"></progress>
 <h3 id="pg-output-h">Output</h3>
-<div id="pg-output" aria-labelledby="pg-output-h" aria-live="polite" aria-busy="false" tabindex="0"></div>
+<div id="pg-output" role="region" aria-labelledby="pg-output-h" aria-live="polite" aria-busy="false" tabindex="0"></div>
 <p id="pg-stats" class="stats" aria-live="off"></p>
-<details><summary>Raw events (JSON)</summary><pre id="pg-raw" tabindex="0"></pre></details>
+<details><summary>Raw events (JSON)</summary><pre id="pg-raw" tabindex="0" aria-label="Raw events, one per line"></pre></details>
 </section>`;
 }
 
