@@ -15,6 +15,11 @@ export interface TokenLimitsConfig {
 export interface ServerConfig {
   defaultModel: string;
   modelIds: readonly string[];
+  /**
+   * Other names a served model answers to in URLs and `model` fields (MODEL_ALIASES="gpt2=edge-gpt2-small"),
+   * so clients written for the retired HF API's `/models/gpt2` keep working. Responses name the real id.
+   */
+  modelAliases?: ReadonlyMap<string, string>;
   limits: TokenLimitsConfig;
   cpuBudgetMs: number;
   /** '*' allows any origin. */
@@ -45,6 +50,7 @@ const positiveInt = (name: string) =>
 const EnvSchema = z.object({
   DEFAULT_MODEL: z.string({ error: 'DEFAULT_MODEL is required' }).trim().min(1, 'DEFAULT_MODEL is empty'),
   MODEL_IDS: z.string().optional(),
+  MODEL_ALIASES: z.string().optional(),
   MAX_NEW_TOKENS: positiveInt('MAX_NEW_TOKENS'),
   MAX_INPUT_TOKENS: positiveInt('MAX_INPUT_TOKENS'),
   MAX_TOTAL_TOKENS: positiveInt('MAX_TOTAL_TOKENS'),
@@ -55,6 +61,8 @@ const EnvSchema = z.object({
 });
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+/** Hub-style names may have one `org/` prefix (`openai-community/gpt2`). */
+const ALIAS = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(?:\/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$/;
 
 /** Validate the Worker's env (string vars) into a ServerConfig; throws ConfigError with the variable's name. */
 export function parseConfig(env: Record<string, unknown>): ServerConfig {
@@ -81,9 +89,21 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
       throw new ConfigError(`invalid configuration: CORS_ORIGINS entry "${o}" must be "*" or an origin like https://example.com`);
     }
   }
+  const modelAliases = new Map<string, string>();
+  for (const entry of list(e.MODEL_ALIASES ?? '')) {
+    const [alias = '', target = ''] = entry.split('=').map((x) => x.trim());
+    if (!ALIAS.test(alias) || modelIds.includes(alias)) {
+      throw new ConfigError(`invalid configuration: MODEL_ALIASES entry "${entry}" needs a new name like gpt2 or org/name`);
+    }
+    if (!modelIds.includes(target)) {
+      throw new ConfigError(`invalid configuration: MODEL_ALIASES entry "${entry}" must point at one of MODEL_IDS`);
+    }
+    modelAliases.set(alias, target);
+  }
   return {
     defaultModel: e.DEFAULT_MODEL,
     modelIds,
+    modelAliases,
     limits: { maxNewTokens: e.MAX_NEW_TOKENS, maxInputTokens: e.MAX_INPUT_TOKENS, maxTotalTokens: e.MAX_TOTAL_TOKENS },
     cpuBudgetMs: e.CPU_BUDGET_MS,
     corsOrigins: origins.length === 0 || origins.includes('*') ? '*' : origins,

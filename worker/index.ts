@@ -17,11 +17,15 @@ export interface Env {
   MODEL_BUCKET: R2Bucket;
   DEFAULT_MODEL: string;
   MODEL_IDS?: string;
+  /** Optional: other names for served models, e.g. "gpt2=edge-gpt2-small,openai-community/gpt2=edge-gpt2-small". */
+  MODEL_ALIASES?: string;
   MAX_NEW_TOKENS: string;
   MAX_INPUT_TOKENS: string;
   MAX_TOTAL_TOKENS: string;
   CPU_BUDGET_MS: string;
   CORS_ORIGINS?: string;
+  /** Optional: request body cap in bytes (default 1 MiB). */
+  MAX_BODY_BYTES?: string;
   /** Secret (`wrangler secret put API_KEYS`), comma-separated; unset = open. */
   API_KEYS?: string;
 }

@@ -102,7 +102,7 @@ export function errorBody(err: ApiError, dialect: Dialect): Record<string, unkno
  * completions) is OpenAI, /models/* is HF, everything else TGI.
  */
 export function dialectOf(path: string): Dialect {
-  if (/^\/(?:models\/[^/]+\/)?v1(?:\/|$)/.test(path)) return 'openai';
+  if (/^\/(?:models\/[^/]+(?:\/[^/]+)?\/)?v1(?:\/|$)/.test(path)) return 'openai';
   if (path.startsWith('/models/')) return 'hf';
   return 'tgi';
 }

@@ -48,6 +48,8 @@ export function createEngine(deps: EngineDeps) {
     /** A served model id, or a 404 listing the served ones. */
     resolve(id: string | undefined): string {
       const want = id ?? models.defaultId;
+      const aliased = config.modelAliases?.get(want);
+      if (aliased !== undefined) return aliased;
       if (!models.ids.includes(want)) {
         throw new ApiError('not_found', `model "${want.slice(0, 200)}" is not served here; served models: ${models.ids.join(', ')}`, {
           code: 'model_not_found',

@@ -24,8 +24,13 @@ const DEFAULT_LOAD_ESTIMATE_S = 20;
 export function hfRoutes(engine: Engine, page?: ModelPageRenderer): Hono {
   const app = new Hono();
 
-  app.post('/models/:model', async (c) => {
-    const id = engine.resolve(c.req.param('model'));
+  // `/models/gpt2` and hub-style `/models/openai-community/gpt2` (through MODEL_ALIASES).
+  const modelParam = (c: Context) => {
+    const org = c.req.param('org');
+    return org === undefined ? c.req.param('model') : `${org}/${c.req.param('name')}`;
+  };
+  const generateRoute = async (c: Context) => {
+    const id = engine.resolve(modelParam(c));
     const plan = planHf(
       parseHfRequest(await readJson(c.req.raw, { maxBytes: engine.config.maxBodyBytes, requireJsonContentType: false })),
       engine.config,
@@ -51,13 +56,16 @@ export function hfRoutes(engine: Engine, page?: ModelPageRenderer): Hono {
       });
     }
     return c.json(await generateHf(engine, id, plan, c.req.raw.signal));
-  });
-
-  app.get('/models/:model', async (c) => {
-    const id = engine.resolve(c.req.param('model'));
+  };
+  const infoRoute = async (c: Context) => {
+    const id = engine.resolve(modelParam(c));
     if (page && prefersHtml(c.req.header('accept'))) return page(c, id);
     return c.json({ id, pipeline_tag: 'text-generation', ...engine.models.state(id) });
-  });
+  };
+  app.post('/models/:model', generateRoute);
+  app.post('/models/:org/:name', generateRoute);
+  app.get('/models/:model', infoRoute);
+  app.get('/models/:org/:name', infoRoute);
   return app;
 }
 

@@ -45,6 +45,7 @@ export function openAiRoutes(engine: Engine): Hono {
   };
   app.post('/v1/completions', (c) => handle(c, undefined));
   app.post('/models/:model/v1/completions', (c) => handle(c, c.req.param('model')));
+  app.post('/models/:org/:name/v1/completions', (c) => handle(c, `${c.req.param('org')}/${c.req.param('name')}`));
 
   app.get('/v1/models', (c) =>
     c.json({
@@ -61,6 +62,8 @@ export function openAiRoutes(engine: Engine): Hono {
  */
 function resolveModel(engine: Engine, model: string | null | undefined): string {
   if (model == null || model === '' || model === 'tgi' || /^https?:\/\//.test(model)) return engine.models.defaultId;
+  const aliased = engine.config.modelAliases?.get(model);
+  if (aliased !== undefined) return aliased;
   if (!engine.models.ids.includes(model)) {
     throw new ApiError('not_found', `The model \`${model.slice(0, 200)}\` does not exist; served models: ${engine.models.ids.join(', ')}`, {
       param: 'model',

@@ -27,6 +27,12 @@ describe('parseConfig', () => {
       'http://localhost:8787',
     ]);
     expect(parseConfig({ ...env, API_KEYS: undefined }).apiKeys).toEqual([]);
+    expect(parseConfig({ ...env, MODEL_ALIASES: 'gpt2=edge-gpt2-small, openai-community/gpt2=edge-gpt2-small' }).modelAliases).toEqual(
+      new Map([
+        ['gpt2', 'edge-gpt2-small'],
+        ['openai-community/gpt2', 'edge-gpt2-small'],
+      ]),
+    );
   });
 
   it('fails loudly, naming the variable', () => {
@@ -38,6 +44,8 @@ describe('parseConfig', () => {
       [{ ...env, MAX_INPUT_TOKENS: '2000' }, /MAX_INPUT_TOKENS must be < MAX_TOTAL_TOKENS/],
       [{ ...env, CORS_ORIGINS: 'example.com' }, /CORS_ORIGINS entry "example.com"/],
       [{ ...env, MODEL_IDS: 'edge-gpt2-small,../etc' }, /MODEL_IDS entry "..\/etc"/],
+      [{ ...env, MODEL_ALIASES: 'gpt2=nope' }, /must point at one of MODEL_IDS/],
+      [{ ...env, MODEL_ALIASES: 'a/b/c=edge-gpt2-small' }, /needs a new name/],
     ];
     for (const [e, re] of bad) expect(() => parseConfig(e)).toThrow(re);
     expect(() => parseConfig({})).toThrow(ConfigError);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../worker/model/types.ts';
-import { fakeProvider, json, makeApp, parseSSE } from './helpers.ts';
+import { fakeProvider, json, makeApp, parseSSE, testConfig } from './helpers.ts';
 
 const URL_ = '/models/edge-gpt2-small';
 
@@ -50,6 +50,24 @@ describe('POST /models/:model (HF Inference API)', () => {
       error: 'parameters.num_return_sequences > 1 requires sampling (do_sample: true)',
       error_type: 'validation',
     });
+  });
+
+  it('MODEL_ALIASES: /models/gpt2 and hub-style /models/org/name reach the served model', async () => {
+    const aliases = new Map([
+      ['gpt2', 'edge-gpt2-small'],
+      ['openai-community/gpt2', 'edge-gpt2-small'],
+    ]);
+    const { app } = makeApp({ config: testConfig({ modelAliases: aliases }) });
+    const body = { inputs: 'Hello', parameters: { seed: 3, max_new_tokens: 4 } };
+    const direct = await (await app.request(URL_, json(body))).json();
+    expect(await (await app.request('/models/gpt2', json(body))).json()).toEqual(direct);
+    expect(await (await app.request('/models/openai-community/gpt2', json(body))).json()).toEqual(direct);
+    const oa = await (await app.request('/v1/completions', json({ model: 'gpt2', prompt: 'Hello', max_tokens: 1 }))).json();
+    expect(oa.model).toBe('edge-gpt2-small');
+    const hfClientPath = await app.request('/models/openai-community/gpt2/v1/completions', json({ prompt: 'Hello', max_tokens: 1 }));
+    expect(hfClientPath.status).toBe(200);
+    const missing = await app.request('/models/openai-community/gpt3', json(body));
+    expect(missing.status).toBe(404);
   });
 
   it('unknown model id → 404 listing the served models', async () => {
