@@ -3,7 +3,7 @@
  * (started in beforeAll, see bundled-worker.ts). What a visitor does: read the card, generate (tokens stream in), stop,
  * reproduce a seeded run, see an API error; a screenshot goes to test-artifacts/.
  */
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBundledWorker, type BundledWorker } from './bundled-worker.ts';
@@ -50,6 +50,10 @@ describe('the model page on wrangler dev', () => {
     expect(await page.locator('dt:text-is("max_new_tokens") + dd').textContent()).toBe('256');
     expect(await page.locator('#curl-tgi').textContent()).toContain(`curl -N '${url}/generate_stream'`);
     expect(problems).toEqual([]);
+    // The same page at the HF route when a browser asks for HTML.
+    const hf = await openPage(browser, url, `/models/${worker.modelId}`);
+    expect(await hf.page.locator('h1').textContent()).toBe(worker.modelId);
+    expect(hf.problems).toEqual([]);
   });
 
   it('streams tokens as they arrive, and the text equals the final generated_text', async () => {
@@ -116,6 +120,8 @@ describe('the model page on wrangler dev', () => {
     await setParams(page, { max_new_tokens: '40', seed: '42' });
     await page.locator('#pg-generate').click();
     await waitIdle(page);
+    // What the page measured (tokens, tokens/s, time to first token), kept next to the screenshots.
+    writeFileSync(artifactPath('model-page-stats.txt'), `${await page.locator('#pg-stats').textContent()}\n`);
     await page.locator('details summary').click();
     const wide = artifactPath('model-page.png');
     await page.screenshot({ path: wide, fullPage: true });
