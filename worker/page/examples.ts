@@ -33,10 +33,11 @@ export function examples(origin: string, modelId: string, authEnabled: boolean):
     },
     {
       id: 'curl-hf',
-      title: 'curl: Hugging Face Inference API (POST /models/:model)',
+      title: 'curl: Hugging Face Inference API stream (POST /models/:model)',
       code: curl(`/models/${encodeURIComponent(modelId)}`, {
         inputs: PROMPT,
-        parameters: { max_new_tokens: 40, do_sample: true, seed: 42, num_return_sequences: 2 },
+        parameters: { max_new_tokens: 40, do_sample: true, seed: 42 },
+        stream: true,
         // Without it the API answers 503 + estimated_time while a cold model loads (HF's habit).
         options: { wait_for_model: true },
       }),
