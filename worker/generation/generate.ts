@@ -129,6 +129,7 @@ function tokenEvent(s: Sequence, pick: Pick, text: string, tokenizer: TextTokeni
     text,
     logprob: pick.logprob,
     special: tokenizer.isSpecial(pick.id),
+    final: s.finished,
     ...(pick.top ? { top: pick.top } : {}),
   };
 }

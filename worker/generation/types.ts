@@ -108,6 +108,8 @@ export type GenerationEvent =
       text: string;
       logprob: number;
       special: boolean;
+      /** This token ends its sequence: the sequence's `done` event follows within the same step. */
+      final: boolean;
       top?: TokenLogprob[];
     }
   /** A sequence ended. `text` is the whole generated text (stop sequence removed). */

@@ -15,8 +15,8 @@ import { consumeGeneration } from './stream.ts';
 /**
  * Streaming. On /models/:id/v1/completions (reached by @huggingface/inference's textGenerationStream,
  * which types its chunks as TGI StreamOutput) each chunk also carries TGI's `token`, `generated_text`
- * and `details` fields when there is one prompt and n = 1: chunks are then held one step, like TGI's
- * stream, so the last token's chunk can carry the finish. OpenAI clients ignore the extra fields.
+ * and `details` fields when there is one prompt and n = 1: the final token's chunk waits for the finish
+ * (which follows within the same step), like TGI's stream. OpenAI clients ignore the extra fields.
  */
 export async function streamCompletion(
   engine: Engine,
@@ -62,8 +62,10 @@ export async function streamCompletion(
         s.emitted += ev.text;
         const choice: ChoiceOut = { text: ev.text, index, logprobs: s.lp ? s.lp.drain() : null, finish_reason: null };
         if (!hybrid) return send([choice]);
-        if (s.held) await send([s.held.choice], { token: s.held.token, generated_text: null, details: null });
-        s.held = { choice, token: { id: ev.id, text: ev.text, logprob: Number.isFinite(ev.logprob) ? ev.logprob : null, special: ev.special } };
+        const token = { id: ev.id, text: ev.text, logprob: Number.isFinite(ev.logprob) ? ev.logprob : null, special: ev.special };
+        // Like TGI, the last token travels with the finish: only a final token waits for its done event.
+        if (ev.final) s.held = { choice, token };
+        else await send([choice], { token, generated_text: null, details: null });
         return;
       }
       completionTokens += ev.generatedTokens;

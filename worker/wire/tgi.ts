@@ -66,10 +66,12 @@ export function createTgiStreamEncoder(opts: TgiWireOptions) {
     return opts.eventIds ? { ...msg, id: String(index) } : msg;
   };
   return {
+    // TGI puts the last token and the finish into one event: only a final token waits for its done
+    // (which the generator yields within the same step), every other token goes out at once.
     token(t: TokenEvent): SSEMessage[] {
       const out = held ? [event(held, null)] : [];
-      held = t;
-      return out;
+      held = t.final ? t : undefined;
+      return t.final ? out : [...out, event(t, null)];
     },
     done(text: string, reason: FinishReason, count: number): SSEMessage[] {
       if (!held) return []; // max_new_tokens >= 1 on TGI routes: a done always follows a token

@@ -36,6 +36,8 @@ function checkStream(events: GenerationEvent[], n: number): void {
     expect(ts.map((t) => t.text).join('')).toBe(done.text);
     expect(done.generatedTokens).toBe(ts.length);
     expect(events.indexOf(done)).toBeGreaterThan(events.indexOf(ts.at(-1)!)); // done comes after its tokens
+    // Exactly the last token is marked final (streams put the finish on it without waiting a step).
+    expect(ts.map((t) => t.final)).toEqual(ts.map((_, i) => i === ts.length - 1));
   }
 }
 

@@ -3,7 +3,7 @@ import { encodeSSE, jsonMessage } from '../../../worker/wire/sse.ts';
 import { createTgiStreamEncoder, tgiGenerateResponse } from '../../../worker/wire/tgi.ts';
 import type { TokenEvent } from '../../../worker/wire/collect.ts';
 
-const tok = (index: number, id: number, text: string, logprob = -1.5, top?: TokenEvent['top']): TokenEvent => ({
+const tok = (index: number, id: number, text: string, logprob = -1.5, top?: TokenEvent['top'], final = false): TokenEvent => ({
   type: 'token',
   sequence: 0,
   index,
@@ -11,6 +11,7 @@ const tok = (index: number, id: number, text: string, logprob = -1.5, top?: Toke
   text,
   logprob,
   special: false,
+  final,
   ...(top ? { top } : {}),
 });
 
@@ -36,12 +37,13 @@ describe('encodeSSE', () => {
 
 describe('TGI stream encoder', () => {
   const opts = { seed: 42, details: true, prefix: '', inputLength: 3, isSpecial: (id: number) => id === 99 };
-  it('holds each token until the next one or done, and puts generated_text + details on the last', () => {
+  it('sends each token at once, holds only the final one for its done, and puts generated_text + details on it', () => {
     const enc = createTgiStreamEncoder(opts);
     const out: string[] = [];
     for (const m of enc.token(tok(0, 10, ' a'))) out.push(encodeSSE(m));
-    expect(out).toEqual([]); // held: it might be the last
-    for (const m of enc.token(tok(1, 11, 'b', -0.25))) out.push(encodeSSE(m));
+    expect(out).toHaveLength(1); // not final: no one-step lag
+    for (const m of enc.token(tok(1, 11, 'b', -0.25, undefined, true))) out.push(encodeSSE(m));
+    expect(out).toHaveLength(1); // final: waits for its done event
     for (const m of enc.done(' ab', 'eos_token', 2)) out.push(encodeSSE(m));
     expect(out.join('')).toBe(
       'data: {"index":1,"token":{"id":10,"text":" a","logprob":-1.5,"special":false},"generated_text":null,"details":null}\n\n' +
@@ -51,7 +53,7 @@ describe('TGI stream encoder', () => {
   });
   it('omits details unless asked, prefixes the prompt for return_full_text, adds top_tokens when present', () => {
     const enc = createTgiStreamEncoder({ ...opts, details: false, prefix: 'Hi' });
-    enc.token(tok(0, 10, '!', -1, [{ id: 99, text: '<|endoftext|>', logprob: -Infinity }]));
+    enc.token(tok(0, 10, '!', -1, [{ id: 99, text: '<|endoftext|>', logprob: -Infinity }], true));
     const [last] = enc.done('!', 'length', 1);
     expect(encodeSSE(last!)).toBe(
       'data: {"index":1,"token":{"id":10,"text":"!","logprob":-1,"special":false},' +
@@ -64,8 +66,6 @@ describe('TGI stream encoder', () => {
 describe('TGI GenerateResponse', () => {
   const base = { seed: null, prefix: '', inputLength: 2, isSpecial: () => false, decoderInputDetails: true, bestOf: false };
   const gen = {
-    // The contract types the first prompt logprob as `number & (number | null)` = number, though
-    // generation sends null there (reported to the lead); hence the cast.
     prompt: { type: 'prompt' as const, tokens: [{ id: 1, text: 'a', logprob: null }, { id: 2, text: 'b', logprob: -2 }] },
     sequences: [{ index: 0, tokens: [tok(0, 5, 'x')], done: { type: 'done' as const, sequence: 0, finishReason: 'stop_sequence' as const, generatedTokens: 1, text: 'x' } }],
   };
