@@ -12,6 +12,7 @@ import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/err
 import type { ModelProvider } from './model/types.ts';
 import { prefersHtml } from './page/accept.ts';
 import { createEngine, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './routes/engine.ts';
+import { featureRoutes } from './routes/features.ts';
 import { hfRoutes, type ModelPageRenderer } from './routes/hf.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', opsRoutes(engine));
   app.route('/', tgiRoutes(engine));
   app.route('/', openAiRoutes(engine));
+  app.route('/', featureRoutes(engine));
   app.route('/', hfRoutes(engine, deps.pages?.model));
 
   app.notFound((c) => renderError(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`)));

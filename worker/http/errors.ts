@@ -99,11 +99,11 @@ export function errorBody(err: ApiError, dialect: Dialect): Record<string, unkno
 
 /**
  * The dialect a path speaks: /v1/* (and /models/:id/v1/*, where @huggingface/inference sends its
- * completions) is OpenAI, /models/* is HF, everything else TGI.
+ * completions) is OpenAI, /models/* and /pipeline/* (HF feature extraction) are HF, everything else TGI.
  */
 export function dialectOf(path: string): Dialect {
   if (/^\/(?:models\/[^/]+(?:\/[^/]+)?\/)?v1(?:\/|$)/.test(path)) return 'openai';
-  if (path.startsWith('/models/')) return 'hf';
+  if (path.startsWith('/models/') || path.startsWith('/pipeline/')) return 'hf';
   return 'tgi';
 }
 

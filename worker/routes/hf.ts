@@ -35,14 +35,7 @@ export function hfRoutes(engine: Engine, page?: ModelPageRenderer): Hono {
       parseHfRequest(await readJson(c.req.raw, { maxBytes: engine.config.maxBodyBytes, requireJsonContentType: false })),
       engine.config,
     );
-    const state = engine.models.state(id);
-    if (!plan.waitForModel && (state.state === 'unloaded' || state.state === 'loading')) {
-      startLoadInBackground(c, engine, id);
-      throw new ApiError('model_loading', `Model ${id} is currently loading`, {
-        extra: { estimated_time: estimateSeconds(state) },
-        headers: { 'Retry-After': String(Math.ceil(estimateSeconds(state))) },
-      });
-    }
+    refuseWhileLoading(c, engine, id, plan.waitForModel);
     if (plan.stream) {
       return streamTgi(c, engine, id, {
         inputs: plan.inputs,
@@ -87,6 +80,20 @@ async function generateHf(engine: Engine, id: string, plan: HfPlan, signal: Abor
       },
     ),
   );
+}
+
+/**
+ * HF's `options.wait_for_model: false` (the hosted API's default): while the model is not loaded yet,
+ * answer 503 {"error", "estimated_time"} + Retry-After and let the load go on in the background.
+ */
+export function refuseWhileLoading(c: Context, engine: Engine, id: string, waitForModel: boolean): void {
+  const state = engine.models.state(id);
+  if (waitForModel || (state.state !== 'unloaded' && state.state !== 'loading')) return;
+  startLoadInBackground(c, engine, id);
+  throw new ApiError('model_loading', `Model ${id} is currently loading`, {
+    extra: { estimated_time: estimateSeconds(state) },
+    headers: { 'Retry-After': String(Math.ceil(estimateSeconds(state))) },
+  });
 }
 
 /** Starts (or joins) the load without awaiting it; its failure is seen by the next request. */

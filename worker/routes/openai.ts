@@ -60,7 +60,7 @@ export function openAiRoutes(engine: Engine): Hono {
  * `model` names a served id. Absent, "tgi" (TGI's convention) or a URL (what @huggingface/inference
  * sends as `model` for an endpointUrl) mean the default model; anything else is OpenAI's 404.
  */
-function resolveModel(engine: Engine, model: string | null | undefined): string {
+export function resolveModel(engine: Engine, model: string | null | undefined): string {
   if (model == null || model === '' || model === 'tgi' || /^https?:\/\//.test(model)) return engine.models.defaultId;
   const aliased = engine.config.modelAliases?.get(model);
   if (aliased !== undefined) return aliased;
