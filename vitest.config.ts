@@ -29,6 +29,9 @@ export default defineConfig({
         test: {
           name: 'workerd',
           include: ['test/workerd/**/*.test.ts'],
+          // One file at a time: the FIXTURES service runs in this (Node) process and does seconds of
+          // synchronous work (conversions, ORT in Node); a parallel file's request then loses its connection.
+          fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

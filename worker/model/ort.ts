@@ -16,22 +16,22 @@ export interface OrtRuntime {
 }
 
 /**
- * Watches WebAssembly.instantiate for ORT's instantiation and keeps the WebAssembly.Memory it gets
- * (ORT's threaded build creates its memory in JS and passes it in the imports; a build that exports
- * its memory is covered too). `override` lets workerd swap the bytes placeholder for a compiled module.
+ * Watches WebAssembly.instantiate for ORT's instantiation and keeps the WebAssembly.Memory it gets:
+ * ORT 1.30 ships only its "threaded" build, which creates a *shared* memory in JS and passes it in the
+ * imports. Only shared memories count, so another module instantiated later in the same process
+ * (undici's llhttp in Node) is not mistaken for ORT. `override` lets workerd swap the bytes
+ * placeholder for the precompiled module.
  */
 export function hookInstantiate(override?: (source: unknown) => WebAssembly.Module | undefined): () => number {
   let memory: WebAssembly.Memory | undefined;
   const original = WebAssembly.instantiate.bind(WebAssembly) as (...args: unknown[]) => Promise<unknown>;
   const findMemory = (imports: unknown, instance?: WebAssembly.Instance): void => {
+    const isShared = (v: unknown): v is WebAssembly.Memory =>
+      v instanceof WebAssembly.Memory && typeof SharedArrayBuffer !== 'undefined' && v.buffer instanceof SharedArrayBuffer;
     for (const ns of Object.values((imports ?? {}) as Record<string, unknown>)) {
-      for (const v of Object.values((ns ?? {}) as Record<string, unknown>)) {
-        if (v instanceof WebAssembly.Memory) memory = v;
-      }
+      for (const v of Object.values((ns ?? {}) as Record<string, unknown>)) if (isShared(v)) memory = v;
     }
-    for (const v of Object.values(instance?.exports ?? {})) {
-      if (!memory && v instanceof WebAssembly.Memory) memory = v;
-    }
+    for (const v of Object.values(instance?.exports ?? {})) if (isShared(v)) memory = v;
   };
   const wrapped = async (source: unknown, imports?: WebAssembly.Imports): Promise<unknown> => {
     const mod = override?.(source);
