@@ -3,8 +3,8 @@
  * prototype of the proposed worker/model runtime: the cache lives in JS buffers with spare capacity that
  * are reused across steps; each forward feeds them whole (slots past `length` are masked by
  * attention_bias) and appends the graph's new_key/new_value rows. Compared with OnnxCausalLM it drops,
- * per step: MultiHeadAttention's concat into present_*, ORT-web's copy of every present_* out of the
- * WASM heap, and the allocation of fresh JS arrays for them.
+ * per step: ORT-web's copy of every present_* out of the WASM heap and the allocation of fresh JS
+ * arrays for them (and the GC of the previous ones).
  */
 import type * as ortTypes from 'onnxruntime-web';
 import type { CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../../worker/generation/types.ts';

@@ -53,9 +53,9 @@ function valueInfo(name: string, elemType: number, dims: (number | string)[]): o
  *            attention_bias  float32 [1, 1, seq, capacity + seq]   0 = attend, -1e9 = junk slot
  *            past_length     int64 [1]                             stage 0: positions start here
  *   outputs  new_key.{i} / new_value.{i}   [batch, seq, n_embd]  (was present_* [batch, n_head, past+seq, head_dim])
- * MultiHeadAttention no longer writes present_* (no concat of the whole cache into a new output), ORT-web no
- * longer copies the whole cache out of the WASM heap into fresh JS arrays every step, and the JS side
- * appends n_embd floats per layer per token into a buffer it reuses.
+ * ORT-web no longer copies the whole cache out of the WASM heap into fresh JS arrays every step, and the
+ * JS side appends n_embd floats per layer per token into buffers it reuses. (MultiHeadAttention still
+ * concatenates past + new inside the heap: see below.)
  */
 export function capacityKv(model: Model): { inputs: string[]; outputs: string[] } {
   const g = model.graph!;
@@ -70,8 +70,10 @@ export function capacityKv(model: Model): { inputs: string[]; outputs: string[] 
     if (!Number.isInteger(i)) throw new Error('capacityKv: float32 KV graphs only (MHA must read past_key.{i} directly)');
     while (input.length < 8) input.push('');
     input[5] = 'attention_bias';
+    // present_* stay as node outputs but leave the graph outputs: ORT's CPU MultiHeadAttention silently
+    // ignores past_key/past_value when its present outputs are absent (measured: logits as if past were
+    // empty), so the in-heap concat stays; what goes is the copy out to JS and the fresh arrays.
     for (const o of n.output!.slice(1)) if (o) present.add(o);
-    n.output = [n.output![0]!, '', ''];
     extra.push({ opType: 'Identity', domain: '', name: `new_key_${i}`, input: [input[1]!], output: [`new_key.${i}`] });
     extra.push({ opType: 'Identity', domain: '', name: `new_value_${i}`, input: [input[2]!], output: [`new_value.${i}`] });
   }

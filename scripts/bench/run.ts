@@ -80,7 +80,7 @@ async function runWorkerd(bundle: string, a: Artifacts, c: BenchConfig, suite: O
       await dev.stop();
     }
   }
-  if (perStage && c.stages > 1) {
+  if (perStage && c.stages > 1 && !c.variants?.length) { // stage-alone.ts feeds the stock graph I/O
     out.stages = [];
     for (let s = 0; s < c.stages; s++) {
       const dev = await startDevServer(ROOT, persistTo, logFile, bundle);
