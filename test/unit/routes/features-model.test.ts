@@ -12,16 +12,8 @@ import { nodeOrt } from '../../../worker/model/ort-node.ts';
 import { createModelProvider } from '../../../worker/model/registry.ts';
 import type { BlobSource, ModelProvider } from '../../../worker/model/types.ts';
 import { BUNDLED_ID, FP32_ID, bundledFp32, referenceFixture } from '../model/fixtures/bundled.ts';
+import { FP32_FEATURE_TOL, INT8_FEATURE_TOL } from './features-tolerances.ts';
 import { json, testConfig } from './helpers.ts';
-
-const FP32_TOL = 1e-4;
-/**
- * int8 (weights quantized to int8, activations quantized per call) vs torch fp32. Measured on the
- * bundled model (2 layers × 64, 2026-11-25 16:16 build; hidden values are ~1 in magnitude): max |Δ|
- * 2.3e-3 per hidden value, 1.6e-3 for the mean-pooled vector. The bound leaves ~4× margin; the
- * test logs the measured error on every run.
- */
-const INT8_TOL = 1e-2;
 
 interface Reference {
   checkpoint: { model_safetensors_sha256: string };
@@ -70,8 +62,8 @@ async function embedding(id: string, input: string): Promise<number[]> {
 }
 
 describe.each([
-  [FP32_ID, FP32_TOL],
-  [BUNDLED_ID, INT8_TOL],
+  [FP32_ID, FP32_FEATURE_TOL],
+  [BUNDLED_ID, INT8_FEATURE_TOL],
 ])('%s: features through the app equal torch', (id, tol) => {
   it('is the checkpoint the fixture was made from, and tokenizes the fixture prompt the same', async () => {
     const m = await models.get(id);
