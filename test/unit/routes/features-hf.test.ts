@@ -1,3 +1,4 @@
+import { featureExtraction } from '@huggingface/inference';
 import { describe, expect, it } from 'vitest';
 import { MAX_FEATURE_INPUTS } from '../../../worker/routes/params/features.ts';
 import { expectedHidden, featureProvider } from './features-fake.ts';
@@ -53,6 +54,16 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
       expect(res.status, path).toBe(200);
       expect(await res.json(), path).toEqual(want);
     }
+  });
+
+  it('@huggingface/inference featureExtraction (endpointUrl = the pipeline URL) gets the same arrays, with the key', async () => {
+    const { app, provider } = setup({ config: testConfig({ apiKeys: ['hf_test'] }) });
+    const fetch_ = ((input: RequestInfo | URL, init?: RequestInit) => app.request(input instanceof Request ? input : String(input), init)) as typeof fetch;
+    const args = { endpointUrl: `http://edge-gpt2.test${URL_}`, accessToken: 'hf_test' };
+    const one = await featureExtraction({ ...args, inputs: 'Hello world' }, { fetch: fetch_ });
+    expect(one).toEqual([expectedHidden(provider.tokenizer.encode('Hello world'))]);
+    const two = await featureExtraction({ ...args, inputs: ['a', 'Hello'] }, { fetch: fetch_ });
+    expect(two).toEqual(['a', 'Hello'].map((t) => [expectedHidden(provider.tokenizer.encode(t))]));
   });
 
   it('refuses bad inputs with HF 400s {error, error_type}', async () => {
