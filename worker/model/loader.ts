@@ -11,12 +11,26 @@ export interface LoaderOptions {
   /** Blobs in flight at once; Workers allow ~6 open connections per request. */
   concurrency?: number;
   retry?: RetryPolicy;
+  /** One read attempt that takes longer than this counts as a transient failure (and is retried). */
+  attemptTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
 export const DEFAULT_CONCURRENCY = 4;
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 60_000;
 
-function describe(err: unknown): string {
+/** Rejects when `p` has not settled after `ms`: a hung read must not hang every waiting request. */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e: unknown) => (clearTimeout(timer), reject(e)),
+    );
+  });
+}
+
+function errorText(err: unknown): string {
   return err instanceof Error ? err.message.slice(0, 200) : String(err).slice(0, 200);
 }
 
@@ -24,11 +38,12 @@ function describe(err: unknown): string {
 async function getWithRetry(source: BlobSource, key: string, opts: LoaderOptions): Promise<Uint8Array | null> {
   const log = opts.log ?? console.log;
   try {
-    return await withRetry(() => source.get(key), opts.retry ?? DEFAULT_RETRY, (attempt, delay, err) =>
-      log(`[model] get ${key} failed (${describe(err)}); retry ${attempt + 1} in ${Math.round(delay)} ms`),
+    const timeoutMs = opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+    return await withRetry(() => withTimeout(source.get(key), timeoutMs, `get ${key}`), opts.retry ?? DEFAULT_RETRY, (attempt, delay, err) =>
+      log(`[model] get ${key} failed (${errorText(err)}); retry ${attempt + 1} in ${Math.round(delay)} ms`),
     );
   } catch (err) {
-    throw new ModelLoadError('fetch_failed', `could not read ${key} from the model bucket: ${describe(err)}`);
+    throw new ModelLoadError('fetch_failed', `could not read ${key} from the model bucket: ${errorText(err)}`);
   }
 }
 
@@ -42,7 +57,7 @@ export async function fetchManifest(source: BlobSource, id: string, opts: Loader
   try {
     manifest = parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
   } catch (err) {
-    throw new ModelLoadError('manifest_invalid', `${key}: ${describe(err)}`);
+    throw new ModelLoadError('manifest_invalid', `${key}: ${errorText(err)}`);
   }
   if (manifest.id !== id) {
     throw new ModelLoadError('manifest_invalid', `${key} describes model "${manifest.id}", not "${id}"`);

@@ -119,6 +119,18 @@ describe('loader', () => {
     expect(await codeOf(fetchBlobs(short, refs, { log: noLog }))).toBe('blob_corrupt');
   });
 
+  it('a read that hangs times out and is retried; one that always hangs is fetch_failed', async () => {
+    const inner = memoryBlobSource(files);
+    let calls = 0;
+    const hangsOnce: BlobSource = { get: (key) => (++calls === 1 ? new Promise(() => {}) : inner.get(key)) };
+    const sleeps: number[] = [];
+    const blobs = await fetchBlobs(hangsOnce, refs.slice(0, 1), { log: noLog, attemptTimeoutMs: 20, retry: policy(sleeps) });
+    expect(blobs[0]!.byteLength).toBe(refs[0]!.bytes);
+    expect(sleeps).toHaveLength(1);
+    const hangs: BlobSource = { get: () => new Promise(() => {}) };
+    expect(await codeOf(fetchBlobs(hangs, refs.slice(0, 1), { log: noLog, attemptTimeoutMs: 5, retry: policy([]) }))).toBe('fetch_failed');
+  });
+
   it('manifest: missing, unparseable, wrong id, bad blob key', async () => {
     expect(await codeOf(fetchManifest(memoryBlobSource(), 'm', { log: noLog }))).toBe('manifest_missing');
     const put = (json: string) => memoryBlobSource([[manifestKey('m'), new TextEncoder().encode(json)]]);
