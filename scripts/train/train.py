@@ -50,6 +50,8 @@ def parse_args():
     p.add_argument('--max-steps', type=int, default=0)
     p.add_argument('--time-budget', type=float, default=0, help='seconds; sweep only (not deterministic)')
     p.add_argument('--deadline', default='', help='HH:MM (UTC): safety stop; a run cut short this way is not deterministic')
+    p.add_argument('--stop-step', type=int, default=0,
+                   help='stop after this step with the schedule of --max-steps (replays a run cut by --deadline)')
     p.add_argument('--snapshot', default='', help='also save a checkpoint here at every eval (fallback if cut short)')
     p.add_argument('--eval-every', type=int, default=100)
     p.add_argument('--eval-batches', type=int, default=16)
@@ -136,6 +138,9 @@ def main():
             max_steps = max(20, int(a.time_budget / ((time.time() - t0) / 5)))
             a.warmup = max(5, min(a.warmup, max_steps // 10))
             log(f'{a.name}: time budget {a.time_budget:.0f}s -> max_steps {max_steps}, warmup {a.warmup}')
+        if a.stop_step and step >= a.stop_step:
+            log(f'{a.name}: stop-step {a.stop_step} reached (schedule length {max_steps})')
+            break
         if deadline and time.time() > deadline:
             log(f'{a.name}: DEADLINE reached at step {step}/{max_steps}; stopping early (schedule not finished)')
             stopped_early = True
