@@ -2,10 +2,17 @@
  * Bounds for features of the bundled model against the torch reference (test/fixtures/reference/),
  * shared by the Node test (features-model.test.ts) and the workerd one (test/workerd/features.test.ts).
  *
- * int8 (weights quantized to int8, activations quantized per call) vs torch fp32, measured on the
- * bundled model (2 layers × 64, 2026-11-25 16:16 build; hidden values are ~1 in magnitude): max |Δ|
- * 2.3e-3 per hidden value, 1.6e-3 for the mean-pooled vector. The bound leaves ~4× margin; the
- * tests log the measured error on every run.
+ * int8 (weights int8 per output column, activations quantized per call) vs torch fp32: the error
+ * grows with the size of the activations, so the bound is relative to the largest reference value.
+ * Measured (max |Δ| per hidden value / for the mean-pooled vector / largest |value|):
+ *   2 layers × 64  (16:16 build):  2.3e-3 / 1.6e-3 / 1.37  → 0.17% of the largest value
+ *   4 layers × 128 (16:58 build):  2.2e-2 / 6.9e-3 / 5.49  → 0.40% of the largest value
+ * The bound, 1% of the largest value (0.055 for the 16:58 fixture), leaves ≥ 2.5× margin; the tests
+ * log the measured error on every run.
  */
 export const FP32_FEATURE_TOL = 1e-4;
-export const INT8_FEATURE_TOL = 1e-2;
+export const INT8_FEATURE_REL_TOL = 0.01;
+
+export function int8FeatureTol(reference: readonly (readonly number[])[]): number {
+  return INT8_FEATURE_REL_TOL * Math.max(...reference.flatMap((row) => row.map(Math.abs)));
+}
