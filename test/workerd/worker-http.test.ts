@@ -42,6 +42,7 @@ describe('the Worker over R2 in workerd', () => {
       expect(text).toMatch(reason);
       expect(text).not.toMatch(/\n\s+at /); // no stack trace
     };
+    await env.MODEL_BUCKET.delete(manifestKey(ID)); // whatever an earlier file left in the bucket
     await expect503(/manifest/);
 
     await seed(keys, (key) => fixture(`file/model-shards/${key}`));
