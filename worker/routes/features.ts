@@ -26,7 +26,7 @@ import type { Engine } from './engine.ts';
 import { refuseWhileLoading } from './hf.ts';
 import { resolveModel } from './openai.ts';
 import { baseParams } from './params/common.ts';
-import { parseEmbeddingsRequest, parseHfFeaturesRequest, planEmbeddings, planHfFeatures, type Truncation } from './params/features.ts';
+import { checkAnswerSize, parseEmbeddingsRequest, parseHfFeaturesRequest, planEmbeddings, planHfFeatures, type Truncation } from './params/features.ts';
 
 export function featureRoutes(engine: Engine): Hono {
   const app = new Hono();
@@ -39,6 +39,7 @@ export function featureRoutes(engine: Engine): Hono {
     refuseWhileLoading(c, engine, id, plan.waitForModel);
     const model = await engine.load(id);
     const ids = plan.inputs.map((text, i) => prepareInput(engine, model, text, plan.truncate, plan.single ? 'inputs' : `inputs[${i}]`));
+    checkAnswerSize(ids.reduce((n, x) => n + x.length, 0), model.manifest.config.n_embd);
     const hidden = await extract(engine, model, ids, c.req.raw.signal, 'inputs');
     return c.json(hfFeatures(hidden, plan.single, plan.normalize));
   };

@@ -1,6 +1,6 @@
 import { featureExtraction } from '@huggingface/inference';
 import { describe, expect, it } from 'vitest';
-import { MAX_FEATURE_INPUTS } from '../../../worker/routes/params/features.ts';
+import { checkAnswerSize, MAX_FEATURE_INPUTS, MAX_FEATURE_VALUES } from '../../../worker/routes/params/features.ts';
 import { expectedHidden, featureProvider } from './features-fake.ts';
 import { fakeProvider, json, makeApp, testConfig } from './helpers.ts';
 
@@ -177,5 +177,12 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
     expect(res.status).toBe(499);
     expect(provider.hlm.calls).toHaveLength(2);
     expect(provider.lm.liveCaches).toBe(0);
+  });
+
+  it('caps the size of an answer (tokens × n_embd numbers): GPT-2 small fits one full 768-token input', () => {
+    expect(() => checkAnswerSize(1365, 768)).not.toThrow();
+    expect(() => checkAnswerSize(1366, 768)).toThrow(
+      `the answer would hold 1366 tokens × 768 values, over the limit of ${MAX_FEATURE_VALUES} numbers; send fewer or shorter inputs (or use /v1/embeddings for one pooled vector per input)`,
+    );
   });
 });

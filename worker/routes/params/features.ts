@@ -23,6 +23,22 @@ import { MAX_PROMPT_IDS } from './openai.ts';
 
 /** Inputs per request: each is one forward pass, run one after another (see routes/features.ts). */
 export const MAX_FEATURE_INPUTS = 16;
+/**
+ * Numbers in one HF feature-extraction answer (tokens × n_embd, all inputs): 2^20 is ~20 MB of JSON,
+ * already a lot next to the model in a 128 MB isolate. GPT-2 small: 1365 tokens; the bundled model: 8192.
+ */
+export const MAX_FEATURE_VALUES = 1 << 20;
+
+/** Refuses an HF answer that would hold more than `max` numbers (before any compute). */
+export function checkAnswerSize(tokens: number, nEmbd: number, max = MAX_FEATURE_VALUES): void {
+  if (tokens * nEmbd > max) {
+    throw new ApiError(
+      'validation',
+      `the answer would hold ${tokens} tokens × ${nEmbd} values, over the limit of ${max} numbers; send fewer or shorter inputs (or use /v1/embeddings for one pooled vector per input)`,
+      { param: 'inputs' },
+    );
+  }
+}
 
 const Tei = {
   truncate: z.boolean().nullish(),
