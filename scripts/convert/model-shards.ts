@@ -1,5 +1,6 @@
 /**
  * `npx tsx scripts/convert/model-shards.ts [--card card.json] [--checkpoint dir] [--quant int8]`
+ * The card defaults to scripts/convert/edge-gpt2-small.card.json (training facts from the training run).
  *
  * Rebuilds model-shards/ (the bundled default model, R2 layout) from our trained checkpoint: the
  * checkpoint is committed without tokenizer files, so they are regenerated into a temp dir beside a link
@@ -27,7 +28,8 @@ try {
   copyFileSync(join(ck, 'config.json'), join(tmp, 'config.json'));
   symlinkSync(join(ck, 'model.safetensors'), join(tmp, 'model.safetensors'));
   writeGpt2Tokenizer(tmp);
-  const cardPath = values.card ?? (existsSync(join(ck, 'card.json')) ? join(ck, 'card.json') : undefined);
+  const defaultCard = resolve(import.meta.dirname, 'edge-gpt2-small.card.json');
+  const cardPath = values.card ?? (existsSync(defaultCard) ? defaultCard : undefined);
   const card = cardPath ? (JSON.parse(readFileSync(cardPath, 'utf8')) as Record<string, unknown>) : undefined;
   const out = resolve(values.out!);
   rmSync(join(out, 'blobs'), { recursive: true, force: true });
