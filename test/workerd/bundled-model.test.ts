@@ -49,9 +49,9 @@ describe('bundled model in workerd', () => {
   const node = new Map<string, { tokens: number[]; logits: Float32Array }>();
 
   beforeAll(async () => {
-    const shards = (await fixtureText('list/model-shards')).split('\n');
-    if (!shards.includes(`models/${BUNDLED}/manifest.json`)) throw new Error('model-shards/ has no edge-gpt2-small manifest');
-    await seed(shards, (key) => fixture(`file/model-shards/${key}`));
+    const shards = (await fixtureText('shards/list')).split('\n');
+    if (!shards.includes(`models/${BUNDLED}/manifest.json`)) throw new Error('the shipped model dir (model-shards/ or $MODEL_SHARDS) has no edge-gpt2-small manifest');
+    await seed(shards, (key) => fixture(`shards/file/${key}`));
     const fp32 = (await fixtureText('bundled-fp32/list')).split('\n');
     await seed(fp32, (key) => fixture(`bundled-fp32/file/${key}`));
     ref = JSON.parse(await fixtureText(`file/test/fixtures/reference/${BUNDLED}.json`));

@@ -23,7 +23,7 @@ describe('the Worker over R2 in workerd', () => {
   let nodeTokens: number[];
 
   beforeAll(async () => {
-    keys = (await fixtureText('list/model-shards')).split('\n');
+    keys = (await fixtureText('shards/list')).split('\n');
     const res = await env.FIXTURES.fetch('http://fixtures/bundled/node-greedy', { method: 'POST', body: JSON.stringify({ ids: PROMPT.ids, steps: 12 }) });
     nodeTokens = JSON.parse(res.headers.get('x-tokens')!);
     await res.arrayBuffer();
@@ -32,7 +32,7 @@ describe('the Worker over R2 in workerd', () => {
   it('missing manifest, corrupt shard, missing shard → 503 with the reason; after repair → 200', async () => {
     const models = modelProviderFor(env);
     expect(models.state(ID)).toEqual({ state: 'unloaded' }); // nothing loaded at start-up
-    const manifest = JSON.parse(new TextDecoder().decode(await fixture(`file/model-shards/${manifestKey(ID)}`)));
+    const manifest = JSON.parse(new TextDecoder().decode(await fixture(`shards/file/${manifestKey(ID)}`)));
     const weights: string = manifest.stages[0].shards[0].key;
 
     const expect503 = async (reason: RegExp) => {
@@ -45,8 +45,8 @@ describe('the Worker over R2 in workerd', () => {
     await env.MODEL_BUCKET.delete(manifestKey(ID)); // whatever an earlier file left in the bucket
     await expect503(/manifest/);
 
-    await seed(keys, (key) => fixture(`file/model-shards/${key}`));
-    const good = await fixture(`file/model-shards/${weights}`);
+    await seed(keys, (key) => fixture(`shards/file/${key}`));
+    const good = await fixture(`shards/file/${weights}`);
     const bad = good.slice();
     bad[1000]! ^= 0x10;
     await env.MODEL_BUCKET.put(weights, bad);
