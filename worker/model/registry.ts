@@ -71,8 +71,11 @@ export function createModelProvider(opts: ModelProviderOptions): ModelProvider {
       const entry = entries.get(id);
       if (!entry) throw new ModelLoadError('unknown_model', `unknown model "${id}"; this server has ${opts.ids.join(', ')}`);
       if (entry.model) return entry.model;
+      const joining = entry.inFlight !== undefined;
       entry.inFlight ??= start(id, entry);
       if (!onProgress) return entry.inFlight;
+      // A caller joining a load already under way first sees where it stands, then every update.
+      if (joining && entry.state.state === 'loading') onProgress(entry.state.progress);
       entry.listeners.add(onProgress);
       try {
         return await entry.inFlight;

@@ -39,18 +39,23 @@ describe('createModelProvider', () => {
     });
     const seenA: string[] = [];
     const seenB: string[] = [];
+    const seenLate: number[] = [];
     const first = models.get('a', (p) => seenA.push(p.phase));
     const second = models.get('a', (p) => seenB.push(p.phase));
     expect(models.state('a')).toMatchObject({ state: 'loading' });
     expect(models.state('b')).toEqual({ state: 'unloaded' });
     report({ phase: 'shards', loadedBytes: 10, totalBytes: 20 });
     expect(models.state('a')).toMatchObject({ state: 'loading', progress: { loadedBytes: 10, totalBytes: 20 } });
+    const late = models.get('a', (p) => seenLate.push(p.loadedBytes)); // joins mid-load: told where it stands
+    report({ phase: 'shards', loadedBytes: 20, totalBytes: 20 });
     pending.resolve(fakeModel('a'));
     expect(await first).toBe(await second);
+    expect(await late).toBe(await first);
     expect(await models.get('a')).toBe(await first);
     expect(loads).toBe(1);
-    expect(seenA).toEqual(['shards']);
-    expect(seenB).toEqual(['shards']);
+    expect(seenA).toEqual(['shards', 'shards']);
+    expect(seenB).toEqual(['manifest', 'shards', 'shards']);
+    expect(seenLate).toEqual([10, 20]);
     expect(models.state('a')).toEqual({ state: 'ready' });
   });
 
