@@ -18,9 +18,11 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # shared box: do not spin
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint import load_checkpoint  # noqa: E402
@@ -34,25 +36,41 @@ def load_bin(path):
 
 @torch.no_grad()
 def strided_nll(model, ids, context, stride, batch=8):
-    """Sum of NLL and count of scored tokens, HF-guide sliding window."""
-    windows = []  # (begin, end, n_new)
-    prev_end = 0
-    for begin in range(0, len(ids) - 1, stride):
-        end = min(begin + context, len(ids))
-        windows.append((begin, end, end - prev_end))
-        prev_end = end
-        if end == len(ids):
-            break
-    total, count = 0.0, 0
-    for i in range(0, len(windows), batch):
-        for begin, end, n_new in windows[i:i + batch]:
-            x = ids[begin:end - 1][None]  # [1, T]
-            y = ids[begin + 1:end]
-            h = model.hidden(x)[0]  # [T, C]
-            n = min(n_new, len(y))
-            logits = h[-n:] @ model.transformer.wte.weight.t()  # only scored positions: [n, vocab]
-            total += F.cross_entropy(logits, y[-n:], reduction='sum').item()
+    """Sum of NLL and number of scored tokens, HF-guide sliding window.
+
+    Window w reads ids[begin:end] (end - begin <= context) and predicts
+    ids[begin+1:end+1]; it scores only the targets not scored by an earlier
+    window, so every token after the first is scored exactly once, with at
+    least context - stride tokens of history (all it has, near the start).
+    """
+    n_tok = len(ids)
+    windows = []  # (begin, end, n_scored)
+    last, begin = 0, 0  # last: index of the last scored target
+    while last < n_tok - 1:
+        end = min(begin + context, n_tok - 1)
+        windows.append((begin, end, end - last))
+        last = end
+        begin += stride
+    W = model.transformer.wte.weight  # tied LM head
+    total, count, t0 = 0.0, 0, time.time()
+    # Full-length windows go in batches; only the last one or two are shorter.
+    groups, cur = [], []
+    for w in windows:
+        if cur and (len(cur) == batch or w[1] - w[0] != cur[0][1] - cur[0][0]):
+            groups.append(cur)
+            cur = []
+        cur.append(w)
+    groups.append(cur)
+    for gi, ws in enumerate(groups):
+        x = torch.stack([ids[b:e] for b, e, _ in ws])  # [B, T]
+        h = model.hidden(x)  # [B, T, C]
+        for j, (b, e, n) in enumerate(ws):
+            logits = h[j, -n:] @ W.t()  # scored positions only: [n, vocab]
+            total += F.cross_entropy(logits, ids[e - n + 1:e + 1], reduction='sum').item()
             count += n
+        if gi % 50 == 0:
+            print(f'  {count}/{n_tok - 1} tokens, {time.time() - t0:.0f}s', flush=True)
+    assert count == n_tok - 1, (count, n_tok)
     return total, count
 
 
