@@ -131,6 +131,7 @@ describe('OnnxCausalLM in workerd (synthetic 3-layer model)', () => {
     await expect(lm.forward({ inputIds: [], cache: null, logitsFor: 'last' })).rejects.toThrow(RangeError);
     await expect(lm.forward({ inputIds: [[1, 2], [3]], cache: null, logitsFor: 'last' })).rejects.toThrow(RangeError);
     await expect(lm.forward({ inputIds: [Array.from({ length: 65 }, () => 1)], cache: null, logitsFor: 'last' })).rejects.toThrow(/context/);
+    await expect(lm.forward({ inputIds: [[1, V]], cache: null, logitsFor: 'last' })).rejects.toThrow(/token ids/);
     expect(E).toBe(lm.config.nEmbd);
   });
 });

@@ -62,6 +62,10 @@ export class OnnxCausalLM implements CausalLM {
     const seq = req.inputIds[0]?.length ?? 0;
     if (batch === 0 || seq === 0) throw new RangeError('forward() needs at least one row of at least one token');
     if (req.inputIds.some((row) => row.length !== seq)) throw new RangeError('every row of inputIds must have the same length');
+    const vocab = this.config.vocabSize;
+    if (req.inputIds.some((row) => row.some((id) => !Number.isInteger(id) || id < 0 || id >= vocab))) {
+      throw new RangeError(`token ids must be integers in [0, ${vocab})`);
+    }
     const past = req.cache ? asOrtCache(req.cache) : null;
     if (past && past.batch !== batch) throw new RangeError(`cache has ${past.batch} rows, inputIds has ${batch}`);
     const pastLen = past?.length ?? 0;
