@@ -9,6 +9,8 @@ import type { PageConfig } from './types.ts';
 export interface Fact {
   label: string;
   value: string;
+  /** A flat object's fields, shown as a nested list (value is then their one-line summary). */
+  items?: Fact[];
 }
 
 /** Bytes for people: decimal MB like `wrangler` and R2's dashboard (1 MB = 1e6 bytes). */
@@ -124,7 +126,12 @@ export function cardFacts(card: Record<string, unknown> | undefined): Fact[] {
     if (v === undefined || v === null || v === '') continue;
     if (k === 'description' && typeof v === 'string') continue;
     if (typeof v === 'object' && Object.keys(v).length === 0) continue; // [] or {}: nothing to say
-    out.push({ label: k, value: cardValue(v) });
+    const flat = typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(isScalar);
+    out.push({
+      label: k,
+      value: cardValue(v),
+      ...(flat ? { items: Object.entries(v).map(([ik, x]) => ({ label: ik, value: String(x) })) } : {}),
+    });
   }
   return out;
 }

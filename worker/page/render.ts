@@ -37,7 +37,7 @@ export function scriptJson(v: unknown): string {
 }
 
 function factList(facts: Fact[]): Html {
-  return html`<dl>${facts.map((f) => html`<dt>${f.label}</dt><dd>${f.value}</dd>`)}</dl>`;
+  return html`<dl>${facts.map((f) => html`<dt>${f.label}</dt><dd>${f.items ? factList(f.items) : f.value}</dd>`)}</dl>`;
 }
 
 function stateText(s: ModelState, m: Manifest | null): string {

@@ -49,6 +49,7 @@ pre { margin: 0; overflow-x: auto; background: var(--bg); border: 1px solid var(
 dl { display: grid; grid-template-columns: minmax(7rem, max-content) minmax(0, 1fr); gap: .25rem .75rem; margin: 0; }
 dt { font-weight: 600; color: var(--muted); }
 dd { margin: 0; overflow-wrap: anywhere; }
+dd dl { font-size: .9rem; grid-template-columns: minmax(5rem, max-content) minmax(0, 1fr); }
 @media (max-width: 30rem) { dl { grid-template-columns: minmax(0, 1fr); } dd { margin-bottom: .4rem; } }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 .table-wrap { overflow-x: auto; }

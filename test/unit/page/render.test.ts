@@ -53,10 +53,10 @@ describe('renderPage', () => {
     expect(dd(page, 'description')).toBeUndefined();
   });
 
-  it('shows flat card objects as key: value, deeper ones as JSON, and skips empty ones', async () => {
+  it('shows flat card objects as a nested list, deeper ones as JSON, and skips empty ones', async () => {
     const m = fixtureManifest({ training: { status: 'provisional', steps: 300 }, notes: [], extra: { a: { b: 1 } } });
     const page = await renderPage(view({ manifest: m }));
-    expect(dd(page, 'training')).toBe('status: provisional, steps: 300');
+    expect(page).toContain('<dt>training</dt><dd><dl><dt>status</dt><dd>provisional</dd><dt>steps</dt><dd>300</dd></dl></dd>');
     expect(dd(page, 'extra')).toBe('{&quot;a&quot;:{&quot;b&quot;:1}}');
     expect(page).not.toContain('<dt>notes</dt>');
   });
