@@ -23,8 +23,8 @@ describe('feature routes of the Worker in workerd', () => {
   let text: string;
 
   beforeAll(async () => {
-    const keys = (await fixtureText('list/model-shards')).split('\n');
-    await seed(keys, (key) => fixture(`file/model-shards/${key}`));
+    const keys = (await fixtureText('shards/list')).split('\n'); // model-shards/, or $MODEL_SHARDS
+    await seed(keys, (key) => fixture(`shards/file/${key}`));
     ref = JSON.parse(await fixtureText(`file/test/fixtures/reference/${ID}.json`));
     text = ref.prompts.find((p) => p.name === ref.hidden_states.prompt)!.text;
   });

@@ -1,17 +1,16 @@
 /**
  * The feature routes over the real bundled model, through the whole app in Node (onnxruntime-web WASM):
- * model-shards/ as shipped (int8) and an fp32 conversion of checkpoints/edge-gpt2-small, against the
+ * model-shards/ as shipped (int8; $MODEL_SHARDS for another conversion) and an fp32 conversion of checkpoints/edge-gpt2-small, against the
  * torch reference hidden states (after ln_f) in test/fixtures/reference/edge-gpt2-small.json.
  * The numbers come from the fixture file, so a retrained model only needs its fixtures regenerated.
  */
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
 import { createApp } from '../../../worker/app.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
 import { createModelProvider } from '../../../worker/model/registry.ts';
 import type { BlobSource, ModelProvider } from '../../../worker/model/types.ts';
-import { BUNDLED_ID, FP32_ID, bundledFp32, referenceFixture } from '../model/fixtures/bundled.ts';
+import { BUNDLED_ID, FP32_ID, SHARDS_DIR, bundledFp32, referenceFixture } from '../model/fixtures/bundled.ts';
 import { FP32_FEATURE_TOL, int8FeatureTol } from './features-tolerances.ts';
 import { json, testConfig } from './helpers.ts';
 
@@ -21,7 +20,6 @@ interface Reference {
   hidden_states: { prompt: string; ids: number[]; shape: [number, number]; values: number[][] };
 }
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 let ref: Reference;
 let text: string;
 let models: ModelProvider;
@@ -37,7 +35,7 @@ beforeAll(async () => {
   text = p.text;
   const fp32 = await bundledFp32();
   models = createModelProvider({
-    source: either(fsBlobSource(path.join(ROOT, 'model-shards')), fsBlobSource(fp32.dir)),
+    source: either(fsBlobSource(SHARDS_DIR), fsBlobSource(fp32.dir)), // model-shards/ (or $MODEL_SHARDS) + fp32
     ids: [BUNDLED_ID, FP32_ID],
     defaultId: BUNDLED_ID,
     runtime: nodeOrt,
