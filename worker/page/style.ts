@@ -53,7 +53,7 @@ dd dl { font-size: .9rem; grid-template-columns: minmax(5rem, max-content) minma
 @media (max-width: 30rem) { dl { grid-template-columns: minmax(0, 1fr); } dd { margin-bottom: .4rem; } }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 .table-wrap { overflow-x: auto; }
-th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
 .example { margin: 0 0 1rem; }
 .example figcaption { display: flex; justify-content: space-between; align-items: center; gap: .5rem; font-weight: 600; font-size: .9rem; margin-bottom: .25rem; }
 .example button { padding: .2rem .7rem; font-size: .85rem; }
