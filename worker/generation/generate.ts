@@ -8,7 +8,7 @@ import { CpuMeter, type CostPrior } from './cpu-meter.ts';
 import { DEFAULT_COST_PRIOR } from './defaults.ts';
 import { GenerationError } from './errors.ts';
 import { assertParams } from './params.ts';
-import { scorePrompt } from './prompt.ts';
+import { PROMPT_CHUNK, PromptScorer } from './prompt.ts';
 import { Rng } from './rng.ts';
 import { createWorkspace, Sequence, type Pick } from './sequence.ts';
 import type { CausalLM, ForwardResult, GenerationEvent, GenerationParams, KVCache, TextTokenizer } from './types.ts';
@@ -47,16 +47,27 @@ export async function* generate(
     if (signal?.aborted) return;
     if (params.maxNewTokens === 0 && !params.promptLogprobs) return yield* endAll(seqs); // nothing to compute
 
-    const logitsFor = params.promptLogprobs ? 'all' : 'last';
-    const prefill = await meter.time({ batch: 1, past: 0, seq: input.length }, () =>
-      lm.forward({ inputIds: [input], cache: null, logitsFor }),
-    );
-    cache = prefill.cache;
-    checkResult(prefill, 1, logitsFor === 'all' ? input.length : 1, V);
+    // Prefill: one forward, or (when scoring the prompt) chunks of PROMPT_CHUNK positions so the
+    // [positions, vocab] logits stay small; each chunk extends the cache of the one before.
+    const scorer = params.promptLogprobs ? new PromptScorer(promptIds, V, tokenizer, params.topLogprobs) : null;
+    const chunk = scorer ? PROMPT_CHUNK : input.length;
+    let prefill: ForwardResult | undefined;
+    for (let start = 0; start < input.length; start += chunk) {
+      const ids = input.slice(start, start + chunk);
+      const past = cache;
+      const res: ForwardResult = await meter.time({ batch: 1, past: start, seq: ids.length }, () =>
+        lm.forward({ inputIds: [ids], cache: past, logitsFor: scorer ? 'all' : 'last' }),
+      );
+      cache = res.cache; // the input cache now belongs to the model (ForwardResult contract)
+      checkResult(res, 1, scorer ? ids.length : 1, V);
+      scorer?.add(res.logits, start);
+      prefill = res;
+      if (signal?.aborted) return;
+    }
     onStep?.({ step: 0, batch: 1, past: 0 });
-    if (signal?.aborted) return;
-    if (params.promptLogprobs) {
-      yield { type: 'prompt', tokens: scorePrompt(prefill.logits, promptIds, V, tokenizer, params.topLogprobs) };
+    if (!prefill || !cache || signal?.aborted) return;
+    if (scorer) {
+      yield { type: 'prompt', tokens: scorer.tokens };
       if (signal?.aborted) return;
     }
     if (params.maxNewTokens === 0) return yield* endAll(seqs);

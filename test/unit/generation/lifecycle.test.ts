@@ -12,6 +12,7 @@ import {
   type GenerationParams,
 } from '../../../worker/generation/index.ts';
 import { collect, FakeLM, FakeTokenizer, hashLogits, scriptedLogits } from './fakes.ts';
+import { PROMPT_CHUNK } from '../../../worker/generation/prompt.ts';
 
 const tok = new FakeTokenizer();
 const V = tok.vocabSize;
@@ -141,6 +142,29 @@ describe('generate: prompt scoring and edge cases', () => {
       { type: 'done', sequence: 1, finishReason: 'length', generatedTokens: 0, text: '' },
     ]);
     expect(lm.stats.forwards.map((f) => f.logitsFor)).toEqual(['all']);
+    expect(lm.liveCaches).toBe(0);
+  });
+
+  it('scores a long prompt in chunks of PROMPT_CHUNK positions (bounded logits memory), same numbers', async () => {
+    const lm = new FakeLM(logits, { vocabSize: V, nPositions: 256 });
+    const prompt = Array.from({ length: 2 * PROMPT_CHUNK + 5 }, (_, i) => (i * 37 + 11) % 250);
+    const events = await collect(generate(lm, tok, prompt, params({ maxNewTokens: 2, promptLogprobs: true })));
+    expect(lm.stats.forwards.slice(0, 3).map((f) => [f.inputIds[0]!.length, f.cache?.length ?? 0, f.logitsFor])).toEqual([
+      [PROMPT_CHUNK, 0, 'all'],
+      [PROMPT_CHUNK, PROMPT_CHUNK, 'all'],
+      [5, 2 * PROMPT_CHUNK, 'all'],
+    ]);
+    const prompted = events[0] as Extract<GenerationEvent, { type: 'prompt' }>;
+    expect(prompted.tokens.map((t) => t.id)).toEqual(prompt);
+    for (const j of [1, PROMPT_CHUNK - 1, PROMPT_CHUNK, PROMPT_CHUNK + 1, prompt.length - 1]) {
+      const row = logits(prompt.slice(0, j));
+      const max = Math.max(...row);
+      const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+      expect(prompted.tokens[j]!.logprob).toBeCloseTo(row[prompt[j]!]! - lse, 5);
+    }
+    // Generation after a chunked prefill continues from the last prompt position.
+    const alone = await collect(generate(new FakeLM(logits, { vocabSize: V, nPositions: 256 }), tok, prompt, params({ maxNewTokens: 2 })));
+    expect(events.slice(1)).toEqual(alone);
     expect(lm.liveCaches).toBe(0);
   });
 
