@@ -3,8 +3,23 @@ import { env } from 'cloudflare:workers';
 import type { BlobSource } from '../../worker/model/types.ts';
 import { r2BlobSource } from '../../worker/model/blobs.ts';
 
+/**
+ * A request to the Node-side FIXTURES service. Retried: miniflare's Node server drops idle keep-alive
+ * connections (after ~5 s), and workerd may reuse one just as it closes ("Network connection lost")
+ * — which happens whenever a test computes for a while between two fixture requests.
+ */
+export async function fixtureFetch(path: string, init?: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await env.FIXTURES.fetch(`http://fixtures/${path}`, init);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
 export async function fixture(path: string): Promise<Uint8Array> {
-  const res = await env.FIXTURES.fetch(`http://fixtures/${path}`);
+  const res = await fixtureFetch(path);
   if (!res.ok) throw new Error(`fixture ${path}: ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
