@@ -5,7 +5,8 @@
  * per-configuration memory peaks. rss() reads workerd's VmRSS / VmHWM from /proc.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -25,6 +26,8 @@ export function bundleBenchWorker(root: string): string {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
   });
+  // Its own copy of the config too: an edit to wrangler.toml would otherwise restart the isolate.
+  copyFileSync(path.join(root, 'wrangler.toml'), path.join(out, 'wrangler.toml'));
   return path.join(out, 'worker.js');
 }
 
@@ -69,6 +72,24 @@ function groupPids(pgid: number, name: string): number[] {
   return pids;
 }
 
+/**
+ * One HTTP request with no client-side timeout (node:http): Node's fetch gives up on headers after
+ * 300 s, and a 512-token q4 prefill on a loaded 2-core box can take longer than that.
+ */
+function request(url: string, body?: string): Promise<{ ok: boolean; status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: body === undefined ? 'GET' : 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ ok: (res.statusCode ?? 500) < 400, status: res.statusCode ?? 500, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** esbuild's error marker in what this start appended to the log. */
 function buildFailed(logFile: string, from: number): boolean {
   return readFileSync(logFile).subarray(from).toString('utf8').includes('[ERROR]');
@@ -83,7 +104,8 @@ function statusKb(pid: number, field: string): number {
 export async function startDevServer(root: string, persistTo: string, logFile: string, bundle?: string): Promise<DevServer> {
   const [port, inspector] = [await freePort(), await freePort()];
   const args = [
-    'dev', ...(bundle ? [path.relative(root, bundle), '--no-bundle'] : [ENTRY]), '--config', 'wrangler.toml', '--ip', '127.0.0.1', '--port', String(port),
+    'dev', ...(bundle ? [path.relative(root, bundle), '--no-bundle'] : [ENTRY]),
+    '--config', bundle ? path.relative(root, path.join(path.dirname(bundle), 'wrangler.toml')) : 'wrangler.toml', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--persist-to', persistTo, '--log-level', 'warn',
     '--show-interactive-dev-session=false',
   ];
@@ -132,7 +154,11 @@ export async function startDevServer(root: string, persistTo: string, logFile: s
     }
   }
   const startMs = performance.now() - t0;
-  const workerdPid = () => groupPids(pgid, 'workerd')[0] ?? null;
+  // wrangler runs more than one workerd (its own proxy and the user Worker): the Worker's is the biggest.
+  const workerdPid = () => {
+    const pids = groupPids(pgid, 'workerd');
+    return pids.length ? pids.reduce((a, b) => (statusKb(b, 'VmRSS') > statusKb(a, 'VmRSS') ? b : a)) : null;
+  };
   return {
     url,
     startMs,
@@ -140,11 +166,11 @@ export async function startDevServer(root: string, persistTo: string, logFile: s
     rss() {
       const pid = workerdPid();
       if (!pid) return { rss: 0, hwm: 0 };
-      return { rss: statusKb(pid, 'VmRSS'), hwm: statusKb(pid, 'VmHWM') };
+      return { rss: statusKb(pid, 'VmRSS'), hwm: Math.max(...groupPids(pgid, 'workerd').map((p) => statusKb(p, 'VmHWM'))) };
     },
     async call<T>(route: string, body?: unknown): Promise<T> {
-      const res = await fetch(`${url}${route}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
-      const text = await res.text();
+      const res = await request(`${url}${route}`, body === undefined ? undefined : JSON.stringify(body));
+      const text = res.text;
       let data: T & { error?: string };
       try {
         data = JSON.parse(text) as T & { error?: string };

@@ -127,3 +127,35 @@ export function matMulInteger(model: Model): number {
   g.node = out;
   return changed;
 }
+
+/**
+ * columnScaleAfter: DynamicQuantizeMatMul(x, W, scale[N], '', bias) → DynamicQuantizeMatMul(x, W, [1]) · scale + bias.
+ * The same product (a per-column weight scale only multiplies output column j), but measured in the WASM
+ * build at m = 1 (decode) a per-column b_scale sends the kernel down a path ~10–20× slower than a single
+ * scale for GPT-2's layer shapes (scripts/bench/micro.ts); the [.., N] multiply costs next to nothing.
+ */
+export function columnScaleAfter(model: Model): number {
+  const g = model.graph!;
+  const inits = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
+  const ONE = 'bench_unit_scale';
+  g.initializer!.push({ name: ONE, dataType: F32, dims: [1], floatData: [1] });
+  const out: INode[] = [];
+  let changed = 0;
+  for (const n of g.node ?? []) {
+    const [x, W, S, zp, bias] = n.input ?? [];
+    const dims = inits.get(S ?? '')?.dims ?? [];
+    if (n.opType !== 'DynamicQuantizeMatMul' || zp || dims.length !== 1 || Number(dims[0]) <= 1) {
+      out.push(n);
+      continue;
+    }
+    const y = n.output![0]!;
+    const p = `cs_${changed++}`;
+    out.push(
+      { ...n, input: [x!, W!, ONE], output: [`${p}_raw`] },
+      { opType: 'Mul', domain: '', name: `${p}_scale`, input: [`${p}_raw`, S!], output: [bias ? `${p}_scaled` : y] },
+      ...(bias ? [{ opType: 'Add', domain: '', name: `${p}_bias`, input: [`${p}_scaled`, bias], output: [y] }] : []),
+    );
+  }
+  g.node = out;
+  return changed;
+}

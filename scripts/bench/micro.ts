@@ -37,6 +37,31 @@ const VARIANTS: Variant[] = [
     },
   },
   {
+    name: 'int8 DynamicQuantizeMatMul, unit scale, then × per-column scale',
+    build: (g, x, w, K, N, place) => {
+      const { q, scale } = quantizeInt8Columns(w, K, N);
+      const y = g.op1('DynamicQuantizeMatMul', [x, place('wq', DT.INT8, [K, N], q), place('one', DT.FLOAT, [1], Float32Array.of(1))], {}, { domain: MS });
+      return g.op1('Mul', [y, place('s', DT.FLOAT, [N], scale)]);
+    },
+  },
+  {
+    name: 'int8 DQMM unit scale × per-column, N in 16 separate initializers',
+    build: (g, x, w, K, N, place) => {
+      const { q, scale } = quantizeInt8Columns(w, K, N);
+      const size = Math.ceil(N / 16);
+      const parts: string[] = [];
+      const one = place('one', DT.FLOAT, [1], Float32Array.of(1));
+      for (let a = 0, c = 0; a < N; a += size, c++) {
+        const n = Math.min(size, N - a);
+        const qc = new Int8Array(K * n); // [K, n] slice of [K, N]
+        for (let k = 0; k < K; k++) qc.set(q.subarray(k * N + a, k * N + a + n), k * n);
+        const y = g.op1('DynamicQuantizeMatMul', [x, place(`wq${c}`, DT.INT8, [K, n], qc), one], {}, { domain: MS });
+        parts.push(g.op1('Mul', [y, place(`s${c}`, DT.FLOAT, [n], scale.slice(a, a + n))]));
+      }
+      return g.op1('Concat', parts, { axis: -1 });
+    },
+  },
+  {
     name: 'int8 MatMulInteger (u8 activations, per-tensor)',
     build: (g, x, w, K, N, place) => {
       const amax = w.reduce((a, v) => Math.max(a, Math.abs(v)), 0) || 1;

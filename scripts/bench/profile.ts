@@ -23,7 +23,7 @@ interface TraceEvent {
   name: string;
   ts: number;
   dur: number;
-  args?: { op_name?: string };
+  args?: { op_name?: string; input_type_shape?: unknown };
 }
 
 /** ORT-web prints its profile to stdout as one JSON array, an event per line. */
@@ -42,18 +42,24 @@ export function parseProfile(lines: readonly string[]): TraceEvent[] {
 }
 
 /** Kernel time per op type within the last model_run span; [op, ms, count], slowest first. */
-export function lastRunByOp(events: readonly TraceEvent[]): { runMs: number; ops: [string, number, number][] } {
+export function lastRunByOp(events: readonly TraceEvent[]): { runMs: number; ops: [string, number, number][]; top: [string, number][] } {
   const runs = events.filter((e) => e.name === 'model_run');
   const last = runs[runs.length - 1];
-  if (!last) return { runMs: NaN, ops: [] };
+  if (!last) return { runMs: NaN, ops: [], top: [] };
   const by = new Map<string, [number, number]>();
+  const top: [string, number][] = [];
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < last.ts || e.ts > last.ts + last.dur) continue;
+    top.push([`${e.name.replace(/_kernel_time$/, '')} ${JSON.stringify(e.args?.input_type_shape ?? []).slice(0, 80)}`, e.dur / 1000]);
     const op = e.args?.op_name ?? '?';
     const [ms, n] = by.get(op) ?? [0, 0];
     by.set(op, [ms + e.dur / 1000, n + 1]);
   }
-  return { runMs: last.dur / 1000, ops: [...by].map(([op, [ms, n]]) => [op, ms, n] as [string, number, number]).sort((a, b) => b[1] - a[1]) };
+  return {
+    runMs: last.dur / 1000,
+    ops: [...by].map(([op, [ms, n]]) => [op, ms, n] as [string, number, number]).sort((a, b) => b[1] - a[1]),
+    top: top.sort((a, b) => b[1] - a[1]).slice(0, 5),
+  };
 }
 
 async function main(): Promise<void> {
@@ -96,9 +102,11 @@ async function parent(): Promise<void> {
   const { values: v, positionals } = parseArgs({ allowPositionals: true, options: { past: { type: 'string', default: '512' }, runs: { type: 'string', default: '5' } } });
   const [, id] = positionals;
   const past = Number(v.past);
-  const { runMs, ops } = lastRunByOp(parseProfile(out.split('\n')));
+  const { runMs, ops, top } = lastRunByOp(parseProfile(out.split('\n')));
   console.log(`${id}: decode step at ${past} past — wall ${w.toFixed(1)} ms, in ORT ${runMs.toFixed(1)} ms (last step, ${sessions} session(s): last stage only when staged), outside ${(w - runMs).toFixed(1)} ms; heap ${(heap / 2 ** 20).toFixed(0)} MB`);
   for (const [op, ms, n] of ops.slice(0, 12)) console.log(`  ${op.padEnd(26)} ${ms.toFixed(2).padStart(8)} ms  ×${n}`);
+  console.log('  slowest nodes:');
+  for (const [name, ms] of top) console.log(`    ${ms.toFixed(2).padStart(8)} ms  ${name}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

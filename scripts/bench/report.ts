@@ -30,12 +30,15 @@ export interface ConfigResult {
   startMs?: number[];
   stages?: (StageAloneResult & { rssPeak: number })[];
   node: EngineResult[];
+  /** 1-min load average of the machine before and after this configuration (the box is shared). */
+  loadAvg?: [number, number];
 }
 
 export interface BenchResults {
   machine: {
     cpu: string; cores: number; node: string; wrangler: string; workerd: string;
     onnxruntimeWeb: string; onnxruntimeNode: string; transformersJs: string; date: string; command: string;
+    loadAvg?: number;
   };
   suite: Omit<SuiteOptions, 'corpus' | 'log'>;
   configs: ConfigResult[];
@@ -157,11 +160,13 @@ export function ratioTable(r: BenchResults): string {
 export function renderReport(r: BenchResults): string {
   const m = r.machine;
   const s = r.suite;
+  const loads = r.configs.flatMap((c) => c.loadAvg ?? []);
+  const load = loads.length ? ` 1-min load average during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${m.cores} cores (shared machine: absolute times are inflated by that much contention; ratios measured back to back are more robust).` : '';
   const parts = [
     `Measured ${m.date} on ${m.cpu} (${m.cores} cores), Node ${m.node}, wrangler ${m.wrangler} (${m.workerd}), ` +
       `onnxruntime-web ${m.onnxruntimeWeb}, onnxruntime-node ${m.onnxruntimeNode}, transformers.js ${m.transformersJs}.`,
     `Command: \`${m.command}\`. Cells: median (min–max) of ${s.runs} warm runs; decode = median step of ${s.decodeSteps} steps per run; ` +
-      `generate = ${s.genTokens} greedy tokens after a 32-token prompt, prefill included; cold = fresh process per sample.`,
+      `generate = ${s.genTokens} greedy tokens after a 32-token prompt, prefill included; cold = fresh process per sample.${load}`,
     '### Inside workerd (the Worker\'s model code, local R2)',
     workerdTable(r),
   ];

@@ -9,11 +9,13 @@
  *   --gen N           generated tokens for tokens/s (64)
  *   --no-stages       skip the per-stage isolates of multi-stage configs
  *   --md FILE         rewrite the generated section of FILE (BENCHMARKS.md) between the bench markers
+ *   --into FILE       add to an earlier results JSON (configs measured again replace their old entry),
+ *                     so a long session can be measured in parts and reported as one
  * Raw results: bench-results/<timestamp>.json (gitignored). Nothing here is part of `npm test`.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { corpusIds } from './corpus.ts';
@@ -57,6 +59,7 @@ function machine(command: string): BenchResults['machine'] {
     transformersJs: version('@huggingface/transformers'),
     date: new Date().toISOString(),
     command,
+    loadAvg: loadavg()[0]!,
   };
 }
 
@@ -64,7 +67,7 @@ async function runWorkerd(bundle: string, a: Artifacts, c: BenchConfig, suite: O
   const { persistTo } = benchState(ROOT);
   const logFile = path.join(ROOT, '.tmp', 'bench', 'wrangler-dev.log');
   const out: Partial<ConfigResult> = { coldRuns: [], startMs: [] };
-  for (let r = 0; r < Math.max(1, coldRuns); r++) {
+  for (let r = 0, attempts = 0; r < Math.max(1, coldRuns); r++) {
     const dev = await startDevServer(ROOT, persistTo, logFile, bundle);
     try {
       out.startMs!.push(dev.startMs);
@@ -76,6 +79,13 @@ async function runWorkerd(bundle: string, a: Artifacts, c: BenchConfig, suite: O
       } else {
         out.coldRuns!.push(await coldStart(probe, suite.corpus));
       }
+    } catch (err) {
+      // wrangler sometimes restarts the runtime under us ("Your worker restarted mid-request", or the
+      // connection drops): the isolate's state is gone, so this fresh-process sample is redone.
+      if (!/restarted mid-request|ECONNRESET|ECONNREFUSED|socket hang up/.test(String(err)) || ++attempts > Math.max(1, coldRuns)) throw err;
+      log(`[workerd ${a.id}] the runtime went away mid-run (${String(err).slice(0, 120)}); measuring this sample again in a fresh process`);
+      out.startMs!.pop();
+      r--;
     } finally {
       await dev.stop();
     }
@@ -123,6 +133,7 @@ async function main(): Promise<void> {
       gen: { type: 'string', default: '64' },
       'no-stages': { type: 'boolean', default: false },
       md: { type: 'string' },
+      into: { type: 'string' },
     },
   });
   const configs = v.config?.map(parseConfig) ?? DEFAULT_CONFIGS;
@@ -130,7 +141,14 @@ async function main(): Promise<void> {
   for (const e of engines) if (!ENGINES.includes(e)) throw new Error(`unknown engine ${e}; one of ${ENGINES.join(', ')}`);
   const coldRuns = Number(v['cold-runs']);
   const suiteBase = { runs: Number(v.runs), decodeSteps: Number(v.steps), pasts: v.pasts!.split(',').map(Number), genTokens: Number(v.gen) };
-  const results: BenchResults = { machine: machine(`npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()), suite: suiteBase, configs: [] };
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  const earlier = v.into && existsSync(path.resolve(ROOT, v.into)) ? (JSON.parse(readFileSync(path.resolve(ROOT, v.into), 'utf8')) as BenchResults) : null;
+  const results: BenchResults = earlier
+    ? { ...earlier, machine: { ...earlier.machine, command: `${earlier.machine.command}; ${command}` } }
+    : { machine: machine(command), suite: suiteBase, configs: [] };
+  if (earlier && JSON.stringify(earlier.suite) !== JSON.stringify(suiteBase)) {
+    throw new Error(`--into ${v.into} was measured with ${JSON.stringify(earlier.suite)}; pass the same --runs/--steps/--pasts/--gen`);
+  }
 
   const artifacts = configs.map((c) => prepare(ROOT, c, log));
   // Every model uses GPT-2's tokenizer (bundled and synthetic checkpoints alike): one corpus for all.
@@ -145,11 +163,11 @@ async function main(): Promise<void> {
 
   const outDir = path.join(ROOT, 'bench-results');
   mkdirSync(outDir, { recursive: true });
-  const outFile = path.join(outDir, `${results.machine.date.replace(/[:.]/g, '-')}.json`);
+  const outFile = v.into ? path.resolve(ROOT, v.into) : path.join(outDir, `${results.machine.date.replace(/[:.]/g, '-')}.json`);
   for (const [i, c] of configs.entries()) {
     const a = artifacts[i]!;
     const manifest = JSON.parse(readFileSync(path.join(a.modelDir, 'models', a.id, 'manifest.json'), 'utf8')) as ConfigResult['manifest'];
-    const r: ConfigResult = { id: configId(c), config: c, manifest: { config: manifest.config, memory: manifest.memory }, node: [] };
+    const r: ConfigResult = { id: configId(c), config: c, manifest: { config: manifest.config, memory: manifest.memory }, node: [], loadAvg: [loadavg()[0]!, 0] };
     log(`\n[bench] === ${r.id} ===`);
     if (engines.includes('workerd')) Object.assign(r, await runWorkerd(bundle, a, c, { ...suiteBase, corpus }, coldRuns, !v['no-stages']));
     for (const engine of engines.filter((e): e is NodeEngine => e !== 'workerd')) {
@@ -169,7 +187,8 @@ async function main(): Promise<void> {
         r.node.push({ engine, error: (err as Error).message });
       }
     }
-    results.configs.push(r);
+    r.loadAvg = [r.loadAvg?.[0] ?? 0, loadavg()[0]!]; // 1-min load average before / after this config
+    results.configs = [...results.configs.filter((x) => x.id !== r.id), r];
     writeFileSync(outFile, JSON.stringify(results, null, 2)); // after every config: a crash keeps what was measured
   }
   const md = renderReport(results);

@@ -1,16 +1,17 @@
 /**
  * Decode-speed variants of a converted model, for measurement: the same shards (hard-linked), rewritten
  * stage graphs (graph-rewrite.ts) and a manifest under a new id `<id>-<variant>[-<variant>]`.
- *   head  separateHeadWeight     mi  matMulInteger     fast  capacityKv (+ head): needs fast-lm.ts
+ *   head  separateHeadWeight     mi  matMulInteger (ORT fuses it back into DynamicQuantizeMatMul)
+ *   cs    columnScaleAfter       fast  capacityKv (+ head): needs fast-lm.ts
  */
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { blobKey, manifestKey, parseManifest, type Manifest } from '../../worker/model/manifest.ts';
 import { sha256Hex } from '../lib/sha256.ts';
 import { onnx } from '../convert/onnx-builder.ts';
-import { capacityKv, matMulInteger, separateHeadWeight } from './graph-rewrite.ts';
+import { capacityKv, columnScaleAfter, matMulInteger, separateHeadWeight } from './graph-rewrite.ts';
 
-export const VARIANTS = ['head', 'mi', 'fast'] as const;
+export const VARIANTS = ['head', 'mi', 'cs', 'fast'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export function variantId(id: string, variants: readonly Variant[]): string {
@@ -33,6 +34,7 @@ export function writeVariant(modelDir: string, id: string, variants: readonly Va
     let io = { inputs: st.inputs, outputs: st.outputs };
     if (variants.includes('head') || variants.includes('fast')) separateHeadWeight(model);
     if (variants.includes('mi')) matMulInteger(model);
+    if (variants.includes('cs')) columnScaleAfter(model);
     if (variants.includes('fast')) io = capacityKv(model);
     const bytes = onnx.ModelProto.encode(model).finish();
     const sha = sha256Hex(bytes);

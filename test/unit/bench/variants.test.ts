@@ -22,7 +22,7 @@ beforeAll(async () => {
   const ck = await synth(`${tmp.dir}/ck`);
   for (const stages of [1, 2]) await convertQuiet({ input: ck, out: `${tmp.dir}/m`, id: `m${stages}`, quant: 'int8', stages });
   base = await loadModel(fsBlobSource(`${tmp.dir}/m`), 'm1', { runtime: nodeOrt(), log: () => {} });
-  const want: [string, Variant[]][] = [['m1', ['head']], ['m1', ['mi']], ['m1', ['fast']], ['m2', ['fast', 'mi']]];
+  const want: [string, Variant[]][] = [['m1', ['head']], ['m1', ['mi']], ['m1', ['cs']], ['m1', ['fast']], ['m2', ['fast', 'cs']]];
   for (const [id, v] of want) {
     const [dir, vid] = writeVariant(`${tmp.dir}/m`, id, v, `${tmp.dir}/v`);
     variants[vid] = await loadAnyModel(fsBlobSource(dir), vid, nodeOrt(), () => {});
