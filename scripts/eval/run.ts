@@ -91,6 +91,9 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
   }
   const info = await client.info();
   const model = o.model ?? info.modelId;
+  // /info describes the server's default model only: another model's quantization is unknown here.
+  const quantization = model === info.modelId ? info.quantization : null;
+  if (model !== info.modelId) warn(`/info describes ${info.modelId}, not ${model}: quantization unknown (use --label to name the row)`);
 
   // The longest prompt the server takes with max_tokens 0.
   const serverMax = Math.min(info.maxInputTokens ?? Infinity, info.maxTotalTokens ?? Infinity);
@@ -109,9 +112,9 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
   context = Math.max(2, context);
   const sink = o.progress ? (deps.progress ?? null) : null;
   const common = {
-    label: o.label ?? info.quantization ?? model,
+    label: o.label ?? quantization ?? model,
     model,
-    quantization: info.quantization,
+    quantization,
     server: deps.server ?? o.url,
     tokenizer: TOKENIZER_NAME,
     date: new Date().toISOString(),

@@ -173,3 +173,16 @@ describe('client errors', () => {
     expect(calls).toBe(3);
   });
 });
+
+describe('runEval with --model other than the default', () => {
+  it('does not attribute the default model\'s quantization to another model', async () => {
+    const file = textFile(TEXT);
+    const warnings: string[] = [];
+    const o = parseEvalArgs(['--url', 'http://fake', '--model', 'other', '--dataset', 'file', '--file', file, '--no-progress']);
+    const r = await runEval(o, { fetch: fakeServer().fetch, warn: (m) => warnings.push(m) });
+    expect(r.model).toBe('other');
+    expect(r.quantization).toBeNull();
+    expect(r.label).toBe('other');
+    expect(warnings.join()).toMatch(/quantization unknown/);
+  });
+});
