@@ -27,6 +27,7 @@
  */
 import { z } from 'zod';
 import type { GenerationParams } from '../../generation/types.ts';
+import { defaultParams } from '../../generation/defaults.ts';
 
 export const MAX_SEQUENCES = 8;
 export const MAX_STOP_SEQUENCES = 4;
@@ -35,25 +36,7 @@ export const MAX_TOP_N = 5;
 
 /** Parameters every dialect starts from before applying its own fields and defaults. */
 export function baseParams(cpuBudgetMs: number): GenerationParams {
-  return {
-    maxNewTokens: 20,
-    doSample: false,
-    temperature: 1,
-    topK: 0,
-    topP: 1,
-    typicalP: 1,
-    repetitionPenalty: 1,
-    presencePenalty: 0,
-    frequencyPenalty: 0,
-    logitBias: new Map(),
-    seed: 0,
-    stop: [],
-    stopOnEos: true,
-    numSequences: 1,
-    topLogprobs: 0,
-    promptLogprobs: false,
-    cpuBudgetMs,
-  };
+  return { ...defaultParams(), cpuBudgetMs };
 }
 
 /** A finite JSON number (zod 4 already refuses ±Infinity from `1e400`). */
