@@ -25,6 +25,8 @@ export interface AppDeps {
   generate?: GenerateFn;
   checkBudget?: CheckBudgetFn;
   onStep?: GenerateOptions['onStep'];
+  /** The isolate's WASM heap in bytes, reported by /health (compare with the 128 MB isolate limit). */
+  heapBytes?: () => number;
   /** HTML pages (another module): GET / and GET /models/:id with Accept: text/html. */
   pages?: { root?: (c: Context) => Response | Promise<Response>; model?: ModelPageRenderer };
 }
@@ -48,7 +50,7 @@ export function createApp(deps: AppDeps): Hono {
 
   const root = deps.pages?.root;
   if (root) app.get('/', (c) => root(c));
-  app.route('/', opsRoutes(engine));
+  app.route('/', opsRoutes(engine, deps.heapBytes));
   app.route('/', tgiRoutes(engine));
   app.route('/', openAiRoutes(engine));
   app.route('/', featureRoutes(engine));

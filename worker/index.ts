@@ -8,7 +8,7 @@ import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { manifestKey, parseManifest, type Manifest } from './model/manifest.ts';
-import { modelProviderFor } from './model/provider.ts';
+import { modelProviderFor, wasmHeapBytes } from './model/provider.ts';
 import { ModelLoadError } from './model/types.ts';
 import { modelPages, pageConfigFrom } from './page/index.ts';
 
@@ -41,7 +41,7 @@ function build(env: Env): Built {
       const config = parseConfig(env as unknown as Record<string, unknown>);
       const models = modelProviderFor(env);
       const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => readManifest(env.MODEL_BUCKET, id) });
-      b = { app: createApp({ models, config, pages }) };
+      b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes }) };
     } catch (e) {
       const message = e instanceof ConfigError ? e.message : `invalid configuration: ${e instanceof Error ? e.message : String(e)}`;
       console.error(`[config] ${message}`);

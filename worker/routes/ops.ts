@@ -14,12 +14,12 @@ export const SERVER_VERSION = '0.1.0';
 
 const TokenizeRequest = z.object({ inputs: z.string().min(1) });
 
-export function opsRoutes(engine: Engine): Hono {
+export function opsRoutes(engine: Engine, heapBytes?: () => number): Hono {
   const app = new Hono();
 
   app.get('/health', (c) => {
     const models = Object.fromEntries(engine.models.ids.map((id) => [id, engine.models.state(id)]));
-    return c.json({ status: 'ok', models });
+    return c.json({ status: 'ok', models, ...(heapBytes ? { wasm_heap_bytes: heapBytes() } : {}) });
   });
 
   app.get('/info', async (c) => {

@@ -171,6 +171,13 @@ describe('ops', () => {
     expect(await res.json()).toEqual({ status: 'ok', models: { 'edge-gpt2-small': { state: 'unloaded' } } });
     expect(provider.loads).toBe(0);
   });
+  it('/health reports the WASM heap when the runtime provides it', async () => {
+    let heap = 19_300_000;
+    const { app } = makeApp({ heapBytes: () => heap });
+    expect(((await (await app.request('/health')).json()) as { wasm_heap_bytes: number }).wasm_heap_bytes).toBe(19_300_000);
+    heap = 25_000_000; // read per request, not captured at start-up
+    expect(((await (await app.request('/health')).json()) as { wasm_heap_bytes: number }).wasm_heap_bytes).toBe(25_000_000);
+  });
   it('/tokenize returns ids with code-point offsets', async () => {
     const { app } = makeApp();
     const res = await app.request('/tokenize', json({ inputs: 'Hello wé' }));
