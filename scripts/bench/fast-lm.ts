@@ -32,6 +32,14 @@ export function capacityFor(length: number): number {
   return Math.ceil(length / BLOCK) * BLOCK;
 }
 
+/** [batch, capacity + seq] key padding mask: 1 for slots [0, length) and the new tokens, 0 for junk slots. */
+export function kvMask(batch: number, length: number, capacity: number, seq: number): Int32Array {
+  const total = capacity + seq;
+  const mask = new Int32Array(batch * total).fill(1);
+  for (let b = 0; b < batch; b++) mask.fill(0, b * total + length, b * total + capacity);
+  return mask;
+}
+
 /** [1, 1, seq, capacity + seq]: slots [0, length) and the new tokens attend; junk slots do not. */
 export function attentionBias(length: number, capacity: number, seq: number): Float32Array {
   const total = capacity + seq;
@@ -77,6 +85,7 @@ export class FastCausalLM implements CausalLM {
       input_ids: new Tensor('int64', BigInt64Array.from(req.inputIds.flat(), BigInt), [batch, seq]),
       logits_index: new Tensor('int64', BigInt64Array.from({ length: k }, (_, i) => BigInt(k === 1 ? seq - 1 : i)), [k]),
       attention_bias: new Tensor('float32', attentionBias(L, C, seq), [1, 1, seq, C + seq]),
+      kv_mask: new Tensor('int32', kvMask(batch, L, C, seq), [batch, C + seq]),
       past_length: new Tensor('int64', BigInt64Array.of(BigInt(L)), [1]),
     };
     this.steps++;

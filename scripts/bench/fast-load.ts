@@ -1,5 +1,5 @@
 /**
- * loadModel for either graph I/O: manifests whose stages take `attention_bias` (capacity-KV variants,
+ * loadModel for either graph I/O: manifests whose stages take `kv_mask` or `attention_bias` (capacity-KV variants,
  * variants.ts) get FastCausalLM, everything else the Worker's own loadModel + OnnxCausalLM. Same fetch,
  * verify and one-session-per-stage order as worker/model/load-model.ts.
  */
@@ -12,7 +12,8 @@ import { FastCausalLM } from './fast-lm.ts';
 export async function loadAnyModel(source: BlobSource, id: string, runtime: OrtRuntime, log: (l: string) => void): Promise<LoadedModel> {
   const t0 = Date.now();
   const manifest = await fetchManifest(source, id);
-  if (!manifest.stages[0]!.inputs.includes('attention_bias')) return loadModel(source, id, { runtime, log });
+  const io = manifest.stages[0]!.inputs;
+  if (!io.includes('attention_bias') && !io.includes('kv_mask')) return loadModel(source, id, { runtime, log });
   const [tok] = await fetchBlobs(source, [manifest.tokenizer]);
   const tokenizer = createTokenizer(JSON.parse(new TextDecoder().decode(tok)), manifest.config.eos_token_id);
   const sessions = [];

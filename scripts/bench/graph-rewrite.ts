@@ -41,6 +41,7 @@ export function rewriteGraph(bytes: Uint8Array, rewrites: readonly ((m: Model) =
 type INode = onnxProto.onnx.INodeProto;
 const F32 = 1;
 const I64 = 7;
+const I32 = 6;
 
 function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
   return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } };
@@ -50,14 +51,15 @@ function valueInfo(name: string, elemType: number, dims: (number | string)[]): o
  * capacityKv: the KV cache stays in JS buffers with spare capacity and only the new token's K/V come
  * out of the graph (the proposed "fast KV" I/O; runtime in scripts/bench/fast-lm.ts):
  *   inputs   past_key.{i} / past_value.{i}  [batch, n_head, capacity, head_dim]  slots >= past_length are junk
- *            attention_bias  float32 [1, 1, seq, capacity + seq]   0 = attend, -1e9 = junk slot
+ *            kv_mask         int32 [batch, capacity + seq]         1 = attend, 0 = junk slot (MHA key_padding_mask)
+ *              (or attention_bias float32 [1, 1, seq, capacity + seq], 0 / -1e9: measured slower)
  *            past_length     int64 [1]                             stage 0: positions start here
  *   outputs  new_key.{i} / new_value.{i}   [batch, seq, n_embd]  (was present_* [batch, n_head, past+seq, head_dim])
  * ORT-web no longer copies the whole cache out of the WASM heap into fresh JS arrays every step, and the
  * JS side appends n_embd floats per layer per token into buffers it reuses. (MultiHeadAttention still
  * concatenates past + new inside the heap: see below.)
  */
-export function capacityKv(model: Model): { inputs: string[]; outputs: string[] } {
+export function capacityKv(model: Model, mask: 'bias' | 'padding' = 'padding'): { inputs: string[]; outputs: string[] } {
   const g = model.graph!;
   const nodes = g.node ?? [];
   const mha = nodes.filter((n) => n.opType === 'MultiHeadAttention');
@@ -69,7 +71,8 @@ export function capacityKv(model: Model): { inputs: string[]; outputs: string[] 
     const i = Number(/^past_key\.(\d+)$/.exec(input[6] ?? '')?.[1]);
     if (!Number.isInteger(i)) throw new Error('capacityKv: float32 KV graphs only (MHA must read past_key.{i} directly)');
     while (input.length < 8) input.push('');
-    input[5] = 'attention_bias';
+    if (mask === 'bias') input[5] = 'attention_bias';
+    else input[4] = 'kv_mask';
     // present_* stay as node outputs but leave the graph outputs: ORT's CPU MultiHeadAttention silently
     // ignores past_key/past_value when its present outputs are absent (measured: logits as if past were
     // empty), so the in-heap concat stays; what goes is the copy out to JS and the fresh arrays.
@@ -90,7 +93,8 @@ export function capacityKv(model: Model): { inputs: string[]; outputs: string[] 
       d[2] = { dimParam: 'capacity' };
     }
   }
-  g.input!.push(valueInfo('attention_bias', F32, [1, 1, 'seq', 'capacity_plus_seq']));
+  if (mask === 'bias') g.input!.push(valueInfo('attention_bias', F32, [1, 1, 'seq', 'capacity_plus_seq']));
+  else g.input!.push(valueInfo('kv_mask', I32, ['batch', 'capacity_plus_seq']));
   if (shapes.length) g.input!.push(valueInfo('past_length', I64, [1]));
   const E = Number(g.input!.find((v) => v.name === 'hidden_in')?.type?.tensorType?.shape?.dim?.[2]?.dimValue ?? 0);
   g.output = (g.output ?? []).filter((v) => !present.has(v.name!));

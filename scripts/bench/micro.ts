@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web';
-import { DT, GraphBuilder, type ExternalPlacement } from '../convert/onnx-builder.ts';
+import { DT, GraphBuilder, onnx, type ExternalPlacement } from '../convert/onnx-builder.ts';
 import { quantizeInt8Columns, quantizeQ4Rows, transpose } from '../convert/quantize.ts';
 import { summarize } from './stats.ts';
 
@@ -135,7 +135,7 @@ function nbits(g: GraphBuilder, x: string, w: Float32Array, K: number, N: number
   return g.op1('MatMulNBits', [x, place('wq', DT.UINT8, [N, blocks, block], data), place('s', DT.FLOAT, [N * blocks], scales)], { K, N, bits, block_size: block }, { domain: MS });
 }
 
-export async function timeVariant(v: Variant, K: number, N: number, ms: readonly number[], runs: number): Promise<Record<number, number>> {
+export async function timeVariant(v: Variant, K: number, N: number, ms: readonly number[], runs: number, inline = false): Promise<Record<number, number>> {
   const g = new GraphBuilder('micro');
   const x = g.input('x', DT.FLOAT, [1, 'm', K]);
   const w = new Float32Array(K * N);
@@ -149,7 +149,21 @@ export async function timeVariant(v: Variant, K: number, N: number, ms: readonly
   };
   g.op1('Identity', [v.build(g, x, w, K, N, place)], {}, { output: 'y' });
   g.output('y', DT.FLOAT, [1, 'm', N]);
-  const session = await ort.InferenceSession.create(g.encode('micro'), { executionProviders: ['wasm'], graphOptimizationLevel: 'all', externalData: external });
+  let graph = g.encode('micro');
+  if (inline) {
+    // Weights inside the .onnx (as transformers.js models ship) instead of external data from memory.
+    const model = onnx.ModelProto.decode(graph);
+    const byPath = new Map(external.map((e) => [e.path, e.data]));
+    for (const t of model.graph!.initializer ?? []) {
+      const loc = t.externalData?.find((e) => e.key === 'location')?.value;
+      if (!loc) continue;
+      t.rawData = byPath.get(loc)!;
+      t.externalData = [];
+      t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+    }
+    graph = onnx.ModelProto.encode(model).finish();
+  }
+  const session = await ort.InferenceSession.create(graph, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', ...(inline ? {} : { externalData: external }) });
   const out: Record<number, number> = {};
   for (const m of ms) {
     const feed = { x: new ort.Tensor('float32', new Float32Array(m * K).fill(0.1), [1, m, K]) };
@@ -167,14 +181,14 @@ export async function timeVariant(v: Variant, K: number, N: number, ms: readonly
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { k: { type: 'string', default: '768' }, n: { type: 'string', default: '50257' }, m: { type: 'string', default: '1,128' }, runs: { type: 'string', default: '20' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { k: { type: 'string', default: '768' }, n: { type: 'string', default: '50257' }, m: { type: 'string', default: '1,128' }, runs: { type: 'string', default: '20' }, only: { type: 'string' }, inline: { type: 'boolean', default: false } } });
   const K = Number(values.k);
   const N = Number(values.n);
   const ms = values.m!.split(',').map(Number);
-  console.log(`y = x·W, W [${K}, ${N}], onnxruntime-web ${ort.env.versions.web} WASM, 1 thread; median of ${values.runs} runs, ms`);
+  console.log(`y = x·W, W [${K}, ${N}], onnxruntime-web ${ort.env.versions.web} WASM, 1 thread, weights ${values.inline ? 'inside the .onnx' : 'as external data'}; median of ${values.runs} runs, ms`);
   for (const v of VARIANTS.filter((x) => !values.only || x.name.includes(values.only))) {
     try {
-      const r = await timeVariant(v, K, N, ms, Number(values.runs));
+      const r = await timeVariant(v, K, N, ms, Number(values.runs), values.inline);
       console.log(`${v.name.padEnd(66)} ${ms.map((m) => `m=${m}: ${r[m]!.toFixed(2)}`).join('  ')}`);
     } catch (err) {
       console.log(`${v.name.padEnd(66)} failed: ${String((err as Error).message).slice(0, 120)}`);

@@ -9,6 +9,7 @@
  *   --gen N           generated tokens for tokens/s (64)
  *   --no-stages       skip the per-stage isolates of multi-stage configs
  *   --md FILE         rewrite the generated section of FILE (BENCHMARKS.md) between the bench markers
+ *   --render FILE     only render FILE (a results JSON) as markdown (with --md: into that document)
  *   --into FILE       add to an earlier results JSON (configs measured again replace their old entry),
  *                     so a long session can be measured in parts and reported as one
  * Raw results: bench-results/<timestamp>.json (gitignored). Nothing here is part of `npm test`.
@@ -134,8 +135,15 @@ async function main(): Promise<void> {
       'no-stages': { type: 'boolean', default: false },
       md: { type: 'string' },
       into: { type: 'string' },
+      render: { type: 'string' },
     },
   });
+  if (v.render) {
+    const md = renderReport(JSON.parse(readFileSync(path.resolve(ROOT, v.render), 'utf8')) as BenchResults);
+    if (v.md) writeFileSync(path.resolve(ROOT, v.md), replaceSection(readFileSync(path.resolve(ROOT, v.md), 'utf8'), md));
+    else console.log(md);
+    return;
+  }
   const configs = v.config?.map(parseConfig) ?? DEFAULT_CONFIGS;
   const engines = v.engines!.split(',').map((e) => e.trim()) as (typeof ENGINES)[number][];
   for (const e of engines) if (!ENGINES.includes(e)) throw new Error(`unknown engine ${e}; one of ${ENGINES.join(', ')}`);

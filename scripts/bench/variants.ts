@@ -2,7 +2,8 @@
  * Decode-speed variants of a converted model, for measurement: the same shards (hard-linked), rewritten
  * stage graphs (graph-rewrite.ts) and a manifest under a new id `<id>-<variant>[-<variant>]`.
  *   head  separateHeadWeight     mi  matMulInteger (ORT fuses it back into DynamicQuantizeMatMul)
- *   cs    columnScaleAfter       fast  capacityKv (+ head): needs fast-lm.ts
+ *   cs    columnScaleAfter       fast  capacityKv (key padding mask): needs fast-lm.ts
+ *   fastbias  capacityKv with an additive attention_bias instead
  */
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { sha256Hex } from '../lib/sha256.ts';
 import { onnx } from '../convert/onnx-builder.ts';
 import { capacityKv, columnScaleAfter, matMulInteger, separateHeadWeight } from './graph-rewrite.ts';
 
-export const VARIANTS = ['head', 'mi', 'cs', 'fast'] as const;
+export const VARIANTS = ['head', 'mi', 'cs', 'fast', 'fastbias'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export function variantId(id: string, variants: readonly Variant[]): string {
@@ -32,10 +33,11 @@ export function writeVariant(modelDir: string, id: string, variants: readonly Va
   const stages = m.stages.map((st) => {
     const model = onnx.ModelProto.decode(readFileSync(path.join(modelDir, st.graph.key)));
     let io = { inputs: st.inputs, outputs: st.outputs };
-    if (variants.includes('head') || variants.includes('fast')) separateHeadWeight(model);
+    if (variants.includes('head')) separateHeadWeight(model);
     if (variants.includes('mi')) matMulInteger(model);
     if (variants.includes('cs')) columnScaleAfter(model);
-    if (variants.includes('fast')) io = capacityKv(model);
+    if (variants.includes('fast')) io = capacityKv(model, 'padding');
+    if (variants.includes('fastbias')) io = capacityKv(model, 'bias');
     const bytes = onnx.ModelProto.encode(model).finish();
     const sha = sha256Hex(bytes);
     writeFileSync(path.join(out, 'blobs', sha), bytes);

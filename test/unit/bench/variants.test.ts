@@ -8,7 +8,7 @@ import { loadModel, type LoadedModel } from '../../../worker/model/index.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
 import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
 import { loadAnyModel } from '../../../scripts/bench/fast-load.ts';
-import { attentionBias, BLOCK, cacheBytes, capacityFor } from '../../../scripts/bench/fast-lm.ts';
+import { attentionBias, BLOCK, cacheBytes, capacityFor, kvMask } from '../../../scripts/bench/fast-lm.ts';
 import { writeVariant, type Variant } from '../../../scripts/bench/variants.ts';
 import type { KVCache } from '../../../worker/generation/types.ts';
 import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
@@ -22,7 +22,7 @@ beforeAll(async () => {
   const ck = await synth(`${tmp.dir}/ck`);
   for (const stages of [1, 2]) await convertQuiet({ input: ck, out: `${tmp.dir}/m`, id: `m${stages}`, quant: 'int8', stages });
   base = await loadModel(fsBlobSource(`${tmp.dir}/m`), 'm1', { runtime: nodeOrt(), log: () => {} });
-  const want: [string, Variant[]][] = [['m1', ['head']], ['m1', ['mi']], ['m1', ['cs']], ['m1', ['fast']], ['m2', ['fast', 'cs']]];
+  const want: [string, Variant[]][] = [['m1', ['head']], ['m1', ['mi']], ['m1', ['cs']], ['m1', ['fast']], ['m1', ['fastbias']], ['m2', ['fast', 'cs']]];
   for (const [id, v] of want) {
     const [dir, vid] = writeVariant(`${tmp.dir}/m`, id, v, `${tmp.dir}/v`);
     variants[vid] = await loadAnyModel(fsBlobSource(dir), vid, nodeOrt(), () => {});
@@ -73,5 +73,6 @@ describe('decode variants', () => {
   it('masks exactly the junk slots', () => {
     const bias = attentionBias(2, 4, 2); // [1, 1, seq 2, capacity 4 + seq 2]
     expect(Array.from(bias, (x) => (x === 0 ? 1 : 0))).toEqual([1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1]);
+    expect(Array.from(kvMask(2, 1, 3, 1))).toEqual([1, 0, 0, 1, 1, 0, 0, 1]); // [batch 2, capacity 3 + seq 1]
   });
 });
