@@ -4,6 +4,7 @@
  *   head  separateHeadWeight     mi  matMulInteger (ORT fuses it back into DynamicQuantizeMatMul)
  *   cs    columnScaleAfter       fast  capacityKv (key padding mask): needs fast-lm.ts
  *   fastbias  capacityKv with an additive attention_bias instead
+ *   inline    weights embedded in the graph (as transformers.js ships them) instead of external data
  */
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { sha256Hex } from '../lib/sha256.ts';
 import { onnx } from '../convert/onnx-builder.ts';
 import { capacityKv, columnScaleAfter, matMulInteger, separateHeadWeight } from './graph-rewrite.ts';
 
-export const VARIANTS = ['head', 'mi', 'cs', 'fast', 'fastbias'] as const;
+export const VARIANTS = ['head', 'mi', 'cs', 'fast', 'fastbias', 'inline'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export function variantId(id: string, variants: readonly Variant[]): string {
@@ -38,6 +39,18 @@ export function writeVariant(modelDir: string, id: string, variants: readonly Va
     if (variants.includes('cs')) columnScaleAfter(model);
     if (variants.includes('fast')) io = capacityKv(model, 'padding');
     if (variants.includes('fastbias')) io = capacityKv(model, 'bias');
+    if (variants.includes('inline')) {
+      const byLocation = new Map(st.shards.map((sh) => [sh.location, readFileSync(path.join(modelDir, sh.key))]));
+      for (const t of model.graph!.initializer ?? []) {
+        const get = (k: string) => t.externalData?.find((e) => e.key === k)?.value;
+        const data = get('location') && byLocation.get(get('location')!);
+        if (!data) continue;
+        const offset = Number(get('offset') ?? 0);
+        t.rawData = data.subarray(offset, offset + Number(get('length') ?? data.length - offset));
+        t.externalData = [];
+        t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+      }
+    }
     const bytes = onnx.ModelProto.encode(model).finish();
     const sha = sha256Hex(bytes);
     writeFileSync(path.join(out, 'blobs', sha), bytes);
