@@ -103,7 +103,9 @@ function withDeltas(head: string, rows: string[], s: Section): string[] {
     const v = Number(c[m]);
     let out = '';
     if (Number.isFinite(ref) && Number.isFinite(v) && c !== base) {
-      out = s.delta === 'relative' ? `${v >= ref ? '+' : ''}${(((v - ref) / ref) * 100).toFixed(2)} %` : `${v >= ref ? '+' : ''}${(v - ref).toFixed(2)} pts`;
+      const pct = ((v - ref) / ref) * 100;
+      // Small costs matter (int8 is often < 0.1 %): one more digit there so they do not read as zero.
+      out = s.delta === 'relative' ? `${v >= ref ? '+' : ''}${pct.toFixed(Math.abs(pct) < 0.1 ? 3 : 2)} %` : `${v >= ref ? '+' : ''}${(v - ref).toFixed(2)} pts`;
     }
     c[d] = out;
     return line(c);

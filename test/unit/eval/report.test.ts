@@ -70,6 +70,7 @@ describe('upsertMarkdown', () => {
     expect(rows[0]).toMatch(/\|  \|$/);
     expect(rows[1]).toMatch(/\| \+0\.75 % \|$/);
     expect(rows[2]).toMatch(/\| \+9\.73 % \|$/);
+    expect(upsertMarkdown(md, ppl('int8', 40.102), EVAL_HEADER)).toContain('| +0.005 % |');
     expect(md.match(/^# Evaluation/gm)).toHaveLength(1);
   });
 
