@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
+import { freePort } from '../lib/free-port.ts';
 import path from 'node:path';
 
 export const ENTRY = 'scripts/bench/worker.ts';
@@ -40,17 +40,6 @@ export interface DevServer {
   rss(): { rss: number; hwm: number };
   call<T>(route: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
