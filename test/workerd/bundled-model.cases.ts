@@ -4,11 +4,11 @@
  * and against the same int8 model run in Node. Also logs load/decode timings and the WASM heap.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { CausalLM } from '../../worker/generation/types.ts';
 import { workerdOrt } from '../../worker/model/ort-workerd.ts';
 import { createModelProvider } from '../../worker/model/registry.ts';
 import type { LoadedModel, ModelProvider } from '../../worker/model/types.ts';
-import { countingR2, fixture, fixtureFetch, fixtureText, seed } from './helpers.ts';
+import { argmax } from '../../worker/generation/logits.ts';
+import { countingR2, fixture, fixtureFetch, fixtureText, greedy, seed } from './helpers.ts';
 
 const BUNDLED = 'edge-gpt2-small';
 const FP32 = 'edge-gpt2-small-fp32';
@@ -18,26 +18,6 @@ interface Reference {
   prompts: { name: string; text: string; ids: number[]; last_logits: { top_ids: number[]; top_values: number[] }; greedy_new_ids: number[] }[];
   hidden_states: { ids: number[]; values: number[][] };
   prompt_logprobs: { ids: number[]; token_logprobs: (number | null)[] };
-}
-
-const argmax = (a: ArrayLike<number>) => {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
-  return best;
-};
-
-async function greedy(lm: CausalLM, ids: number[], steps: number) {
-  let r = await lm.forward({ inputIds: [ids], cache: null, logitsFor: 'last' });
-  const first = r.logits;
-  const tokens: number[] = [];
-  const logits: Float32Array[] = [r.logits];
-  for (let i = 0; i < steps; i++) {
-    tokens.push(argmax(r.logits));
-    r = await lm.forward({ inputIds: [[tokens.at(-1)!]], cache: r.cache, logitsFor: 'last' });
-    logits.push(r.logits);
-  }
-  lm.release(r.cache);
-  return { first, tokens, logits };
 }
 
 /** The shipped model vs torch and vs Node, plus timings (called from bundled.test.ts). */
@@ -81,7 +61,7 @@ export function bundledModelCases(): void {
       const { lm } = await models.get(FP32);
       for (const p of ref.prompts) {
         const g = await greedy(lm, p.ids, p.greedy_new_ids.length);
-        const got = p.last_logits.top_ids.map((id) => g.first[id]!);
+        const got = p.last_logits.top_ids.map((id) => g.logits[0]![id]!);
         got.forEach((v, i) => expect(Math.abs(v - p.last_logits.top_values[i]!), `${p.name} logit ${i}`).toBeLessThan(1e-4));
         expect(g.tokens, p.name).toEqual(p.greedy_new_ids);
       }

@@ -1,5 +1,7 @@
 /** Test helpers that run inside workerd: seed R2 from the Node-side FIXTURES service. */
 import { env } from 'cloudflare:workers';
+import { argmax } from '../../worker/generation/logits.ts';
+import type { CausalLM } from '../../worker/generation/types.ts';
 import type { BlobSource } from '../../worker/model/types.ts';
 import { r2BlobSource } from '../../worker/model/blobs.ts';
 
@@ -46,4 +48,18 @@ export function countingR2(): BlobSource & { gets: Map<string, number> } {
       return inner.get(key);
     },
   };
+}
+
+/** Greedy decode of `steps` tokens after `prompt`: the tokens and each step's logits (logits[0] is the prompt's last position). */
+export async function greedy(lm: CausalLM, prompt: number[], steps: number) {
+  let r = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last' });
+  const tokens: number[] = [];
+  const logits: Float32Array[] = [r.logits];
+  for (let i = 0; i < steps; i++) {
+    tokens.push(argmax(r.logits));
+    r = await lm.forward({ inputIds: [[tokens.at(-1)!]], cache: r.cache, logitsFor: 'last' });
+    logits.push(r.logits);
+  }
+  lm.release(r.cache);
+  return { tokens, logits };
 }

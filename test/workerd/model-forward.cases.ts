@@ -7,7 +7,8 @@ import type { CausalLM, KVCache } from '../../worker/generation/types.ts';
 import { workerdOrt } from '../../worker/model/ort-workerd.ts';
 import { createModelProvider } from '../../worker/model/registry.ts';
 import type { ModelProvider } from '../../worker/model/types.ts';
-import { countingR2, fixture, fixtureFetch, fixtureText, seed } from './helpers.ts';
+import { argmax } from '../../worker/generation/logits.ts';
+import { countingR2, fixture, fixtureFetch, fixtureText, greedy, seed } from './helpers.ts';
 
 const PROMPT = [17, 4, 250, 33, 101, 9, 77];
 const V = 300;
@@ -23,26 +24,6 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
-}
-
-const argmax = (a: ArrayLike<number>, from = 0, n = a.length) => {
-  let best = from;
-  for (let i = from; i < from + n; i++) if (a[i]! > a[best]!) best = i;
-  return best - from;
-};
-
-/** Greedy decode of `steps` tokens; returns each step's logits and the tokens. */
-async function greedy(lm: CausalLM, prompt: number[], steps: number) {
-  let r = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last' });
-  const tokens: number[] = [];
-  const logits: Float32Array[] = [r.logits];
-  for (let i = 0; i < steps; i++) {
-    tokens.push(argmax(r.logits));
-    r = await lm.forward({ inputIds: [[tokens.at(-1)!]], cache: r.cache, logitsFor: 'last' });
-    logits.push(r.logits);
-  }
-  lm.release(r.cache);
-  return { tokens, logits };
 }
 
 /** OnnxCausalLM vs the TS reference (called from model.test.ts). */
@@ -94,7 +75,7 @@ export function modelForwardCases(): void {
       const ids = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % V);
       const a = await fp.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'all' });
       const b = await q.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'all' });
-      const agree = ids.filter((_, p) => argmax(a.logits, p * V, V) === argmax(b.logits, p * V, V)).length;
+      const agree = ids.filter((_, p) => argmax(a.logits.subarray(p * V, (p + 1) * V)) === argmax(b.logits.subarray(p * V, (p + 1) * V))).length;
       expect(agree / ids.length).toBeGreaterThanOrEqual(0.9);
       expect(maxAbsDiff(a.logits, b.logits)).toBeLessThan(0.5);
     });
