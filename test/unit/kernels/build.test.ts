@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { assemble, check, WAT_PATH } from '../../../scripts/kernels/build.ts';
+
+describe('scripts/kernels/build.ts', () => {
+  it('the committed gpt2-kernels.wasm is a fresh build of gpt2-kernels.wat (else: npx tsx scripts/kernels/build.ts)', async () => {
+    const result = await check();
+    expect(result.message).toMatch(/up to date/);
+    expect(result.upToDate).toBe(true);
+  });
+
+  it('a changed kernel changes the bytes (so --check can fail) and builds are reproducible', async () => {
+    const wat = readFileSync(WAT_PATH, 'utf8');
+    const a = await assemble(wat);
+    expect(Array.from(await assemble(wat))).toEqual(Array.from(a));
+    const edited = wat.replace('(f32.const 8191)', '(f32.const 8190)');
+    expect(edited).not.toBe(wat);
+    expect(Array.from(await assemble(edited))).not.toEqual(Array.from(a));
+  });
+
+  it('uses baseline SIMD only: relaxed-simd is rejected by the assembler settings', async () => {
+    const relaxed = '(module (func (param v128 v128 v128) (result v128) (f32x4.relaxed_madd (local.get 0) (local.get 1) (local.get 2))))';
+    await expect(assemble(relaxed)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,67 @@
+/** Plain float64 references for the kernels, and seeded test data. */
+
+/** mulberry32: small and seeded; uniform in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Approximately normal (sum of 4 uniforms), scaled. */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() + r() + r() + r() - 2) * 1.7 * scale;
+  return out;
+}
+
+export function randInt8(n: number, seed: number): Int8Array {
+  const r = rng(seed);
+  const out = new Int8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(r() * 256) - 128; // full range, -128 included
+  return out;
+}
+
+/** out [rows, V] = Σ_e x[r,e]·w[v,e]·scale[v] in float64 (scale omitted: 1). */
+export function headRef(x: Float32Array, rows: number, w: ArrayLike<number>, V: number, E: number, scale?: Float32Array): Float64Array {
+  const out = new Float64Array(rows * V);
+  for (let r = 0; r < rows; r++) {
+    for (let v = 0; v < V; v++) {
+      let s = 0;
+      for (let e = 0; e < E; e++) s += x[r * E + e]! * w[v * E + e]!;
+      out[r * V + v] = s * (scale ? scale[v]! : 1);
+    }
+  }
+  return out;
+}
+
+/** Causal attention in float64. q [T, H*hd], k/v [H, cap, hd] → out [T, H*hd]. */
+export function attendRef(q: Float32Array, T: number, past: number, k: Float32Array, v: Float32Array, cap: number, H: number, hd: number): Float64Array {
+  const out = new Float64Array(T * H * hd);
+  const scale = 1 / Math.sqrt(hd);
+  for (let i = 0; i < T; i++) {
+    const n = past + i + 1;
+    for (let h = 0; h < H; h++) {
+      const s = new Float64Array(n);
+      for (let t = 0; t < n; t++) {
+        let d = 0;
+        for (let j = 0; j < hd; j++) d += q[i * H * hd + h * hd + j]! * k[(h * cap + t) * hd + j]!;
+        s[t] = d * scale;
+      }
+      const mx = Math.max(...s);
+      let sum = 0;
+      for (let t = 0; t < n; t++) sum += s[t] = Math.exp(s[t]! - mx);
+      for (let j = 0; j < hd; j++) {
+        let acc = 0;
+        for (let t = 0; t < n; t++) acc += s[t]! * v[(h * cap + t) * hd + j]!;
+        out[i * H * hd + h * hd + j] = acc / sum;
+      }
+    }
+  }
+  return out;
+}

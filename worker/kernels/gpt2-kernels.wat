@@ -1,0 +1,406 @@
+;; GPT-2 decode kernels: LM head (int8 / f32 weights), causal attention over a resident KV cache,
+;; and the KV append. Hand-written WAT, baseline WASM SIMD (v128) only: no relaxed-simd, no threads.
+;; Build: `npx tsx scripts/kernels/build.ts` (wabt) → gpt2-kernels.wasm, committed next to this file.
+;;
+;; Every pointer is a byte offset into the exported memory; every buffer is owned by the caller (the JS
+;; allocator in kernels.ts). The module keeps no state and no static data: all of memory is the heap.
+;; Unaligned v128 loads are legal in WASM; 16-byte aligned buffers are merely faster.
+(module
+  (memory (export "memory") 1 65536)
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; Horizontal sums. Called once per output, never inside an inner loop.
+  (func $hsum_i32 (param $a v128) (result i32)
+    (i32.add
+      (i32.add (i32x4.extract_lane 0 (local.get $a)) (i32x4.extract_lane 1 (local.get $a)))
+      (i32.add (i32x4.extract_lane 2 (local.get $a)) (i32x4.extract_lane 3 (local.get $a)))))
+
+  (func $hsum_f32 (param $a v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
+      (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a)))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; head_i8: out[r*V+v] = scale[v] * xs_r * Σ_e xq_r[e] * w[v*E+e]
+  ;;   x     f32 [rows, E]         activations (after ln_f)
+  ;;   w     i8  [V, E]            row-major int8 weights (the tied wte, symmetric per-row scale)
+  ;;   scale f32 [V]               per-row weight scale
+  ;;   out   f32 [rows, V]
+  ;;   xq    scratch: i16 [rows, E] then f32 [rows] (the per-row activation scales xs_r)
+  ;; Requires E % 16 == 0 and E <= 2048 (checked by the TS wrapper).
+  ;;
+  ;; Overflow bound: |xq| <= 8191 (14 bits) and |w| <= 128, so one product is at most 8191*128 =
+  ;; 1,048,448. Each i32 lane accumulates E/4 products and the final horizontal sum adds all E of them:
+  ;; E * 1,048,448 <= 2^31-1 holds for E <= 2048 (2048 * 1,048,448 = 2,147,221,504 < 2,147,483,647).
+  ;; i32x4.dot_i16x8_s itself cannot overflow on sign-extended int8 inputs.
+  (func (export "head_i8")
+    (param $x i32) (param $rows i32) (param $w i32) (param $scale i32)
+    (param $V i32) (param $E i32) (param $out i32) (param $xq i32)
+    (local $r i32) (local $v i32) (local $V4 i32) (local $e i32)
+    (local $xr i32) (local $qr i32) (local $qp i32) (local $xsp i32)
+    (local $m v128) (local $mx f32) (local $inv f32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $end i32)
+    (local $x0 v128) (local $x1 v128) (local $wv v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $xs f32) (local $o i32) (local $sp i32)
+    (if (i32.eqz (local.get $rows)) (then (return)))
+    ;; the per-row scales live right after the i16 rows
+    (local.set $xsp (i32.add (local.get $xq) (i32.mul (i32.mul (local.get $rows) (local.get $E)) (i32.const 2))))
+
+    ;; 1. quantize each row of x to int16 with 14-bit range: xq = round(x * 8191/max|x|)
+    (local.set $r (i32.const 0))
+    (loop $rowq
+      (local.set $xr (i32.add (local.get $x) (i32.mul (i32.mul (local.get $r) (local.get $E)) (i32.const 4))))
+      (local.set $qr (i32.add (local.get $xq) (i32.mul (i32.mul (local.get $r) (local.get $E)) (i32.const 2))))
+      ;; max |x| over the row
+      (local.set $m (v128.const f32x4 0 0 0 0))
+      (local.set $e (i32.const 0))
+      (loop $amax
+        (local.set $m (f32x4.max (local.get $m)
+          (f32x4.abs (v128.load (i32.add (local.get $xr) (i32.shl (local.get $e) (i32.const 2)))))))
+        (local.set $e (i32.add (local.get $e) (i32.const 4)))
+        (br_if $amax (i32.lt_u (local.get $e) (local.get $E))))
+      (local.set $mx (f32.max
+        (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+        (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+      ;; a row of zeros gets inv = 0 and xs = 0: its xq and its outputs are zeros
+      (if (f32.gt (local.get $mx) (f32.const 0))
+        (then
+          (local.set $inv (f32.div (f32.const 8191) (local.get $mx)))
+          (local.set $xs (f32.div (local.get $mx) (f32.const 8191))))
+        (else
+          (local.set $inv (f32.const 0))
+          (local.set $xs (f32.const 0))))
+      (f32.store (i32.add (local.get $xsp) (i32.shl (local.get $r) (i32.const 2))) (local.get $xs))
+      ;; 8 floats → 8 int16 per step; |x*inv| <= 8191 so narrowing never saturates
+      (local.set $m (f32x4.splat (local.get $inv)))
+      (local.set $e (i32.const 0))
+      (loop $quant
+        (local.set $p0 (i32.add (local.get $xr) (i32.shl (local.get $e) (i32.const 2))))
+        (v128.store (i32.add (local.get $qr) (i32.shl (local.get $e) (i32.const 1)))
+          (i16x8.narrow_i32x4_s
+            (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load (local.get $p0)) (local.get $m))))
+            (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load offset=16 (local.get $p0)) (local.get $m))))))
+        (local.set $e (i32.add (local.get $e) (i32.const 8)))
+        (br_if $quant (i32.lt_u (local.get $e) (local.get $E))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $rowq (i32.lt_u (local.get $r) (local.get $rows))))
+
+    ;; 2. four vocab rows at a time: each 32-byte load of xq feeds four weight rows. The rows loop sits
+    ;; inside so a 4×E block of weights (3 KB at E=768) is streamed from memory once and reused from cache.
+    (local.set $V4 (i32.and (local.get $V) (i32.const -4)))
+    (local.set $v (i32.const 0))
+    (block $groups_done
+      (loop $groups
+        (br_if $groups_done (i32.ge_u (local.get $v) (local.get $V4)))
+        (local.set $r (i32.const 0))
+        (loop $rows4
+          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $E))))
+          (local.set $p1 (i32.add (local.get $p0) (local.get $E)))
+          (local.set $p2 (i32.add (local.get $p1) (local.get $E)))
+          (local.set $p3 (i32.add (local.get $p2) (local.get $E)))
+          (local.set $end (i32.add (local.get $p0) (local.get $E)))
+          (local.set $qp (i32.add (local.get $xq) (i32.mul (i32.mul (local.get $r) (local.get $E)) (i32.const 2))))
+          (local.set $a0 (v128.const i32x4 0 0 0 0))
+          (local.set $a1 (v128.const i32x4 0 0 0 0))
+          (local.set $a2 (v128.const i32x4 0 0 0 0))
+          (local.set $a3 (v128.const i32x4 0 0 0 0))
+          (loop $dot4
+            (local.set $x0 (v128.load (local.get $qp)))
+            (local.set $x1 (v128.load offset=16 (local.get $qp)))
+            (local.set $wv (v128.load (local.get $p0)))
+            (local.set $a0 (i32x4.add (local.get $a0) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $wv)) (local.get $x0))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $wv)) (local.get $x1)))))
+            (local.set $wv (v128.load (local.get $p1)))
+            (local.set $a1 (i32x4.add (local.get $a1) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $wv)) (local.get $x0))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $wv)) (local.get $x1)))))
+            (local.set $wv (v128.load (local.get $p2)))
+            (local.set $a2 (i32x4.add (local.get $a2) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $wv)) (local.get $x0))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $wv)) (local.get $x1)))))
+            (local.set $wv (v128.load (local.get $p3)))
+            (local.set $a3 (i32x4.add (local.get $a3) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $wv)) (local.get $x0))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $wv)) (local.get $x1)))))
+            (local.set $qp (i32.add (local.get $qp) (i32.const 32)))
+            (local.set $p0 (i32.add (local.get $p0) (i32.const 16)))
+            (local.set $p1 (i32.add (local.get $p1) (i32.const 16)))
+            (local.set $p2 (i32.add (local.get $p2) (i32.const 16)))
+            (local.set $p3 (i32.add (local.get $p3) (i32.const 16)))
+            (br_if $dot4 (i32.lt_u (local.get $p0) (local.get $end))))
+          ;; out[r, v..v+3] = f32(Σ) * xs_r * scale[v..v+3]
+          (local.set $xs (f32.load (i32.add (local.get $xsp) (i32.shl (local.get $r) (i32.const 2)))))
+          (local.set $o (i32.add (local.get $out)
+            (i32.shl (i32.add (i32.mul (local.get $r) (local.get $V)) (local.get $v)) (i32.const 2))))
+          (local.set $sp (i32.add (local.get $scale) (i32.shl (local.get $v) (i32.const 2))))
+          (f32.store (local.get $o) (f32.mul (f32.mul (f32.convert_i32_s (call $hsum_i32 (local.get $a0))) (local.get $xs)) (f32.load (local.get $sp))))
+          (f32.store offset=4 (local.get $o) (f32.mul (f32.mul (f32.convert_i32_s (call $hsum_i32 (local.get $a1))) (local.get $xs)) (f32.load offset=4 (local.get $sp))))
+          (f32.store offset=8 (local.get $o) (f32.mul (f32.mul (f32.convert_i32_s (call $hsum_i32 (local.get $a2))) (local.get $xs)) (f32.load offset=8 (local.get $sp))))
+          (f32.store offset=12 (local.get $o) (f32.mul (f32.mul (f32.convert_i32_s (call $hsum_i32 (local.get $a3))) (local.get $xs)) (f32.load offset=12 (local.get $sp))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $rows4 (i32.lt_u (local.get $r) (local.get $rows))))
+        (local.set $v (i32.add (local.get $v) (i32.const 4)))
+        (br $groups)))
+
+    ;; 3. tail: the last V % 4 vocab rows one at a time
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $v) (local.get $V)))
+        (local.set $r (i32.const 0))
+        (loop $rows1
+          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $E))))
+          (local.set $end (i32.add (local.get $p0) (local.get $E)))
+          (local.set $qp (i32.add (local.get $xq) (i32.mul (i32.mul (local.get $r) (local.get $E)) (i32.const 2))))
+          (local.set $a0 (v128.const i32x4 0 0 0 0))
+          (loop $dot1
+            (local.set $wv (v128.load (local.get $p0)))
+            (local.set $a0 (i32x4.add (local.get $a0) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $wv)) (v128.load (local.get $qp)))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $wv)) (v128.load offset=16 (local.get $qp))))))
+            (local.set $qp (i32.add (local.get $qp) (i32.const 32)))
+            (local.set $p0 (i32.add (local.get $p0) (i32.const 16)))
+            (br_if $dot1 (i32.lt_u (local.get $p0) (local.get $end))))
+          (f32.store
+            (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $V)) (local.get $v)) (i32.const 2)))
+            (f32.mul
+              (f32.mul (f32.convert_i32_s (call $hsum_i32 (local.get $a0)))
+                (f32.load (i32.add (local.get $xsp) (i32.shl (local.get $r) (i32.const 2)))))
+              (f32.load (i32.add (local.get $scale) (i32.shl (local.get $v) (i32.const 2))))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $rows1 (i32.lt_u (local.get $r) (local.get $rows))))
+        (local.set $v (i32.add (local.get $v) (i32.const 1)))
+        (br $tail))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; head_f32: out[r*V+v] = Σ_e x[r*E+e] * w[v*E+e]
+  ;;   x f32 [rows, E], w f32 [V, E] row-major, out f32 [rows, V]. Requires E % 4 == 0.
+  ;; Same blocking as head_i8: four vocab rows per x load, the rows loop inside.
+  (func (export "head_f32")
+    (param $x i32) (param $rows i32) (param $w i32) (param $V i32) (param $E i32) (param $out i32)
+    (local $r i32) (local $v i32) (local $V4 i32) (local $rowB i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $end i32) (local $xp i32)
+    (local $xv v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $o i32)
+    (if (i32.eqz (local.get $rows)) (then (return)))
+    (local.set $rowB (i32.shl (local.get $E) (i32.const 2)))
+    (local.set $V4 (i32.and (local.get $V) (i32.const -4)))
+    (local.set $v (i32.const 0))
+    (block $groups_done
+      (loop $groups
+        (br_if $groups_done (i32.ge_u (local.get $v) (local.get $V4)))
+        (local.set $r (i32.const 0))
+        (loop $rows4
+          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $rowB))))
+          (local.set $p1 (i32.add (local.get $p0) (local.get $rowB)))
+          (local.set $p2 (i32.add (local.get $p1) (local.get $rowB)))
+          (local.set $p3 (i32.add (local.get $p2) (local.get $rowB)))
+          (local.set $end (i32.add (local.get $p0) (local.get $rowB)))
+          (local.set $xp (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $rowB))))
+          (local.set $a0 (v128.const f32x4 0 0 0 0))
+          (local.set $a1 (v128.const f32x4 0 0 0 0))
+          (local.set $a2 (v128.const f32x4 0 0 0 0))
+          (local.set $a3 (v128.const f32x4 0 0 0 0))
+          (loop $dot4
+            (local.set $xv (v128.load (local.get $xp)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $xv) (v128.load (local.get $p0)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $xv) (v128.load (local.get $p1)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $xv) (v128.load (local.get $p2)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $xv) (v128.load (local.get $p3)))))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
+            (local.set $p0 (i32.add (local.get $p0) (i32.const 16)))
+            (local.set $p1 (i32.add (local.get $p1) (i32.const 16)))
+            (local.set $p2 (i32.add (local.get $p2) (i32.const 16)))
+            (local.set $p3 (i32.add (local.get $p3) (i32.const 16)))
+            (br_if $dot4 (i32.lt_u (local.get $p0) (local.get $end))))
+          (local.set $o (i32.add (local.get $out)
+            (i32.shl (i32.add (i32.mul (local.get $r) (local.get $V)) (local.get $v)) (i32.const 2))))
+          (f32.store (local.get $o) (call $hsum_f32 (local.get $a0)))
+          (f32.store offset=4 (local.get $o) (call $hsum_f32 (local.get $a1)))
+          (f32.store offset=8 (local.get $o) (call $hsum_f32 (local.get $a2)))
+          (f32.store offset=12 (local.get $o) (call $hsum_f32 (local.get $a3)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $rows4 (i32.lt_u (local.get $r) (local.get $rows))))
+        (local.set $v (i32.add (local.get $v) (i32.const 4)))
+        (br $groups)))
+    ;; tail: the last V % 4 vocab rows
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $v) (local.get $V)))
+        (local.set $r (i32.const 0))
+        (loop $rows1
+          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $rowB))))
+          (local.set $end (i32.add (local.get $p0) (local.get $rowB)))
+          (local.set $xp (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $rowB))))
+          (local.set $a0 (v128.const f32x4 0 0 0 0))
+          (loop $dot1
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $p0)))))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
+            (local.set $p0 (i32.add (local.get $p0) (i32.const 16)))
+            (br_if $dot1 (i32.lt_u (local.get $p0) (local.get $end))))
+          (f32.store
+            (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $V)) (local.get $v)) (i32.const 2)))
+            (call $hsum_f32 (local.get $a0)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $rows1 (i32.lt_u (local.get $r) (local.get $rows))))
+        (local.set $v (i32.add (local.get $v) (i32.const 1)))
+        (br $tail))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; exp(x) for the softmax, computed in f64 and rounded to f32 by the caller: relative error of the
+  ;; f32 result ≤ half an f32 ulp (6e-8) + the series' truncation (≤ 1.1e-11), well inside 2e-7 on [-88, 0].
+  ;; Written in WAT rather than imported from JS (Math.exp): ~74k calls per token at 512 past tokens
+  ;; × 12 layers × 12 heads; a WASM→JS call per score costs more than these ~15 flops, and keeping it
+  ;; here leaves the module with no imports. Scalar, not f32x4: the exps are <5% of attend's work
+  ;; (each score also costs 2×hd multiply-adds for q·k and p·v).
+  ;; x = n·ln2 + r with |r| ≤ ln2/2; e^r by its Taylor series to r^9 (error ≤ e^r·r^10/10! < 1.1e-11);
+  ;; 2^n assembled in the exponent bits. x is clamped at -104, where the f32 result is already 0,
+  ;; so n stays in the normal f64 range. NaN stays NaN (trunc_sat does not trap).
+  (func $exp (param $x f64) (result f64)
+    (local $n f64) (local $r f64)
+    (local.set $x (f64.max (local.get $x) (f64.const -104)))
+    (local.set $n (f64.nearest (f64.mul (local.get $x) (f64.const 1.4426950408889634))))
+    (local.set $r (f64.sub (local.get $x) (f64.mul (local.get $n) (f64.const 0.6931471805599453))))
+    (f64.mul
+      ;; Horner: 1 + r(1 + r/2(1 + r/3(… (1 + r/9))))
+      (f64.add (f64.const 1) (f64.mul (local.get $r)
+      (f64.add (f64.const 1) (f64.mul (local.get $r)
+      (f64.add (f64.const 0.5) (f64.mul (local.get $r)
+      (f64.add (f64.const 0.16666666666666666) (f64.mul (local.get $r)
+      (f64.add (f64.const 0.041666666666666664) (f64.mul (local.get $r)
+      (f64.add (f64.const 0.008333333333333333) (f64.mul (local.get $r)
+      (f64.add (f64.const 0.001388888888888889) (f64.mul (local.get $r)
+      (f64.add (f64.const 0.0001984126984126984) (f64.mul (local.get $r)
+      (f64.add (f64.const 0.0000248015873015873) (f64.mul (local.get $r)
+        (f64.const 0.0000027557319223985893)))))))))))))))))))
+      (f64.reinterpret_i64 (i64.shl
+        (i64.add (i64.trunc_sat_f64_s (local.get $n)) (i64.const 1023))
+        (i64.const 52)))))
+
+  (export "exp" (func $exp))
+
+  ;; q·k over hd floats (nbytes = hd*4, a multiple of 16)
+  (func $dot (param $a i32) (param $b i32) (param $nbytes i32) (result f32)
+    (local $acc v128) (local $end i32)
+    (local.set $end (i32.add (local.get $a) (local.get $nbytes)))
+    (local.set $acc (v128.const f32x4 0 0 0 0))
+    (loop $l
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $a)) (v128.load (local.get $b)))))
+      (local.set $a (i32.add (local.get $a) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $a) (local.get $end))))
+    (call $hsum_f32 (local.get $acc)))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; attend: causal attention for one batch row of one layer.
+  ;;   q       f32 [T, H*hd]     new positions past..past+T-1, heads concatenated (GPT-2's split)
+  ;;   k, v    f32 [H, cap, hd]  the cache; positions 0..past+T-1 valid (new ones already appended)
+  ;;   out     f32 [T, H*hd]
+  ;;   scratch f32 [past+T]      scores, then their exps
+  ;; For position i and head h: s[t] = scale·q_i,h·k[h,t] for t ≤ past+i; out = Σ_t softmax(s)[t]·v[h,t].
+  ;; Requires hd % 4 == 0, T ≥ 1, H ≥ 1, past+T ≤ cap (checked by the TS wrapper).
+  (func (export "attend")
+    (param $q i32) (param $T i32) (param $past i32) (param $k i32) (param $v i32) (param $cap i32)
+    (param $H i32) (param $hd i32) (param $out i32) (param $scratch i32) (param $scale f32)
+    (local $i i32) (local $h i32) (local $t i32) (local $n i32) (local $d i32)
+    (local $hdB i32) (local $rowB i32) (local $headB i32)
+    (local $qp i32) (local $kp i32) (local $vp i32) (local $op i32) (local $sp i32)
+    (local $s f32) (local $mx f32) (local $sum f64) (local $pv v128)
+    (local.set $hdB (i32.shl (local.get $hd) (i32.const 2)))
+    (local.set $rowB (i32.mul (local.get $H) (local.get $hdB)))
+    (local.set $headB (i32.mul (local.get $cap) (local.get $hdB)))
+    (local.set $i (i32.const 0))
+    (loop $pos
+      (local.set $n (i32.add (i32.add (local.get $past) (local.get $i)) (i32.const 1)))
+      (local.set $h (i32.const 0))
+      (loop $head
+        (local.set $qp (i32.add (i32.add (local.get $q) (i32.mul (local.get $i) (local.get $rowB)))
+          (i32.mul (local.get $h) (local.get $hdB))))
+        (local.set $op (i32.add (i32.add (local.get $out) (i32.mul (local.get $i) (local.get $rowB)))
+          (i32.mul (local.get $h) (local.get $hdB))))
+        ;; scores over the n visible keys (the causal mask is just the loop bound)
+        (local.set $kp (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $headB))))
+        (local.set $mx (f32.const -inf))
+        (local.set $t (i32.const 0))
+        (loop $scores
+          (local.set $s (f32.mul (local.get $scale) (call $dot (local.get $qp) (local.get $kp) (local.get $hdB))))
+          (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $t) (i32.const 2))) (local.get $s))
+          (local.set $mx (f32.max (local.get $mx) (local.get $s)))
+          (local.set $kp (i32.add (local.get $kp) (local.get $hdB)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br_if $scores (i32.lt_u (local.get $t) (local.get $n))))
+        ;; exp(s - max), summed in f64
+        (local.set $sum (f64.const 0))
+        (local.set $sp (local.get $scratch))
+        (local.set $t (i32.const 0))
+        (loop $exps
+          (local.set $s (f32.demote_f64 (call $exp (f64.promote_f32 (f32.sub (f32.load (local.get $sp)) (local.get $mx))))))
+          (f32.store (local.get $sp) (local.get $s))
+          (local.set $sum (f64.add (local.get $sum) (f64.promote_f32 (local.get $s))))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br_if $exps (i32.lt_u (local.get $t) (local.get $n))))
+        ;; out_i,h = (Σ_t e_t v[h,t]) / Σ e: zero the row, accumulate, normalise once
+        (local.set $d (i32.const 0))
+        (loop $zero
+          (v128.store (i32.add (local.get $op) (local.get $d)) (v128.const f32x4 0 0 0 0))
+          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+          (br_if $zero (i32.lt_u (local.get $d) (local.get $hdB))))
+        (local.set $vp (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $headB))))
+        (local.set $sp (local.get $scratch))
+        (local.set $t (i32.const 0))
+        (loop $pv_t
+          (local.set $pv (f32x4.splat (f32.load (local.get $sp))))
+          (local.set $d (i32.const 0))
+          (loop $pv_d
+            (v128.store (i32.add (local.get $op) (local.get $d))
+              (f32x4.add (v128.load (i32.add (local.get $op) (local.get $d)))
+                (f32x4.mul (local.get $pv) (v128.load (i32.add (local.get $vp) (local.get $d))))))
+            (local.set $d (i32.add (local.get $d) (i32.const 16)))
+            (br_if $pv_d (i32.lt_u (local.get $d) (local.get $hdB))))
+          (local.set $vp (i32.add (local.get $vp) (local.get $hdB)))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br_if $pv_t (i32.lt_u (local.get $t) (local.get $n))))
+        (local.set $pv (f32x4.splat (f32.demote_f64 (f64.div (f64.const 1) (local.get $sum)))))
+        (local.set $d (i32.const 0))
+        (loop $norm
+          (v128.store (i32.add (local.get $op) (local.get $d))
+            (f32x4.mul (v128.load (i32.add (local.get $op) (local.get $d))) (local.get $pv)))
+          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+          (br_if $norm (i32.lt_u (local.get $d) (local.get $hdB))))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br_if $head (i32.lt_u (local.get $h) (local.get $H))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $pos (i32.lt_u (local.get $i) (local.get $T)))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; kv_append: copy T new positions of keys (or values) into the cache.
+  ;;   src f32 [T, stride] with head h of position i at src[i*stride + h*hd .. +hd]
+  ;;       (stride = H*hd for a split k/v, 3*H*hd when src points at k or v inside a fused qkv row)
+  ;;   dst f32 [H, cap, hd]; writes positions past..past+T-1. Requires hd % 4 == 0, past+T ≤ cap.
+  (func (export "kv_append")
+    (param $src i32) (param $T i32) (param $stride i32) (param $H i32) (param $hd i32)
+    (param $dst i32) (param $cap i32) (param $past i32)
+    (local $i i32) (local $h i32) (local $d i32) (local $hdB i32) (local $sp i32) (local $dp i32)
+    (if (i32.eqz (local.get $T)) (then (return)))
+    (local.set $hdB (i32.shl (local.get $hd) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (loop $pos
+      (local.set $h (i32.const 0))
+      (loop $head
+        (local.set $sp (i32.add (local.get $src) (i32.shl
+          (i32.add (i32.mul (local.get $i) (local.get $stride)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))))
+        ;; [H, cap, hd]: head h, position past+i
+        (local.set $dp (i32.add (local.get $dst) (i32.mul
+          (i32.add (i32.mul (local.get $h) (local.get $cap)) (i32.add (local.get $past) (local.get $i))) (local.get $hdB))))
+        (local.set $d (i32.const 0))
+        (loop $copy
+          (v128.store (i32.add (local.get $dp) (local.get $d)) (v128.load (i32.add (local.get $sp) (local.get $d))))
+          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+          (br_if $copy (i32.lt_u (local.get $d) (local.get $hdB))))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br_if $head (i32.lt_u (local.get $h) (local.get $H))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $pos (i32.lt_u (local.get $i) (local.get $T)))))
+)

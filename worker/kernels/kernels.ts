@@ -1,0 +1,141 @@
+/**
+ * TypeScript face of gpt2-kernels.wasm: a JS-side allocator over the module's memory, typed views,
+ * and checked calls into the kernels. Runs in Node and workerd (no Node imports): the caller brings
+ * the compiled WebAssembly.Module (node.ts reads the file, workerd.ts imports it as a module).
+ *
+ * Contract for every kernel call: pointers are byte offsets into `memory` (from alloc()), sizes are
+ * element counts. Shapes and buffer bounds are checked here, so a wrong call throws a KernelError
+ * instead of computing garbage or trapping in WASM.
+ */
+import { KernelError } from './errors.ts';
+import { createHeap } from './heap.ts';
+
+export interface Kernels {
+  readonly memory: WebAssembly.Memory;
+  /** 16-byte aligned offset of `bytes` fresh bytes (contents undefined); grows the memory when needed. */
+  alloc(bytes: number): number;
+  free(ptr: number): void;
+  /** Views: create them right before use — memory.grow() detaches earlier views. */
+  f32(ptr: number, length: number): Float32Array;
+  i8(ptr: number, length: number): Int8Array;
+  bytes(ptr: number, length: number): Uint8Array;
+  /** memory.buffer.byteLength (never shrinks). */
+  heapBytes(): number;
+  /** bytes currently allocated, rounded up to 16 per block (for tests/leak checks). */
+  liveBytes(): number;
+  /**
+   * LM head on int8 weights: out f32 [rows, V] = (x f32 [rows, E]) · (w i8 [V, E])ᵀ, row v scaled by
+   * scale f32 [V]. x is quantized per row to 14-bit int16 inside. E % 16 == 0, E ≤ 2048.
+   */
+  headInt8(xPtr: number, rows: number, wPtr: number, scalePtr: number, V: number, E: number, outPtr: number): void;
+  /** LM head on f32 weights: out f32 [rows, V] = x f32 [rows, E] · (w f32 [V, E])ᵀ. E % 4 == 0. */
+  headF32(xPtr: number, rows: number, wPtr: number, V: number, E: number, outPtr: number): void;
+  /**
+   * Causal attention, one batch row of one layer. q f32 [T, H*hd] at positions past..past+T-1;
+   * k, v f32 [H, cap, hd] with positions 0..past+T-1 already written; out f32 [T, H*hd].
+   * Scale 1/sqrt(hd); scratch managed inside. hd % 4 == 0, past + T ≤ cap.
+   */
+  attend(qPtr: number, T: number, past: number, kPtr: number, vPtr: number, cap: number, H: number, hd: number, outPtr: number): void;
+  /**
+   * Writes T new positions into a cache f32 [H, cap, hd] at past..past+T-1. src holds position i's
+   * heads at src[i*srcStride + h*hd ..] (floats): srcStride = H*hd for a split k or v [T, H*hd],
+   * 3*H*hd when src points at the k (or v) third of a fused qkv row [T, 3*H*hd].
+   */
+  kvAppend(srcPtr: number, T: number, srcStride: number, H: number, hd: number, dstPtr: number, cap: number, past: number): void;
+}
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  head_i8(x: number, rows: number, w: number, scale: number, V: number, E: number, out: number, xq: number): void;
+  head_f32(x: number, rows: number, w: number, V: number, E: number, out: number): void;
+  attend(q: number, T: number, past: number, k: number, v: number, cap: number, H: number, hd: number, out: number, scratch: number, scale: number): void;
+  kv_append(src: number, T: number, stride: number, H: number, hd: number, dst: number, cap: number, past: number): void;
+}
+
+/** Largest E for head_i8: E·8191·128 must fit in an i32 accumulator (see the .wat). */
+export const HEAD_I8_MAX_E = 2048;
+
+export function createKernels(module: WebAssembly.Module): Kernels {
+  const ex = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+  const memory = ex.memory;
+  const heap = createHeap(memory);
+
+  // Scratch reused across calls, grown (never shrunk) to the largest request seen.
+  const scratch = { ptr: 0, bytes: 0 };
+  function scratchFor(bytes: number): number {
+    if (bytes > scratch.bytes) {
+      if (scratch.ptr) heap.free(scratch.ptr);
+      scratch.bytes = Math.max(bytes, scratch.bytes * 2);
+      scratch.ptr = heap.alloc(scratch.bytes);
+    }
+    return scratch.ptr;
+  }
+
+  function shape(ok: boolean, what: string): void {
+    if (!ok) throw new KernelError('KERNEL_SHAPE', what);
+  }
+  function dims(args: Record<string, number>, min = 1): void {
+    for (const [name, n] of Object.entries(args)) shape(Number.isInteger(n) && n >= min, `${name} = ${n}: must be an integer ≥ ${min}`);
+  }
+  /** [ptr, ptr + bytes) must lie inside the memory (a WASM trap would say much less). */
+  function inside(name: string, ptr: number, bytes: number): void {
+    if (!Number.isInteger(ptr) || ptr < 0 || ptr + bytes > memory.buffer.byteLength)
+      throw new KernelError('KERNEL_BOUNDS', `${name}: [${ptr}, ${ptr + bytes}) is outside the kernel memory (${memory.buffer.byteLength} bytes)`);
+  }
+
+  return {
+    memory,
+    alloc: heap.alloc,
+    free: heap.free,
+    f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
+    i8: (ptr, length) => new Int8Array(memory.buffer, ptr, length),
+    bytes: (ptr, length) => new Uint8Array(memory.buffer, ptr, length),
+    heapBytes: () => memory.buffer.byteLength,
+    liveBytes: heap.liveBytes,
+
+    headInt8(xPtr, rows, wPtr, scalePtr, V, E, outPtr) {
+      dims({ rows, V, E });
+      shape(E % 16 === 0 && E <= HEAD_I8_MAX_E, `headInt8: E = ${E} must be a multiple of 16 and ≤ ${HEAD_I8_MAX_E}`);
+      // scratch first: allocating may grow the memory, which the bounds checks below must see
+      const xq = scratchFor(rows * E * 2 + rows * 4); // i16 [rows, E] then f32 [rows]
+      inside('x', xPtr, rows * E * 4);
+      inside('w', wPtr, V * E);
+      inside('scale', scalePtr, V * 4);
+      inside('out', outPtr, rows * V * 4);
+      ex.head_i8(xPtr, rows, wPtr, scalePtr, V, E, outPtr, xq);
+    },
+
+    headF32(xPtr, rows, wPtr, V, E, outPtr) {
+      dims({ rows, V, E });
+      shape(E % 4 === 0, `headF32: E = ${E} must be a multiple of 4`);
+      inside('x', xPtr, rows * E * 4);
+      inside('w', wPtr, V * E * 4);
+      inside('out', outPtr, rows * V * 4);
+      ex.head_f32(xPtr, rows, wPtr, V, E, outPtr);
+    },
+
+    attend(qPtr, T, past, kPtr, vPtr, cap, H, hd, outPtr) {
+      dims({ T, cap, H, hd });
+      dims({ past }, 0);
+      shape(hd % 4 === 0, `attend: hd = ${hd} must be a multiple of 4`);
+      shape(past + T <= cap, `attend: past + T = ${past + T} exceeds the cache capacity ${cap}`);
+      const scores = scratchFor((past + T) * 4); // f32 [past + T]
+      inside('q', qPtr, T * H * hd * 4);
+      inside('k', kPtr, H * cap * hd * 4);
+      inside('v', vPtr, H * cap * hd * 4);
+      inside('out', outPtr, T * H * hd * 4);
+      ex.attend(qPtr, T, past, kPtr, vPtr, cap, H, hd, outPtr, scores, 1 / Math.sqrt(hd));
+    },
+
+    kvAppend(srcPtr, T, srcStride, H, hd, dstPtr, cap, past) {
+      dims({ T, H, hd, cap });
+      dims({ past }, 0);
+      shape(hd % 4 === 0, `kvAppend: hd = ${hd} must be a multiple of 4`);
+      shape(srcStride >= H * hd, `kvAppend: srcStride = ${srcStride} is less than H*hd = ${H * hd}`);
+      shape(past + T <= cap, `kvAppend: past + T = ${past + T} exceeds the cache capacity ${cap}`);
+      inside('src', srcPtr, ((T - 1) * srcStride + H * hd) * 4);
+      inside('dst', dstPtr, H * cap * hd * 4);
+      ex.kv_append(srcPtr, T, srcStride, H, hd, dstPtr, cap, past);
+    },
+  };
+}

@@ -1,0 +1,14 @@
+/**
+ * The kernels in workerd: the .wasm is imported as a precompiled module (wrangler.toml's CompiledWasm
+ * rule; workerd refuses to compile WASM from bytes at runtime), instantiated synchronously once.
+ */
+/// <reference path="../model/wasm.d.ts" />
+import kernelsWasm from './gpt2-kernels.wasm';
+import { createKernels, type Kernels } from './kernels.ts';
+
+let kernels: Kernels | undefined;
+
+export function workerdKernels(): Kernels {
+  kernels ??= createKernels(kernelsWasm);
+  return kernels;
+}
