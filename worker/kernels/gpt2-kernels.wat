@@ -250,9 +250,9 @@
   ;; exp(x) for the softmax, computed in f64 and rounded to f32 by the caller: relative error of the
   ;; f32 result ≤ half an f32 ulp (6e-8) + the series' truncation (≤ 1.1e-11), well inside 2e-7 on [-88, 0].
   ;; Written in WAT rather than imported from JS (Math.exp): ~74k calls per token at 512 past tokens
-  ;; × 12 layers × 12 heads; a WASM→JS call per score costs more than these ~15 flops, and keeping it
-  ;; here leaves the module with no imports. Scalar, not f32x4: the exps are <5% of attend's work
-  ;; (each score also costs 2×hd multiply-adds for q·k and p·v).
+  ;; (12 layers × 12 heads × 512 keys); a WASM→JS call per score costs more than these ~25 ops, and
+  ;; keeping it here leaves the module with no imports. Scalar, not vectorised: replacing it by the
+  ;; identity saved only ~10% of attend at past=511 (attend is bound by streaming K and V from memory).
   ;; x = n·ln2 + r with |r| ≤ ln2/2; e^r by its Taylor series to r^9 (error ≤ e^r·r^10/10! < 1.1e-11);
   ;; 2^n assembled in the exponent bits. x is clamped at -104, where the f32 result is already 0,
   ;; so n stays in the normal f64 range. NaN stays NaN (trunc_sat does not trap).
@@ -291,6 +291,62 @@
       (br_if $l (i32.lt_u (local.get $a) (local.get $end))))
     (call $hsum_f32 (local.get $acc)))
 
+  ;; Four scores at once: lane j = q·k_j over hd floats for the keys k_j = k + j*nbytes.
+  ;; The four accumulators are reduced together by two rounds of shuffles (a 4×4 transpose-and-add).
+  (func $dot4 (param $q i32) (param $k i32) (param $nbytes i32) (result v128)
+    (local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $qv v128)
+    (local $k1 i32) (local $k2 i32) (local $k3 i32) (local $end i32)
+    (local.set $k1 (i32.add (local.get $k) (local.get $nbytes)))
+    (local.set $k2 (i32.add (local.get $k1) (local.get $nbytes)))
+    (local.set $k3 (i32.add (local.get $k2) (local.get $nbytes)))
+    (local.set $end (i32.add (local.get $q) (local.get $nbytes)))
+    (loop $l
+      (local.set $qv (v128.load (local.get $q)))
+      (local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $qv) (v128.load (local.get $k)))))
+      (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $qv) (v128.load (local.get $k1)))))
+      (local.set $c (f32x4.add (local.get $c) (f32x4.mul (local.get $qv) (v128.load (local.get $k2)))))
+      (local.set $d (f32x4.add (local.get $d) (f32x4.mul (local.get $qv) (v128.load (local.get $k3)))))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (local.set $k1 (i32.add (local.get $k1) (i32.const 16)))
+      (local.set $k2 (i32.add (local.get $k2) (i32.const 16)))
+      (local.set $k3 (i32.add (local.get $k3) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $q) (local.get $end))))
+    ;; ab = (a0+a2, b0+b2, a1+a3, b1+b3), cd likewise; then lanes (a, b, c, d) = Σ of each
+    (local.set $a (f32x4.add
+      (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b))
+      (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b))))
+    (local.set $c (f32x4.add
+      (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c) (local.get $d))
+      (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c) (local.get $d))))
+    (f32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $c))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $c))))
+
+  ;; out[0..hd) += Σ_j p_j · v_j for the four value rows v_j = v + j*nbytes (p = 4 softmax weights)
+  (func $axpy4 (param $out i32) (param $v i32) (param $nbytes i32) (param $p v128)
+    (local $p0 v128) (local $p1 v128) (local $p2 v128) (local $p3 v128)
+    (local $v1 i32) (local $v2 i32) (local $v3 i32) (local $end i32)
+    (local.set $p0 (i32x4.splat (i32x4.extract_lane 0 (local.get $p))))
+    (local.set $p1 (i32x4.splat (i32x4.extract_lane 1 (local.get $p))))
+    (local.set $p2 (i32x4.splat (i32x4.extract_lane 2 (local.get $p))))
+    (local.set $p3 (i32x4.splat (i32x4.extract_lane 3 (local.get $p))))
+    (local.set $v1 (i32.add (local.get $v) (local.get $nbytes)))
+    (local.set $v2 (i32.add (local.get $v1) (local.get $nbytes)))
+    (local.set $v3 (i32.add (local.get $v2) (local.get $nbytes)))
+    (local.set $end (i32.add (local.get $out) (local.get $nbytes)))
+    (loop $l
+      (v128.store (local.get $out) (f32x4.add (v128.load (local.get $out))
+        (f32x4.add
+          (f32x4.add (f32x4.mul (local.get $p0) (v128.load (local.get $v))) (f32x4.mul (local.get $p1) (v128.load (local.get $v1))))
+          (f32x4.add (f32x4.mul (local.get $p2) (v128.load (local.get $v2))) (f32x4.mul (local.get $p3) (v128.load (local.get $v3)))))))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $v (i32.add (local.get $v) (i32.const 16)))
+      (local.set $v1 (i32.add (local.get $v1) (i32.const 16)))
+      (local.set $v2 (i32.add (local.get $v2) (i32.const 16)))
+      (local.set $v3 (i32.add (local.get $v3) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $out) (local.get $end)))))
+
   ;; ---------------------------------------------------------------------------------------------
   ;; attend: causal attention for one batch row of one layer.
   ;;   q       f32 [T, H*hd]     new positions past..past+T-1, heads concatenated (GPT-2's split)
@@ -305,7 +361,7 @@
     (local $i i32) (local $h i32) (local $t i32) (local $n i32) (local $d i32)
     (local $hdB i32) (local $rowB i32) (local $headB i32)
     (local $qp i32) (local $kp i32) (local $vp i32) (local $op i32) (local $sp i32)
-    (local $s f32) (local $mx f32) (local $sum f64) (local $pv v128)
+    (local $s f32) (local $mx f32) (local $sum f64) (local $pv v128) (local $sv v128) (local $mv v128) (local $n4 i32)
     (local.set $hdB (i32.shl (local.get $hd) (i32.const 2)))
     (local.set $rowB (i32.mul (local.get $H) (local.get $hdB)))
     (local.set $headB (i32.mul (local.get $cap) (local.get $hdB)))
@@ -318,17 +374,37 @@
           (i32.mul (local.get $h) (local.get $hdB))))
         (local.set $op (i32.add (i32.add (local.get $out) (i32.mul (local.get $i) (local.get $rowB)))
           (i32.mul (local.get $h) (local.get $hdB))))
-        ;; scores over the n visible keys (the causal mask is just the loop bound)
+        ;; scores over the n visible keys (the causal mask is just the loop bound), four keys per
+        ;; step so each q load feeds four dot products; the last n % 4 keys one at a time
         (local.set $kp (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $headB))))
-        (local.set $mx (f32.const -inf))
+        (local.set $sv (f32x4.splat (local.get $scale)))
+        (local.set $mv (f32x4.splat (f32.const -inf)))
+        (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+        (local.set $sp (local.get $scratch))
         (local.set $t (i32.const 0))
-        (loop $scores
-          (local.set $s (f32.mul (local.get $scale) (call $dot (local.get $qp) (local.get $kp) (local.get $hdB))))
-          (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $t) (i32.const 2))) (local.get $s))
-          (local.set $mx (f32.max (local.get $mx) (local.get $s)))
-          (local.set $kp (i32.add (local.get $kp) (local.get $hdB)))
-          (local.set $t (i32.add (local.get $t) (i32.const 1)))
-          (br_if $scores (i32.lt_u (local.get $t) (local.get $n))))
+        (block $scores4_done
+          (loop $scores4
+            (br_if $scores4_done (i32.ge_u (local.get $t) (local.get $n4)))
+            (local.set $pv (f32x4.mul (local.get $sv) (call $dot4 (local.get $qp) (local.get $kp) (local.get $hdB))))
+            (v128.store (local.get $sp) (local.get $pv))
+            (local.set $mv (f32x4.max (local.get $mv) (local.get $pv)))
+            (local.set $kp (i32.add (local.get $kp) (i32.shl (local.get $hdB) (i32.const 2))))
+            (local.set $sp (i32.add (local.get $sp) (i32.const 16)))
+            (local.set $t (i32.add (local.get $t) (i32.const 4)))
+            (br $scores4)))
+        (local.set $mx (f32.max
+          (f32.max (f32x4.extract_lane 0 (local.get $mv)) (f32x4.extract_lane 1 (local.get $mv)))
+          (f32.max (f32x4.extract_lane 2 (local.get $mv)) (f32x4.extract_lane 3 (local.get $mv)))))
+        (block $scores1_done
+          (loop $scores1
+            (br_if $scores1_done (i32.ge_u (local.get $t) (local.get $n)))
+            (local.set $s (f32.mul (local.get $scale) (call $dot (local.get $qp) (local.get $kp) (local.get $hdB))))
+            (f32.store (local.get $sp) (local.get $s))
+            (local.set $mx (f32.max (local.get $mx) (local.get $s)))
+            (local.set $kp (i32.add (local.get $kp) (local.get $hdB)))
+            (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $scores1)))
         ;; exp(s - max), summed in f64
         (local.set $sum (f64.const 0))
         (local.set $sp (local.get $scratch))
@@ -346,22 +422,33 @@
           (v128.store (i32.add (local.get $op) (local.get $d)) (v128.const f32x4 0 0 0 0))
           (local.set $d (i32.add (local.get $d) (i32.const 16)))
           (br_if $zero (i32.lt_u (local.get $d) (local.get $hdB))))
+        ;; four value rows per pass over the output row (4× fewer loads/stores of out), then the rest
         (local.set $vp (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $headB))))
         (local.set $sp (local.get $scratch))
         (local.set $t (i32.const 0))
-        (loop $pv_t
-          (local.set $pv (f32x4.splat (f32.load (local.get $sp))))
-          (local.set $d (i32.const 0))
-          (loop $pv_d
-            (v128.store (i32.add (local.get $op) (local.get $d))
-              (f32x4.add (v128.load (i32.add (local.get $op) (local.get $d)))
-                (f32x4.mul (local.get $pv) (v128.load (i32.add (local.get $vp) (local.get $d))))))
-            (local.set $d (i32.add (local.get $d) (i32.const 16)))
-            (br_if $pv_d (i32.lt_u (local.get $d) (local.get $hdB))))
-          (local.set $vp (i32.add (local.get $vp) (local.get $hdB)))
-          (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
-          (local.set $t (i32.add (local.get $t) (i32.const 1)))
-          (br_if $pv_t (i32.lt_u (local.get $t) (local.get $n))))
+        (block $pv4_done
+          (loop $pv4
+            (br_if $pv4_done (i32.ge_u (local.get $t) (local.get $n4)))
+            (call $axpy4 (local.get $op) (local.get $vp) (local.get $hdB) (v128.load (local.get $sp)))
+            (local.set $vp (i32.add (local.get $vp) (i32.shl (local.get $hdB) (i32.const 2))))
+            (local.set $sp (i32.add (local.get $sp) (i32.const 16)))
+            (local.set $t (i32.add (local.get $t) (i32.const 4)))
+            (br $pv4)))
+        (block $pv1_done
+          (loop $pv1
+            (br_if $pv1_done (i32.ge_u (local.get $t) (local.get $n)))
+            (local.set $pv (f32x4.splat (f32.load (local.get $sp))))
+            (local.set $d (i32.const 0))
+            (loop $pv_d
+              (v128.store (i32.add (local.get $op) (local.get $d))
+                (f32x4.add (v128.load (i32.add (local.get $op) (local.get $d)))
+                  (f32x4.mul (local.get $pv) (v128.load (i32.add (local.get $vp) (local.get $d))))))
+              (local.set $d (i32.add (local.get $d) (i32.const 16)))
+              (br_if $pv_d (i32.lt_u (local.get $d) (local.get $hdB))))
+            (local.set $vp (i32.add (local.get $vp) (local.get $hdB)))
+            (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $pv1)))
         (local.set $pv (f32x4.splat (f32.demote_f64 (f64.div (f64.const 1) (local.get $sum)))))
         (local.set $d (i32.const 0))
         (loop $norm
