@@ -8,6 +8,7 @@ import { createTokenizer } from '../../worker/model/tokenizer.ts';
 import type { OrtRuntime } from '../../worker/model/ort.ts';
 import type { BlobSource } from '../../worker/model/types.ts';
 import { FastCausalLM } from './fast-lm.ts';
+import { graphOf } from '../../worker/model/manifest.ts';
 
 export async function loadAnyModel(source: BlobSource, id: string, runtime: OrtRuntime, log: (l: string) => void): Promise<LoadedModel> {
   const t0 = Date.now();
@@ -21,7 +22,7 @@ export async function loadAnyModel(source: BlobSource, id: string, runtime: OrtR
   let sessionMs = 0;
   for (const stage of manifest.stages) {
     const tf = Date.now();
-    const [graph, ...shards] = await fetchBlobs(source, [stage.graph, ...stage.shards]);
+    const [graph, ...shards] = await fetchBlobs(source, [graphOf(stage), ...stage.shards]);
     fetchMs += Date.now() - tf;
     const ts = Date.now();
     sessions.push(

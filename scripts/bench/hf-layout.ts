@@ -19,7 +19,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import path from 'node:path';
 import type onnxProto from 'onnx-proto';
 import { DT, onnx } from '../convert/onnx-builder.ts';
-import { manifestKey, parseManifest } from '../../worker/model/manifest.ts';
+import { manifestKey, parseManifest, graphOf } from '../../worker/model/manifest.ts';
 
 export const HF_FILE = { int8: 'model_quantized.onnx', q4: 'model_q4.onnx', fp32: 'model.onnx' } as const;
 export const HF_DTYPE = { int8: 'q8', q4: 'q4', fp32: 'fp32' } as const;
@@ -33,7 +33,7 @@ export function writeHfLayout(modelDir: string, id: string, checkpointDir: strin
   if (manifest.stages.length !== 1) throw new Error(`hf-layout: ${id} has ${manifest.stages.length} stages; convert with --stages 1`);
   if (manifest.kv_dtype !== 'float32') throw new Error('hf-layout: transformers.js feeds a float32 KV cache; convert with --kv float32');
   const stage = manifest.stages[0]!;
-  const model = onnx.ModelProto.decode(readFileSync(path.join(modelDir, stage.graph.key)));
+  const model = onnx.ModelProto.decode(readFileSync(path.join(modelDir, graphOf(stage).key)));
   const g = model.graph!;
 
   const rename = new Map<string, string>();

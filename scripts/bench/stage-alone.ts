@@ -8,6 +8,7 @@ import type * as ortTypes from 'onnxruntime-web';
 import { fetchBlobs, fetchManifest } from '../../worker/model/loader.ts';
 import type { OrtRuntime } from '../../worker/model/ort.ts';
 import type { BlobSource } from '../../worker/model/types.ts';
+import { graphOf } from '../../worker/model/manifest.ts';
 
 export interface StageAloneResult {
   stage: number;
@@ -27,7 +28,7 @@ export async function runStageAlone(source: BlobSource, rt: OrtRuntime, body: Re
   const m = await fetchManifest(source, id);
   const stage = m.stages[s];
   if (!stage) throw new Error(`${id} has no stage ${s}`);
-  const [graph, ...shards] = await fetchBlobs(source, [stage.graph, ...stage.shards]);
+  const [graph, ...shards] = await fetchBlobs(source, [graphOf(stage), ...stage.shards]);
   const session = await rt.ort.InferenceSession.create(graph!, {
     executionProviders: ['wasm'],
     graphOptimizationLevel: 'all',

@@ -8,7 +8,7 @@
  */
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { blobKey, manifestKey, parseManifest, type Manifest } from '../../worker/model/manifest.ts';
+import { blobKey, manifestKey, parseManifest, type Manifest, graphOf } from '../../worker/model/manifest.ts';
 import { sha256Hex } from '../lib/sha256.ts';
 import { onnx } from '../convert/onnx-builder.ts';
 import { capacityKv, columnScaleAfter, matMulInteger, separateHeadWeight } from './graph-rewrite.ts';
@@ -32,7 +32,7 @@ export function writeVariant(modelDir: string, id: string, variants: readonly Va
     if (!existsSync(dest)) linkSync(path.join(modelDir, 'blobs', f), dest);
   }
   const stages = m.stages.map((st) => {
-    const model = onnx.ModelProto.decode(readFileSync(path.join(modelDir, st.graph.key)));
+    const model = onnx.ModelProto.decode(readFileSync(path.join(modelDir, graphOf(st).key)));
     let io = { inputs: st.inputs, outputs: st.outputs };
     if (variants.includes('head')) separateHeadWeight(model);
     if (variants.includes('mi')) matMulInteger(model);

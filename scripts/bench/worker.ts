@@ -24,6 +24,7 @@ import { workerdOrt } from '../../worker/model/ort-workerd.ts';
 import { loadAnyModel } from './fast-load.ts';
 import { cacheBytes } from './fast-lm.ts';
 import { runStageAlone } from './stage-alone.ts';
+import { stageGraphs } from '../../worker/model/manifest.ts';
 
 interface Env {
   MODEL_BUCKET: R2Reader;
@@ -88,7 +89,7 @@ async function route(req: Request, env: Env): Promise<Response> {
       const source = r2BlobSource(env.MODEL_BUCKET);
       const m = await fetchManifest(source, id);
       let bytes = 0;
-      for (const s of m.stages) for (const b of await fetchBlobs(source, [s.graph, ...s.shards])) bytes += b.byteLength;
+      for (const s of m.stages) for (const b of await fetchBlobs(source, [...stageGraphs(s), ...s.shards])) bytes += b.byteLength;
       return json({ bytes });
     }
     case '/bench/prefill': {

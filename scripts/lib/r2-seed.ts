@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseManifest } from '../../worker/model/manifest.ts';
+import { manifestBlobs, parseManifest } from '../../worker/model/manifest.ts';
 
 export interface DirFile {
   key: string;
@@ -59,7 +59,7 @@ export async function checkDir(files: readonly DirFile[]): Promise<string[]> {
   const ids: string[] = [];
   for (const f of files.filter((x) => isManifest(x.key))) {
     const manifest = parseManifest(JSON.parse(await readFile(f.path, 'utf8')));
-    const refs = [manifest.tokenizer, ...manifest.stages.flatMap((s) => [s.graph, ...s.shards])];
+    const refs = manifestBlobs(manifest);
     for (const ref of refs) {
       const blob = byKey.get(ref.key);
       if (!blob) throw new Error(`${f.key} needs ${ref.key}, which is not in the directory`);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { manifestKey, parseManifest, type Manifest } from '../../worker/model/manifest.ts';
+import { manifestKey, parseManifest, type Manifest, graphOf } from '../../worker/model/manifest.ts';
 
 ort.env.wasm.numThreads = 1;
 
@@ -32,7 +32,7 @@ export class OrtModel {
     const sessions: ort.InferenceSession[] = [];
     for (const st of manifest.stages) {
       sessions.push(
-        await ort.InferenceSession.create(blob(st.graph.key), {
+        await ort.InferenceSession.create(blob(graphOf(st).key), {
           executionProviders: ['wasm'],
           externalData: st.shards.map((s) => ({ path: s.location, data: blob(s.key) })),
           ...options,

@@ -3,7 +3,7 @@
  * byte is used, transient errors retried with backoff. Every failure is a ModelLoadError whose code
  * says what to fix and whose message names the key (never a stack or a raw R2 error).
  */
-import { blobKey, manifestKey, parseManifest, type BlobRef, type Manifest } from './manifest.ts';
+import { blobKey, manifestBlobs, manifestKey, parseManifest, type BlobRef, type Manifest } from './manifest.ts';
 import { DEFAULT_RETRY, mapLimit, withRetry, type RetryPolicy } from './retry.ts';
 import { ModelLoadError, type BlobSource } from './types.ts';
 
@@ -70,10 +70,8 @@ export async function fetchManifest(source: BlobSource, id: string, opts: Loader
   return manifest;
 }
 
-/** Every blob the model needs: tokenizer, then each stage's graph and shards. */
-export function allBlobs(manifest: Manifest): BlobRef[] {
-  return [manifest.tokenizer, ...manifest.stages.flatMap((s) => [s.graph, ...s.shards])];
-}
+/** Every blob the model needs (manifest.ts's manifestBlobs). */
+export const allBlobs = manifestBlobs;
 
 export function totalBytes(manifest: Manifest): number {
   return allBlobs(manifest).reduce((n, ref) => n + ref.bytes, 0);

@@ -18,11 +18,26 @@
  * Positions are past .. past + seq - 1, computed inside stage 0 from past_key.{first}'s dim 2.
  * kv is float32 or float16 as `kv_dtype` says. The graph's external-data `location` of every
  * initializer is the `location` of one of the stage's shards.
+ *
+ * Layout `host-attention` (manifest version 2): ORT runs only the dense parts; attention with the KV
+ * cache, the token/position embedding and the tied LM head run in the Worker (worker/kernels), so the
+ * cache never crosses into ORT's heap. One stage with n_layer + 1 segments, one ORT graph each:
+ *   segment 0      in  hidden_in [batch, seq, n_embd]  (wte[ids] + wpe[positions], computed by the host)
+ *                  out qkv       [batch, seq, 3*n_embd] (ln_1 + c_attn of layer 0)
+ *   segment j<L    in  hidden_in (residual before layer j-1's attention), attn_in [batch, seq, n_embd]
+ *                      (layer j-1's attention, heads merged, before c_proj)
+ *                  out hidden_out (residual after layer j-1), qkv (of layer j)
+ *   segment L      in  hidden_in, attn_in;  out last_hidden_state (after ln_f)
+ * `host` holds the tensors the host needs: wte [vocab, n_embd] (int8 + per-row scale, or float32) and
+ * wpe [n_positions, n_embd] float32, each a blob of raw little-endian values.
  */
 import { z } from 'zod';
 
 export const MANIFEST_FORMAT = 'edge-gpt2/manifest';
+/** Written for the `graph` layout (version 1 readers understand it); `host-attention` needs version 2. */
 export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION_HOST = 2;
+const SUPPORTED_VERSIONS = [MANIFEST_VERSION, MANIFEST_VERSION_HOST];
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
 
@@ -40,15 +55,46 @@ export const ShardRef = BlobRef.extend({
 });
 export type ShardRef = z.infer<typeof ShardRef>;
 
-export const Stage = z.object({
-  /** Layers [first, end) of the transformer live in this stage. */
-  layers: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]),
+/** host-attention: one ORT graph between two attentions; `shards` are locations of the stage's shards it reads. */
+export const Segment = z.object({
   graph: BlobRef,
-  shards: z.array(ShardRef),
+  shards: z.array(z.string()),
   inputs: z.array(z.string()),
   outputs: z.array(z.string()),
 });
+export type Segment = z.infer<typeof Segment>;
+
+export const Stage = z
+  .object({
+    /** Layers [first, end) of the transformer live in this stage. */
+    layers: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]),
+    /** `graph` layout: the stage's one graph. */
+    graph: BlobRef.optional(),
+    /** `host-attention` layout: n_layer + 1 graphs, run in order with attention in between. */
+    segments: z.array(Segment).min(2).optional(),
+    shards: z.array(ShardRef),
+    inputs: z.array(z.string()),
+    outputs: z.array(z.string()),
+  })
+  .refine((s) => (s.graph === undefined) !== (s.segments === undefined), 'a stage has either `graph` or `segments`');
 export type Stage = z.infer<typeof Stage>;
+
+/** A raw tensor the host (not ORT) reads: little-endian values, row-major. */
+export const HostTensor = BlobRef.extend({
+  dtype: z.enum(['int8', 'float32']),
+  shape: z.array(z.number().int().positive()),
+});
+export type HostTensor = z.infer<typeof HostTensor>;
+
+export const HostParts = z.object({
+  /** [vocab, n_embd]: the token embedding and (tied) LM head. */
+  wte: HostTensor,
+  /** [vocab] float32: per-row scale when wte is int8. */
+  wte_scale: HostTensor.optional(),
+  /** [n_positions, n_embd] float32. */
+  wpe: HostTensor,
+});
+export type HostParts = z.infer<typeof HostParts>;
 
 export const ModelConfig = z.object({
   architecture: z.literal('gpt2'),
@@ -85,6 +131,9 @@ export const Manifest = z.object({
   config: ModelConfig,
   quantization: Quantization,
   kv_dtype: z.enum(['float32', 'float16']),
+  /** Where attention runs: inside each stage's graph (`graph`, also when absent) or in the Worker (`host-attention`). */
+  layout: z.enum(['graph', 'host-attention']).optional(),
+  host: HostParts.optional(),
   tokenizer: BlobRef.extend({ format: z.literal('hf-tokenizer-json') }),
   stages: z.array(Stage).min(1),
   memory: z.object({
@@ -117,9 +166,9 @@ export function parseManifest(json: unknown): Manifest {
   if (!head.success || head.data.format !== MANIFEST_FORMAT) {
     throw new ManifestError(`not an ${MANIFEST_FORMAT} manifest; re-run \`npm run convert\` and upload its output`);
   }
-  if (head.data.version !== MANIFEST_VERSION) {
+  if (!SUPPORTED_VERSIONS.includes(head.data.version)) {
     throw new ManifestError(
-      `manifest version ${head.data.version} is not supported (this Worker reads version ${MANIFEST_VERSION}); ` +
+      `manifest version ${head.data.version} is not supported (this Worker reads versions ${SUPPORTED_VERSIONS.join(', ')}); ` +
         're-convert the checkpoint with this release of `npm run convert`',
     );
   }
@@ -128,5 +177,34 @@ export function parseManifest(json: unknown): Manifest {
     const issue = parsed.error.issues[0];
     throw new ManifestError(`invalid manifest at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown'}`);
   }
-  return parsed.data;
+  const m = parsed.data;
+  const host = m.layout === 'host-attention';
+  const fail = (why: string) => {
+    throw new ManifestError(`invalid manifest: ${why}`);
+  };
+  if (host !== (m.host !== undefined)) fail('`host` is present exactly when layout is host-attention');
+  if (host && m.version < MANIFEST_VERSION_HOST) fail(`layout host-attention needs version ${MANIFEST_VERSION_HOST}`);
+  for (const st of m.stages) {
+    if (host !== (st.segments !== undefined)) fail(`layout ${m.layout ?? 'graph'} stages have ${host ? '`segments`' : 'a `graph`'}`);
+    if (st.segments && st.segments.length !== st.layers[1] - st.layers[0] + 1) fail('a host-attention stage has one segment per layer, plus one');
+  }
+  if (host && m.stages.length !== 1) fail('layout host-attention has exactly one stage');
+  return m;
+}
+
+/** Every blob the model needs: tokenizer, host tensors, then each stage's graph(s) and shards. */
+export function manifestBlobs(m: Manifest): BlobRef[] {
+  const host = m.host ? [m.host.wte, ...(m.host.wte_scale ? [m.host.wte_scale] : []), m.host.wpe] : [];
+  return [m.tokenizer, ...host, ...m.stages.flatMap((s) => [...stageGraphs(s), ...s.shards])];
+}
+
+/** A stage's ONNX graphs: its one graph, or its segments' graphs in run order. */
+export function stageGraphs(s: Stage): BlobRef[] {
+  return s.graph ? [s.graph] : (s.segments ?? []).map((seg) => seg.graph);
+}
+
+/** The one graph of a `graph`-layout stage (tools that only understand that layout). */
+export function graphOf(s: Stage): BlobRef {
+  if (!s.graph) throw new ManifestError('this stage is host-attention (segments, not one graph); convert with --attention graph');
+  return s.graph;
 }

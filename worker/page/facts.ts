@@ -3,7 +3,7 @@
  * Rendering (escaping, markup) lives in render.ts; nothing here produces HTML.
  */
 import { effectiveLimits } from '../config.ts';
-import type { Manifest } from '../model/manifest.ts';
+import { stageGraphs, type Manifest } from '../model/manifest.ts';
 import type { PageConfig } from './types.ts';
 
 export interface Fact {
@@ -43,9 +43,9 @@ export function shardSummary(m: Manifest): ShardSummary {
   for (const stage of m.stages) {
     shards += stage.shards.length;
     for (const s of stage.shards) shardBytes += s.bytes;
-    graphBytes += stage.graph.bytes;
+    for (const g of stageGraphs(stage)) graphBytes += g.bytes;
   }
-  return { shards, shardBytes, graphs: m.stages.length, graphBytes };
+  return { shards, shardBytes, graphs: m.stages.reduce((n, st) => n + stageGraphs(st).length, 0), graphBytes };
 }
 
 /** The architecture and artifact facts of the model card, in display order. */

@@ -83,7 +83,7 @@ function checkLogitBias(model: LoadedModel, plan: OpenAiPlan): void {
 
 /** Changes when the served weights change (OpenAI's meaning): derived from the first graph's hash. */
 function fingerprint(model: LoadedModel): string {
-  return `fp_${model.manifest.stages[0]?.graph.sha256.slice(0, 10) ?? 'unknown'}`;
+  return `fp_${(model.manifest.stages[0]?.graph ?? model.manifest.stages[0]?.segments?.[0]?.graph)?.sha256.slice(0, 10) ?? 'unknown'}`;
 }
 
 async function createCompletion(engine: Engine, plan: OpenAiPlan, meta: CompletionMeta, prepared: Prepared[], signal: AbortSignal) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { memoryBlobSource } from '../../../worker/model/blobs.ts';
 import { fetchBlobs, fetchManifest, sha256Hex, totalBytes } from '../../../worker/model/loader.ts';
-import { blobKey, manifestKey, parseManifest } from '../../../worker/model/manifest.ts';
+import { blobKey, graphOf, manifestKey, parseManifest } from '../../../worker/model/manifest.ts';
 import { backoffDelay, mapLimit, withRetry, type RetryPolicy } from '../../../worker/model/retry.ts';
 import { ModelLoadError, type BlobSource } from '../../../worker/model/types.ts';
 import { buildMatMulModelFiles } from './fixtures/model-files.ts';
@@ -62,7 +62,7 @@ describe('retry', () => {
 describe('loader', () => {
   const files = buildMatMulModelFiles('m');
   const manifest = parseManifest(JSON.parse(new TextDecoder().decode(files.get(manifestKey('m'))!)));
-  const refs = [manifest.tokenizer, manifest.stages[0]!.graph, ...manifest.stages[0]!.shards];
+  const refs = [manifest.tokenizer, graphOf(manifest.stages[0]!), ...manifest.stages[0]!.shards];
 
   it('fetches and verifies every blob, reporting bytes', async () => {
     const source = memoryBlobSource(files);
