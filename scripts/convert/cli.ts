@@ -1,6 +1,6 @@
 /**
  * `npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id]
- *   [--kv float32|float16] [--shard-mb M] [--card card.json] [--block 32|128]`
+ *   [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]`
  * Exit codes: 0 ok, 1 conversion failed (message names the problem), 2 bad arguments.
  */
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { convert } from './convert.ts';
 import { ConvertError } from './errors.ts';
 import type { QuantMethod } from './weights.ts';
 
-const USAGE = 'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--shard-mb M] [--card card.json] [--block 32|128]';
+const USAGE = 'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]';
 
 async function main(): Promise<number> {
   let parsed;
@@ -23,6 +23,7 @@ async function main(): Promise<number> {
         out: { type: 'string', default: 'out' },
         id: { type: 'string' },
         kv: { type: 'string', default: 'float32' },
+        attention: { type: 'string' },
         'shard-mb': { type: 'string', default: '16' },
         card: { type: 'string' },
         block: { type: 'string', default: '32' },
@@ -46,6 +47,7 @@ async function main(): Promise<number> {
   if (positionals.length !== 1) return bad('expected exactly one checkpoint directory');
   if (!['int8', 'q4', 'fp32'].includes(v.quant!)) return bad(`--quant must be int8, q4 or fp32, got ${v.quant}`);
   if (v.kv !== 'float32' && v.kv !== 'float16') return bad(`--kv must be float32 or float16, got ${v.kv}`);
+  if (v.attention !== undefined && v.attention !== 'host' && v.attention !== 'graph') return bad(`--attention must be host or graph, got ${v.attention}`);
   const num = (s: string | undefined, name: string): number | null => {
     const n = Number(s);
     return Number.isInteger(n) && n > 0 ? n : (console.error(`convert: ${name} must be a positive integer, got ${s}`), null);
@@ -66,7 +68,7 @@ async function main(): Promise<number> {
   const input = positionals[0]!;
   const id = v.id ?? basename(resolve(input));
   try {
-    const r = await convert({ input, out: v.out!, id, quant: v.quant as QuantMethod, stages, kv: v.kv, shardMb, blockSize: block, headChunks, ...(card ? { card } : {}), log: (l) => console.log(l) });
+    const r = await convert({ input, out: v.out!, id, quant: v.quant as QuantMethod, stages, kv: v.kv, ...(v.attention ? { attention: v.attention as 'host' | 'graph' } : {}), shardMb, blockSize: block, headChunks, ...(card ? { card } : {}), log: (l) => console.log(l) });
     const m = r.manifest;
     console.log(`done: ${m.id} (${m.quantization.method}, ${m.stages.length} stage(s)), weights ${(m.memory.weights_bytes / 1e6).toFixed(1)} MB, heap estimate ${(m.memory.wasm_heap_estimate_bytes / 1e6).toFixed(1)} MB`);
     return 0;

@@ -6,16 +6,17 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, blobKey, manifestKey, parseManifest, type Manifest, type Stage } from '../../worker/model/manifest.ts';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, MANIFEST_VERSION_HOST, blobKey, manifestKey, parseManifest, type Manifest, type Segment, type Stage } from '../../worker/model/manifest.ts';
 import { parameterCount } from '../lib/gpt2-names.ts';
 import { sha256File, sha256Hex } from '../lib/sha256.ts';
 import { openCheckpoint } from './checkpoint.ts';
 import { ConvertError } from './errors.ts';
 import { buildStage } from './gpt2-graph.ts';
+import { buildSegment, writeHostTensors, type HostTensorOut } from './host-graph.ts';
 import { kvBytesPerToken, wasmHeapEstimate } from './memory.ts';
 import { GraphBuilder } from './onnx-builder.ts';
 import { ShardWriter } from './shards.ts';
-import type { QuantMethod } from './weights.ts';
+import type { QuantMethod, WeightContext } from './weights.ts';
 
 export const CONVERTER = 'edge-gpt2/convert@1';
 
@@ -26,6 +27,11 @@ export interface ConvertOptions {
   quant?: QuantMethod;
   stages?: number;
   kv?: 'float32' | 'float16';
+  /**
+   * Where attention runs: `host` (the Worker's kernels; KV cache outside ORT — the fast path) or `graph`
+   * (MultiHeadAttention inside ORT). Default: host, except for q4 or several stages, which need `graph`.
+   */
+  attention?: 'host' | 'graph';
   shardMb?: number;
   /** q4 block size (32 or 128). */
   blockSize?: number;
@@ -59,6 +65,13 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     if (!Number.isInteger(nStages) || nStages < 1 || nStages > c.n_layer) {
       throw new ConvertError('bad_args', `--stages must be an integer in [1, n_layer=${c.n_layer}], got ${o.stages}`);
     }
+    const attention = o.attention ?? (quant === 'q4' || nStages > 1 || kv === 'float16' ? 'graph' : 'host');
+    if (attention === 'host' && (quant === 'q4' || nStages > 1 || kv === 'float16')) {
+      throw new ConvertError('bad_args', '--attention host supports int8 and fp32 weights, one stage and a float32 KV cache; use --attention graph for q4, --stages > 1 or --kv float16');
+    }
+    if (attention === 'host' && c.n_embd % 16 !== 0) {
+      throw new ConvertError('bad_args', `--attention host needs n_embd to be a multiple of 16 (the kernels' SIMD width), got ${c.n_embd}; use --attention graph`);
+    }
     const headChunks = Math.max(1, Math.min(o.headChunks ?? 16, Math.ceil(c.vocab_size / 64)));
     log(`checkpoint ${o.input}: ${c.n_layer} layers, ${c.n_head} heads, width ${c.n_embd}, vocab ${c.vocab_size}, ${ck.dtype}${ck.prefix ? ', transformer. prefix' : ''}`);
     for (const n of ck.notes) log(`note: ${n}`);
@@ -67,7 +80,13 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
 
     const stages: Stage[] = [];
     const t0 = Date.now();
-    for (let s = 0; s < nStages; s++) {
+    let host: Manifest['host'];
+    if (attention === 'host') {
+      const built = await buildHostStage(blobs, { ck, quant, block, headChunks }, o.shardMb ?? 16, log, t0);
+      stages.push(built.stage);
+      host = built.host;
+    }
+    for (let s = 0; s < (attention === 'host' ? 0 : nStages); s++) {
       const first = Math.floor((s * c.n_layer) / nStages);
       const end = Math.floor(((s + 1) * c.n_layer) / nStages);
       const g = new GraphBuilder(`gpt2_stage${s}`);
@@ -90,10 +109,11 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     log('hashing the checkpoint for provenance');
     const checkpointSha = await sha256File(ck.st.path);
 
-    const weightsBytes = stages.reduce((n, st) => n + st.shards.reduce((m, sh) => m + sh.bytes, 0), 0);
+    const hostBytes = host ? host.wte.bytes + (host.wte_scale?.bytes ?? 0) + host.wpe.bytes : 0;
+    const weightsBytes = hostBytes + stages.reduce((n, st) => n + st.shards.reduce((m, sh) => m + sh.bytes, 0), 0);
     const manifest: Manifest = parseManifest({
       format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
+      version: host ? MANIFEST_VERSION_HOST : MANIFEST_VERSION,
       id: o.id,
       created_at: new Date().toISOString(),
       source: { name: o.sourceName ?? basename(resolve(o.input)), converter: CONVERTER, checkpoint_sha256: checkpointSha },
@@ -111,11 +131,13 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
       },
       quantization: quant === 'q4' ? { method: quant, block_size: block } : { method: quant },
       kv_dtype: kv,
+      layout: host ? 'host-attention' : 'graph',
+      ...(host ? { host } : {}),
       tokenizer,
       stages,
       memory: {
         weights_bytes: weightsBytes,
-        wasm_heap_estimate_bytes: wasmHeapEstimate(c, quant, weightsBytes, kv, headChunks),
+        wasm_heap_estimate_bytes: wasmHeapEstimate(c, quant, weightsBytes, kv, headChunks, attention),
         kv_cache_bytes_per_token: kvBytesPerToken(c, kv),
       },
       card: { source_dtype: ck.dtype, conversion_notes: ck.notes, ...o.card },
@@ -127,6 +149,39 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     await ck.close();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** The one stage of a host-attention model: n_layer + 1 segment graphs, plus the host tensors. */
+async function buildHostStage(
+  blobs: string,
+  base: Pick<WeightContext, 'ck' | 'quant' | 'block' | 'headChunks'>,
+  shardMb: number,
+  log: (line: string) => void,
+  t0: number,
+): Promise<{ stage: Stage; host: NonNullable<Manifest['host']> }> {
+  const L = base.ck.config.n_layer;
+  const shards = new ShardWriter(blobs, shardMb * 1024 * 1024, 's0', (r) => log(`  shard ${r.sha256.slice(0, 12)} ${(r.bytes / 1e6).toFixed(2)} MB`));
+  const segments: Segment[] = [];
+  for (let j = 0; j <= L; j++) {
+    const g = new GraphBuilder(`gpt2_segment${j}`);
+    const io = await buildSegment({ ...base, g, shards }, j, L);
+    await shards.closeCurrent(); // a segment's shards are its own: each session mounts only what it reads
+    segments.push({ graph: writeBlob(blobs, g.encode(CONVERTER)), shards: g.externalLocations(), ...io });
+    log(`  segment ${j}/${L} done (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  const hostWriter = new ShardWriter(blobs, Number.MAX_SAFE_INTEGER, 'host');
+  const t = await writeHostTensors({ ...base, g: new GraphBuilder('host'), shards: hostWriter });
+  const ref = (x: HostTensorOut) => ({ key: blobKey(x.sha256), bytes: x.bytes, sha256: x.sha256, dtype: x.dtype, shape: x.shape });
+  const host = { wte: ref(t.wte), ...(t.wte_scale ? { wte_scale: ref(t.wte_scale) } : {}), wpe: ref(t.wpe) };
+  const stage: Stage = {
+    layers: [0, L],
+    segments,
+    shards: shards.shards().map((r) => ({ key: blobKey(r.sha256), bytes: r.bytes, sha256: r.sha256, location: r.location })),
+    inputs: ['input_ids', 'logits_index'],
+    outputs: ['logits', 'last_hidden_state'],
+  };
+  log(`host-attention: ${segments.length} segments, ${stage.shards.length} shard(s), wte ${t.wte.dtype} ${(t.wte.bytes / 1e6).toFixed(1)} MB`);
+  return { stage, host };
 }
 
 function writeBlob(dir: string, bytes: Uint8Array): { key: string; bytes: number; sha256: string } {

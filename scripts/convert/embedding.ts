@@ -116,7 +116,7 @@ async function q4Embedding(ctx: WeightContext, rows: (s: number, n: number) => P
   };
 }
 
-async function checkTied(ctx: WeightContext, wte: Float32Array, start: number, count: number): Promise<void> {
+export async function checkTied(ctx: WeightContext, wte: Float32Array, start: number, count: number): Promise<void> {
   let lm: Float32Array;
   try {
     lm = await ctx.ck.st.readFloat32('lm_head.weight', start, count);

@@ -20,10 +20,12 @@ export function kvBytesPerToken(c: Gpt2Config, kv: 'float32' | 'float16'): numbe
   return 2 * c.n_layer * c.n_embd * (kv === 'float16' ? 2 : 4); // key + value, every layer
 }
 
-export function wasmHeapEstimate(c: Gpt2Config, quant: QuantMethod, weightsBytes: number, kv: 'float32' | 'float16', headChunks: number): number {
+export function wasmHeapEstimate(c: Gpt2Config, quant: QuantMethod, weightsBytes: number, kv: 'float32' | 'float16', headChunks: number, attention: 'graph' | 'host' = 'graph'): number {
   const E = c.n_embd;
   const ctx = c.n_positions;
-  const headCopy = quant === 'int8' ? c.vocab_size * E : 0;
+  // host-attention: the head is read by our kernel as stored (no prepacked copy); weights + KV live in the
+  // kernels' memory instead of ORT's, which this estimate counts together.
+  const headCopy = quant === 'int8' && attention === 'graph' ? c.vocab_size * E : 0;
   const kvFull = kvBytesPerToken(c, kv) * ctx;
   const perToken = E * (1 + 1 + 3 + 1) + 4 * E * 2; // residual, ln, qkv, attn out, fc + gelu
   const activations = 4 * (ctx * perToken + c.n_head * ctx * ctx + c.vocab_size);

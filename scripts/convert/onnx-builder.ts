@@ -89,6 +89,11 @@ export class GraphBuilder {
     return this.external.map((e) => e.tensor.name!);
   }
 
+  /** The shard locations this graph's external initializers point at (call after the shards are closed). */
+  externalLocations(): string[] {
+    return [...new Set(this.external.map((e) => e.at.location()))];
+  }
+
   encode(producer: string): Uint8Array {
     const initializers = [
       ...this.inline,

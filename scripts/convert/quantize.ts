@@ -18,6 +18,17 @@ export function quantizeInt8Columns(w: Float32Array, K: number, N: number): { q:
   return { q, scale };
 }
 
+/** int8 with one scale per row of rows [R, E], written as stored ([R, E]) into `q` at row `rowStart`. */
+export function quantizeInt8RowsAt(rows: Float32Array, R: number, E: number, rowStart: number, q: Int8Array, scale: Float32Array): void {
+  for (let r = 0; r < R; r++) {
+    let m = 0;
+    for (let e = 0; e < E; e++) m = Math.max(m, Math.abs(rows[r * E + e]!));
+    const s = m > 0 ? m / 127 : 1;
+    scale[rowStart + r] = s;
+    for (let e = 0; e < E; e++) q[(rowStart + r) * E + e] = Math.round(rows[r * E + e]! / s);
+  }
+}
+
 /**
  * int8 with one scale per row of rows [R, E], written transposed into `qT` [E, V] at columns
  * [rowStart, rowStart + R). The tied embedding uses this: the LM head is DynamicQuantizeMatMul(h, wteT) and

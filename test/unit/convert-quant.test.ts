@@ -12,6 +12,7 @@ import { Gpt2Reference } from '../helpers/gpt2-reference.ts';
 import { graphInitializers } from '../helpers/onnx-inspect.ts';
 import { OrtModel, argmax } from '../helpers/ort-node.ts';
 import { ODD, convertQuiet, maxAbsDiff, synth, tempDir } from '../helpers/synth-fixtures.ts';
+import { graphOf } from '../../worker/model/manifest.ts';
 
 const V = ODD.vocab_size;
 const E = ODD.n_embd;
@@ -30,9 +31,9 @@ const model = async (id: string): Promise<OrtModel> => {
 
 beforeAll(async () => {
   ck = await synth(join(tmp.dir, 'ck'));
-  for (const quant of ['fp32', 'int8', 'q4'] as const) await convertQuiet({ input: ck, out, id: quant, quant });
+  for (const quant of ['fp32', 'int8', 'q4'] as const) await convertQuiet({ input: ck, out, id: quant, quant, attention: 'graph' });
   await convertQuiet({ input: ck, out, id: 'q4-128', quant: 'q4', blockSize: 128 });
-  await convertQuiet({ input: ck, out, id: 'int8-3', quant: 'int8', stages: 3 });
+  await convertQuiet({ input: ck, out, id: 'int8-3', quant: 'int8', stages: 3, attention: 'graph' });
 }, 60_000);
 afterAll(async () => {
   for (const m of models.values()) await m.release();
@@ -88,7 +89,7 @@ describe('tied embedding is stored once', () => {
     ['int8', ['wte.weight_qT', 'wte.weight_scale']],
   ])('%s: one copy, used by both the lookup and the head, no Transpose of weights', async (id, names) => {
     const m = (await model(id)).manifest;
-    const { initializers, nodes } = graphInitializers(out, m.stages[0]!.graph.key);
+    const { initializers, nodes } = graphInitializers(out, graphOf(m.stages[0]!).key);
     expect(initializers.filter((t) => t.name.startsWith('wte')).map((t) => t.name)).toEqual(names);
     // Lookup and head consume the same initializer directly...
     const users = nodes.filter((n) => n.inputs.includes(names[0]!)).map((n) => n.opType);
@@ -107,7 +108,7 @@ describe('tied embedding is stored once', () => {
 
   it('q4: the vocab slices are the only embedding tensors', async () => {
     const m = (await model('q4')).manifest;
-    const names = graphInitializers(out, m.stages[0]!.graph.key).initializers.map((t) => t.name).filter((n) => n.startsWith('wte'));
+    const names = graphInitializers(out, graphOf(m.stages[0]!).key).initializers.map((t) => t.name).filter((n) => n.startsWith('wte'));
     expect(names.length).toBeGreaterThan(0);
     expect(names.every((n) => /^wte\.q4(_scale)?\.\d+$/.test(n))).toBe(true);
   });
@@ -127,7 +128,7 @@ describe('shards', () => {
       const m = (await model(id)).manifest;
       for (const st of m.stages) {
         const locs = new Map(st.shards.map((s) => [s.location, s.bytes]));
-        const { initializers } = graphInitializers(out, st.graph.key);
+        const { initializers } = graphInitializers(out, graphOf(st).key);
         for (const t of initializers.filter((i) => i.location !== null)) expect(locs.has(t.location!)).toBe(true);
         for (const s of st.shards) expect(statSync(join(out, s.key)).size).toBe(s.bytes);
       }
@@ -136,15 +137,15 @@ describe('shards', () => {
 
   it('respects the size cap and reuses identical blobs on a re-run', async () => {
     const before = readdirSync(join(out, 'blobs')).length;
-    const { manifest } = await convertQuiet({ input: ck, out, id: 'int8-small-shards', quant: 'int8', shardMb: 0.05 });
+    const { manifest } = await convertQuiet({ input: ck, out, id: 'int8-small-shards', quant: 'int8', shardMb: 0.05, attention: 'graph' });
     const shards = manifest.stages[0]!.shards;
     expect(shards.length).toBeGreaterThan(3);
     // 50 KB cap: only a tensor bigger than the cap may make a bigger shard (the embedding, c_fc, c_proj)
     const big = shards.filter((s) => s.bytes > 0.05 * 1024 * 1024);
     expect(big.length).toBeLessThanOrEqual(1 + 3 * 2);
     const mid = readdirSync(join(out, 'blobs')).length;
-    await convertQuiet({ input: ck, out, id: 'int8-small-shards', quant: 'int8', shardMb: 0.05 });
-    await convertQuiet({ input: ck, out, id: 'int8', quant: 'int8' });
+    await convertQuiet({ input: ck, out, id: 'int8-small-shards', quant: 'int8', shardMb: 0.05, attention: 'graph' });
+    await convertQuiet({ input: ck, out, id: 'int8', quant: 'int8', attention: 'graph' });
     expect(readdirSync(join(out, 'blobs')).length).toBe(mid); // nothing new: same content, same names
     expect(mid).toBeGreaterThan(before);
   });

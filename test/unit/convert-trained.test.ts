@@ -39,7 +39,7 @@ beforeAll(async () => {
   copyFileSync(join(CHECKPOINT, 'config.json'), join(ck, 'config.json'));
   symlinkSync(resolve(CHECKPOINT, 'model.safetensors'), join(ck, 'model.safetensors'));
   for (const quant of ['fp32', 'int8', 'q4'] as const) {
-    const { manifest } = await convertQuiet({ input: ck, out, id: quant, quant });
+    const { manifest } = await convertQuiet({ input: ck, out, id: quant, quant, attention: 'graph' });
     expect(manifest.source.checkpoint_sha256).toBe(fx.checkpoint.model_safetensors_sha256); // fixture matches these weights
     models.set(quant, await OrtModel.load(out, quant));
   }

@@ -28,7 +28,7 @@ describe.each([
 
   beforeAll(async () => {
     const ck = await synth(join(tmp.dir, 'ck'), { prefix, dtype });
-    for (const stages of [1, 2, 3]) await convertQuiet({ input: ck, out: join(tmp.dir, 'out'), id: `m${stages}`, quant: 'fp32', stages });
+    for (const stages of [1, 2, 3]) await convertQuiet({ input: ck, out: join(tmp.dir, 'out'), id: `m${stages}`, quant: 'fp32', stages, attention: 'graph' });
     ref = await Gpt2Reference.load(ck);
   }, 60_000);
   afterAll(async () => {

@@ -20,7 +20,7 @@ const PROMPT = [5, 17, 42, 7, 99, 3, 250];
 
 beforeAll(async () => {
   const ck = await synth(`${tmp.dir}/ck`);
-  for (const stages of [1, 2]) await convertQuiet({ input: ck, out: `${tmp.dir}/m`, id: `m${stages}`, quant: 'int8', stages });
+  for (const stages of [1, 2]) await convertQuiet({ input: ck, out: `${tmp.dir}/m`, id: `m${stages}`, quant: 'int8', stages, attention: 'graph' });
   base = await loadModel(fsBlobSource(`${tmp.dir}/m`), 'm1', { runtime: nodeOrt(), log: () => {} });
   const want: [string, Variant[]][] = [['m1', ['head']], ['m1', ['mi']], ['m1', ['cs']], ['m1', ['fast']], ['m1', ['fastbias']], ['m2', ['fast', 'cs']]];
   for (const [id, v] of want) {
