@@ -28,7 +28,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** OnnxCausalLM vs the TS reference (called from model.test.ts). */
 export function modelForwardCases(): void {
-  describe('OnnxCausalLM in workerd (synthetic 3-layer model)', () => {
+  describe('HostCausalLM and OnnxCausalLM in workerd (synthetic 3-layer model)', () => {
     let models: ModelProvider;
 
     beforeAll(async () => {
@@ -36,7 +36,7 @@ export function modelForwardCases(): void {
       await seed(keys, (key) => fixture(`synth/file/${key}`));
       models = createModelProvider({
         source: countingR2(),
-        ids: ['synth-fp32', 'synth-fp32-s3', 'synth-fp32-kv16', 'synth-int8'],
+        ids: ['synth-fp32', 'synth-fp32-graph', 'synth-fp32-s3', 'synth-fp32-kv16', 'synth-int8'],
         defaultId: 'synth-fp32',
         runtime: workerdOrt,
       });
@@ -54,13 +54,16 @@ export function modelForwardCases(): void {
       lm.release(r.cache); // idempotent
     });
 
-    it('greedy KV-cache decoding matches the reference at every step, for 1 and 3 stages and fp16 KV', async () => {
+    it('greedy KV-cache decoding matches the reference at every step: host attention, in-graph attention (1 and 3 stages, fp16 KV)', async () => {
       const exact = await greedy((await models.get('synth-fp32')).lm, PROMPT, 8);
       const ref = await reference([...PROMPT, ...exact.tokens]);
       exact.logits.forEach((step, i) => {
         const pos = PROMPT.length - 1 + i;
         expect(maxAbsDiff(step, ref.logits.slice(pos * V, (pos + 1) * V)), `step ${i}`).toBeLessThan(1e-4);
       });
+      const graph = await greedy((await models.get('synth-fp32-graph')).lm, PROMPT, 8);
+      expect(graph.tokens).toEqual(exact.tokens);
+      graph.logits.forEach((step, i) => expect(maxAbsDiff(step, exact.logits[i]!)).toBeLessThan(1e-4));
       const staged = await greedy((await models.get('synth-fp32-s3')).lm, PROMPT, 8);
       expect(staged.tokens).toEqual(exact.tokens);
       staged.logits.forEach((step, i) => expect(maxAbsDiff(step, exact.logits[i]!)).toBeLessThan(1e-4));

@@ -5,7 +5,9 @@
  */
 import type { InferenceSession } from 'onnxruntime-web';
 import { OnnxCausalLM } from './causal-lm.ts';
+import { HostCausalLM } from './host-lm.ts';
 import { fetchBlobs, fetchManifest, totalBytes, type LoaderOptions } from './loader.ts';
+import { graphOf, type HostTensor, type Manifest } from './manifest.ts';
 import type { OrtRuntime } from './ort.ts';
 import { createTokenizer } from './tokenizer.ts';
 import { ModelLoadError, type BlobSource, type LoadedModel, type LoadProgress } from './types.ts';
@@ -40,17 +42,24 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
     throw new ModelLoadError('manifest_invalid', `${manifest.tokenizer.key} is not a usable tokenizer.json: ${(err as Error).message}`);
   }
 
+  if (manifest.layout === 'host-attention') {
+    const lm = await loadHost(source, manifest, opts, onBytes, progress, log);
+    progress('ready');
+    log(`[model] ${id}: loaded in ${Date.now() - t0} ms (host-attention), ${mb(total)} fetched, wasm heap ${mb(opts.runtime.heapBytes())}`);
+    return { id, manifest, lm, tokenizer };
+  }
+
   const sessions: InferenceSession[] = [];
   let fetchMs = 0;
   let sessionMs = 0;
   try {
     for (const [s, stage] of manifest.stages.entries()) {
       const tf = Date.now();
-      const [graph, ...shards] = await fetchBlobs(source, [stage.graph, ...stage.shards], { ...opts, onBytes });
+      const [graph, ...shards] = await fetchBlobs(source, [graphOf(stage), ...stage.shards], { ...opts, onBytes });
       fetchMs += Date.now() - tf;
       progress('session', s);
       const ts = Date.now();
-      sessions.push(await createSession(opts.runtime, graph!, stage.shards.map((ref, j) => ({ path: ref.location, data: shards[j]! })), s));
+      sessions.push(await createSession(opts.runtime, graph!, stage.shards.map((ref, j) => ({ path: ref.location, data: shards[j]! })), `stage ${s}`));
       sessionMs += Date.now() - ts;
       log(`[model] ${id}: stage ${s} ready (layers ${stage.layers[0]}..${stage.layers[1] - 1}), wasm heap ${mb(opts.runtime.heapBytes())}`);
     }
@@ -67,11 +76,86 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
   return { id, manifest, lm, tokenizer };
 }
 
+/**
+ * host-attention: the host tensors go into the kernels' memory first (their JS bytes dropped at once),
+ * then one session per segment, each fed only its own shards; the next segment's blobs are fetched
+ * while this one's session is created, so the peak is about two segments of JS bytes.
+ */
+async function loadHost(
+  source: BlobSource,
+  manifest: Manifest,
+  opts: LoadModelOptions,
+  onBytes: (n: number) => void,
+  progress: (phase: LoadProgress['phase'], stage?: number) => void,
+  log: (line: string) => void,
+): Promise<HostCausalLM> {
+  const kernels = opts.runtime.kernels?.();
+  if (!kernels) throw new ModelLoadError('session_failed', `runtime ${opts.runtime.platform} has no host kernels for a host-attention model`);
+  const host = manifest.host!;
+  const { vocab_size: V, n_embd: E, n_positions: P } = manifest.config;
+  const expect = (name: string, t: HostTensor, dtype: HostTensor['dtype'], shape: number[]) => {
+    const per = dtype === 'int8' ? 1 : 4;
+    if (t.dtype !== dtype || t.shape.join() !== shape.join() || t.bytes !== per * shape.reduce((a, b) => a * b, 1)) {
+      throw new ModelLoadError('manifest_invalid', `host.${name} must be ${dtype} [${shape.join(', ')}], the manifest says ${t.dtype} [${t.shape.join(', ')}] in ${t.bytes} bytes`);
+    }
+  };
+  const int8 = host.wte.dtype === 'int8';
+  expect('wte', host.wte, int8 ? 'int8' : 'float32', [V, E]);
+  if (int8) {
+    if (!host.wte_scale) throw new ModelLoadError('manifest_invalid', 'an int8 host.wte needs host.wte_scale');
+    expect('wte_scale', host.wte_scale, 'float32', [V]);
+  }
+  expect('wpe', host.wpe, 'float32', [P, E]);
+  const ptrs: number[] = [];
+  const place = (bytes: Uint8Array): number => {
+    const ptr = kernels.alloc(bytes.byteLength);
+    kernels.bytes(ptr, bytes.byteLength).set(bytes);
+    ptrs.push(ptr);
+    return ptr;
+  };
+  const sessions: InferenceSession[] = [];
+  try {
+    const refs = [host.wte, ...(host.wte_scale ? [host.wte_scale] : []), host.wpe];
+    const got = await fetchBlobs(source, refs, { ...opts, onBytes });
+    const weights = { wte: place(got[0]!), ...(int8 ? { wteScale: place(got[1]!) } : {}), wpe: place(got.at(-1)!) };
+    got.length = 0;
+
+    const stage = manifest.stages[0]!;
+    const segments = stage.segments!;
+    const byLocation = new Map(stage.shards.map((s) => [s.location, s]));
+    const blobsOf = (j: number) => {
+      const seg = segments[j]!;
+      const shards = seg.shards.map((loc) => {
+        const ref = byLocation.get(loc);
+        if (!ref) throw new ModelLoadError('manifest_invalid', `segment ${j} reads shard ${loc}, which the stage does not list`);
+        return ref;
+      });
+      return fetchBlobs(source, [seg.graph, ...shards], { ...opts, onBytes }).then(([graph, ...data]) => ({
+        graph: graph!,
+        external: shards.map((ref, i) => ({ path: ref.location, data: data[i]! })),
+      }));
+    };
+    let next = blobsOf(0);
+    for (let j = 0; j < segments.length; j++) {
+      const cur = await next;
+      if (j + 1 < segments.length) next = blobsOf(j + 1);
+      progress('session', 0);
+      sessions.push(await createSession(opts.runtime, cur.graph, cur.external, `segment ${j}`));
+    }
+    log(`[model] ${manifest.id}: ${segments.length} segments ready, kernels hold ${mb(kernels.liveBytes())}`);
+    return new HostCausalLM(opts.runtime, kernels, manifest, sessions, weights);
+  } catch (err) {
+    await Promise.allSettled(sessions.map((x) => x.release()));
+    for (const p of ptrs) kernels.free(p);
+    throw err;
+  }
+}
+
 async function createSession(
   rt: OrtRuntime,
   graph: Uint8Array,
   externalData: { path: string; data: Uint8Array }[],
-  stage: number,
+  what: string,
 ): Promise<InferenceSession> {
   try {
     return await rt.ort.InferenceSession.create(graph, {
@@ -80,6 +164,6 @@ async function createSession(
       externalData,
     });
   } catch (err) {
-    throw new ModelLoadError('session_failed', `stage ${stage}: onnxruntime could not create a session: ${String((err as Error).message ?? err).slice(0, 200)}`);
+    throw new ModelLoadError('session_failed', `${what}: onnxruntime could not create a session: ${String((err as Error).message ?? err).slice(0, 200)}`);
   }
 }

@@ -11,6 +11,8 @@
 /// <reference path="./wasm.d.ts" />
 import * as ort from 'onnxruntime-web/wasm';
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
+import type { Kernels } from '../kernels/index.ts';
+import { workerdKernels } from '../kernels/workerd.ts';
 import { hookInstantiate, type Ort, type OrtRuntime } from './ort.ts';
 
 // ORT only needs wasmBinary to be non-empty to skip fetching the .wasm by URL; these bytes never reach
@@ -28,11 +30,17 @@ let runtime: OrtRuntime | undefined;
 
 export function workerdOrt(): OrtRuntime {
   if (runtime) return runtime;
-  const heapBytes = hookInstantiate((source) => (isPlaceholder(source) ? ortWasm : undefined));
+  const ortHeap = hookInstantiate((source) => (isPlaceholder(source) ? ortWasm : undefined));
+  let kernels: Kernels | undefined;
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;
   ort.env.wasm.wasmBinary = PLACEHOLDER;
   ort.env.logLevel = 'error';
-  runtime = { ort: ort as unknown as Ort, platform: 'workerd-wasm', heapBytes };
+  runtime = {
+    ort: ort as unknown as Ort,
+    platform: 'workerd-wasm',
+    heapBytes: () => ortHeap() + (kernels?.heapBytes() ?? 0),
+    kernels: () => (kernels ??= workerdKernels()),
+  };
   return runtime;
 }

@@ -4,6 +4,7 @@
  * ort-node.ts. Nothing else in worker/model imports onnxruntime-web at runtime: only its types.
  */
 import type * as ortTypes from 'onnxruntime-web';
+import type { Kernels } from '../kernels/index.ts';
 
 export type Ort = typeof ortTypes;
 
@@ -11,8 +12,13 @@ export interface OrtRuntime {
   readonly ort: Ort;
   /** Which build this is, for logs and /health ('workerd-wasm', 'node-wasm'). */
   readonly platform: string;
-  /** Current size of the WASM heap in bytes (it only ever grows), or 0 before the first session. */
+  /**
+   * Current size of the WASM memories in bytes — ORT's heap plus our kernels' memory once used (both
+   * only ever grow) — or 0 before the first session.
+   */
   heapBytes(): number;
+  /** Our WASM kernels (host-attention models), instantiated on first use. */
+  kernels?: () => Kernels;
 }
 
 /**
