@@ -3,12 +3,14 @@
  *   ckpt/<source>/          HF checkpoint: the bundled model's (checkpoints/edge-gpt2-small) or a synthetic
  *                           gpt2 / distilgpt2-shaped one (`npm run synth`, random weights: speed and memory
  *                           do not depend on the values)
- *   models/<id>/            `npm run convert` output (R2 layout), id = <source>-<quant>[-kv16]-s<stages>
+ *   models/<id>/            `npm run convert` output (R2 layout), id = <source>-<quant>[-kv16]-s<stages>[-graph]
+ *                           (-graph: attention inside ORT; without it the converter's default layout, which is
+ *                           host-attention for one-stage int8 with a float32 cache)
  *   hf/<id>/                transformers.js layout of a one-stage conversion (hf-layout.ts)
  * The converter and synth run as child processes through their npm scripts: the same code paths a user runs.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { manifestKey } from '../../worker/model/manifest.ts';
 import { HF_DTYPE, writeHfLayout } from './hf-layout.ts';
@@ -22,6 +24,8 @@ export interface BenchConfig {
   quant: Quant;
   stages: number;
   kv: 'float32' | 'float16';
+  /** `graph`: attention inside ORT even where the converter would default to host attention. */
+  attention?: 'graph';
   /** Decode-speed graph variants (variants.ts), applied to the conversion. */
   variants?: Variant[];
 }
@@ -33,13 +37,20 @@ export const DEFAULT_CONFIGS: readonly BenchConfig[] = [
   { source: 'distilgpt2', quant: 'q4', stages: 1, kv: 'float32' },
   { source: 'distilgpt2', quant: 'int8', stages: 3, kv: 'float32' },
   { source: 'gpt2', quant: 'int8', stages: 1, kv: 'float32' },
+  { source: 'gpt2', quant: 'int8', stages: 1, kv: 'float32', attention: 'graph' },
   { source: 'gpt2', quant: 'int8', stages: 4, kv: 'float32' },
   { source: 'gpt2', quant: 'q4', stages: 1, kv: 'float32' },
   { source: 'gpt2', quant: 'q4', stages: 4, kv: 'float32' },
 ];
 
+/** What the converter will produce for this config (its default rule, convert.ts). */
+export function layoutOf(c: BenchConfig): 'host-attention' | 'graph' {
+  return c.attention === 'graph' || c.quant === 'q4' || c.stages > 1 || c.kv === 'float16' ? 'graph' : 'host-attention';
+}
+
 function baseId(c: BenchConfig): string {
-  return `${c.source}-${c.quant}${c.kv === 'float16' ? '-kv16' : ''}-s${c.stages}`;
+  const graph = c.attention === 'graph' && c.quant !== 'q4' && c.stages === 1 && c.kv === 'float32' ? '-graph' : '';
+  return `${c.source}-${c.quant}${c.kv === 'float16' ? '-kv16' : ''}-s${c.stages}${graph}`;
 }
 
 export function configId(c: BenchConfig): string {
@@ -50,9 +61,9 @@ export function configId(c: BenchConfig): string {
 export function parseConfig(spec: string): BenchConfig {
   const [s = '', ...variants] = spec.split('+');
   for (const v of variants) if (!VARIANTS.includes(v as Variant)) throw new Error(`bad variant "${v}" in ${spec}: one of ${VARIANTS.join(', ')}`);
-  const m = s.match(/^(bundled|distilgpt2|gpt2)[-:](int8|q4)(?:[-:](kv16))?[-:]s?(\d+)(?:[-:](kv16))?$/);
-  if (!m) throw new Error(`bad config "${s}": expected <bundled|distilgpt2|gpt2>-<int8|q4>[-kv16]-s<stages>`);
-  const c: BenchConfig = { source: m[1] as Source, quant: m[2] as Quant, stages: Number(m[4]), kv: m[3] || m[5] ? 'float16' : 'float32' };
+  const m = s.match(/^(bundled|distilgpt2|gpt2)[-:](int8|q4)(?:[-:](kv16))?[-:]s?(\d+)(?:[-:](kv16))?(?:[-:](graph))?$/);
+  if (!m) throw new Error(`bad config "${s}": expected <bundled|distilgpt2|gpt2>-<int8|q4>[-kv16]-s<stages>[-graph]`);
+  const c: BenchConfig = { source: m[1] as Source, quant: m[2] as Quant, stages: Number(m[4]), kv: m[3] || m[5] ? 'float16' : 'float32', ...(m[6] ? { attention: 'graph' as const } : {}) };
   return variants.length ? { ...c, variants: variants as Variant[] } : c;
 }
 
@@ -90,17 +101,24 @@ export function prepare(root: string, c: BenchConfig, log: (l: string) => void):
   const checkpoint = checkpointDir(root, c.source, log);
   const modelDir = path.join(root, '.tmp', 'bench', 'models', id);
   const manifest = path.join(modelDir, manifestKey(id));
-  // A retrained checkpoint (the bundled model) invalidates its conversions.
-  const stale = existsSync(manifest) && statSync(manifest).mtimeMs < statSync(path.join(checkpoint, 'model.safetensors')).mtimeMs;
+  // A retrained checkpoint (the bundled model) invalidates its conversions, and so does a cached conversion
+  // in another layout (made before host attention became the converter's default).
+  const layout = existsSync(manifest) ? ((JSON.parse(readFileSync(manifest, 'utf8')) as { layout?: string }).layout ?? 'graph') : null;
+  const stale =
+    existsSync(manifest) && (statSync(manifest).mtimeMs < statSync(path.join(checkpoint, 'model.safetensors')).mtimeMs || layout !== layoutOf(c));
   if (stale) {
     rmSync(modelDir, { recursive: true, force: true });
     rmSync(path.join(root, '.tmp', 'bench', 'hf', id), { recursive: true, force: true });
   }
   if (!existsSync(manifest)) {
-    npm(root, 'convert', [checkpoint, '--quant', c.quant, '--stages', String(c.stages), '--kv', c.kv, '--out', modelDir, '--id', id], log);
+    const attention = c.attention ? ['--attention', c.attention] : [];
+    npm(root, 'convert', [checkpoint, '--quant', c.quant, '--stages', String(c.stages), '--kv', c.kv, ...attention, '--out', modelDir, '--id', id], log);
   }
   let hf: Artifacts['hf'] = null;
-  if (c.stages === 1 && c.kv === 'float32') {
+  if (layoutOf(c) === 'host-attention') {
+    // transformers.js needs one graph with attention inside: the in-graph conversion of the same weights.
+    hf = prepare(root, { ...c, attention: 'graph' }, log).hf;
+  } else if (c.stages === 1 && c.kv === 'float32') {
     const hfRoot = path.join(root, '.tmp', 'bench', 'hf');
     if (!existsSync(path.join(hfRoot, id, 'config.json'))) {
       log(`[bench] transformers.js layout for ${id}`);

@@ -11,6 +11,7 @@ import { argmax, defaultParams, generate } from '../../worker/generation/index.t
 import type { LoadedModel } from '../../worker/model/index.ts';
 import type { Ort, OrtRuntime } from '../../worker/model/ort.ts';
 import { nodeOrt } from '../../worker/model/ort-node.ts';
+import { nodeKernels } from '../../worker/kernels/node.ts';
 import { fsBlobSource } from '../lib/r2-fs-source.ts';
 import { loadAnyModel } from './fast-load.ts';
 import { cacheBytes } from './fast-lm.ts';
@@ -43,7 +44,8 @@ export async function nativeOrt(threads = 1): Promise<OrtRuntime> {
     }
   };
   const ort = { ...native, InferenceSession: { create } } as unknown as Ort;
-  return { ort, platform: `node-native-${threads}t`, heapBytes: () => 0 };
+  // host-attention models: the dense segments run in native ORT, attention and the head in our WASM kernels.
+  return { ort, platform: `node-native-${threads}t`, heapBytes: () => 0, kernels: nodeKernels };
 }
 
 export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
@@ -77,7 +79,9 @@ export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
           next = argmax(s.logits);
           stepMs.push(performance.now() - t0);
         }
-        kvJsBytes = Math.max(kvJsBytes, cacheBytes(cache) || manifest.memory.kv_cache_bytes_per_token * cache.length);
+        // host-attention keeps the cache in the kernels' WASM memory, which the heap already counts.
+        const js = manifest.layout === 'host-attention' ? 0 : cacheBytes(cache) || manifest.memory.kv_cache_bytes_per_token * cache.length;
+        kvJsBytes = Math.max(kvJsBytes, js);
         causal.release(cache);
         out.push(stepMs);
       }

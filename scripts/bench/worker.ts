@@ -24,7 +24,7 @@ import { workerdOrt } from '../../worker/model/ort-workerd.ts';
 import { loadAnyModel } from './fast-load.ts';
 import { cacheBytes } from './fast-lm.ts';
 import { runStageAlone } from './stage-alone.ts';
-import { stageGraphs } from '../../worker/model/manifest.ts';
+import { manifestBlobs } from '../../worker/model/manifest.ts';
 
 interface Env {
   MODEL_BUCKET: R2Reader;
@@ -49,6 +49,7 @@ function model(env: Env, id: string, log?: (l: string) => void): Promise<LoadedM
 
 /** Bytes the KV cache holds in JS (ORT-web copies every output out of the WASM heap; fast KV: its buffers). */
 function kvBytes(lm: LoadedModel, cache: KVCache): number {
+  if (lm.manifest.layout === 'host-attention') return 0; // in the kernels' WASM memory: counted in the heap
   return cacheBytes(cache) || lm.manifest.memory.kv_cache_bytes_per_token * cache.length * cache.batch;
 }
 
@@ -89,7 +90,7 @@ async function route(req: Request, env: Env): Promise<Response> {
       const source = r2BlobSource(env.MODEL_BUCKET);
       const m = await fetchManifest(source, id);
       let bytes = 0;
-      for (const s of m.stages) for (const b of await fetchBlobs(source, [...stageGraphs(s), ...s.shards])) bytes += b.byteLength;
+      for (const b of await fetchBlobs(source, manifestBlobs(m).slice(1))) bytes += b.byteLength;
       return json({ bytes });
     }
     case '/bench/prefill': {
