@@ -154,6 +154,18 @@ describe('host-attention vs in-graph attention (synthetic, same weights)', () =>
     expect(kernels().liveBytes()).toBe(before);
   });
 
+  it('a capacity hint reserves the cache once: decoding up to it takes no more memory', async () => {
+    const m = lm('synth');
+    const before = kernels().liveBytes();
+    let r = await m.forward({ inputIds: [[1, 2, 3]], cache: null, logitsFor: 'last', capacity: 200 });
+    const reserved = kernels().liveBytes() - before;
+    expect(reserved).toBeGreaterThanOrEqual(3 * 2 * 200 * 48 * 4); // layers × (k, v) × positions × n_embd × f32
+    for (let i = 0; i < 150; i++) r = await m.forward({ inputIds: [[(i * 7) % SV]], cache: r.cache, logitsFor: 'last' });
+    expect(kernels().liveBytes() - before).toBe(reserved);
+    m.release(r.cache);
+    expect(kernels().liveBytes()).toBe(before);
+  });
+
   it('a consumed cache cannot be used again', async () => {
     const r = await lm('synth').forward({ inputIds: [[1, 2, 3]], cache: null, logitsFor: 'last' });
     const n = await lm('synth').forward({ inputIds: [[4]], cache: r.cache, logitsFor: 'last' });

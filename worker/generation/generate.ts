@@ -8,7 +8,7 @@ import { CpuMeter, type CostPrior } from './cpu-meter.ts';
 import { DEFAULT_COST_PRIOR } from './defaults.ts';
 import { GenerationError } from './errors.ts';
 import { assertParams } from './params.ts';
-import { PROMPT_CHUNK, PromptScorer } from './prompt.ts';
+import { PREFILL_CHUNK, PROMPT_CHUNK, PromptScorer } from './prompt.ts';
 import { Rng } from './rng.ts';
 import { createWorkspace, Sequence, type Pick } from './sequence.ts';
 import type { CausalLM, ForwardResult, GenerationEvent, GenerationParams, KVCache, TextTokenizer } from './types.ts';
@@ -47,16 +47,19 @@ export async function* generate(
     if (signal?.aborted) return;
     if (params.maxNewTokens === 0 && !params.promptLogprobs) return yield* endAll(seqs); // nothing to compute
 
-    // Prefill: one forward, or (when scoring the prompt) chunks of PROMPT_CHUNK positions so the
-    // [positions, vocab] logits stay small; each chunk extends the cache of the one before.
+    // Prefill in chunks, each extending the cache of the one before: PREFILL_CHUNK positions bound the
+    // activations ORT allocates (its arena and the WASM heap never shrink: a 512-token prefill would grow
+    // distilgpt2's heap by ~25 MB for good), and when scoring the prompt PROMPT_CHUNK positions keep the
+    // [positions, vocab] logits small.
     const scorer = params.promptLogprobs ? new PromptScorer(promptIds, V, tokenizer, params.topLogprobs) : null;
-    const chunk = scorer ? PROMPT_CHUNK : input.length;
+    const chunk = scorer ? PROMPT_CHUNK : PREFILL_CHUNK;
     let prefill: ForwardResult | undefined;
+    const capacity = Math.min(nPositions, input.length + params.maxNewTokens); // the cache's final length, at most
     for (let start = 0; start < input.length; start += chunk) {
       const ids = input.slice(start, start + chunk);
       const past = cache;
       const res: ForwardResult = await meter.time({ batch: 1, past: start, seq: ids.length }, () =>
-        lm.forward({ inputIds: [ids], cache: past, logitsFor: scorer ? 'all' : 'last' }),
+        lm.forward({ inputIds: [ids], cache: past, logitsFor: scorer ? 'all' : 'last', capacity }),
       );
       cache = res.cache; // the input cache now belongs to the model (ForwardResult contract)
       checkResult(res, 1, scorer ? ids.length : 1, V);

@@ -11,6 +11,9 @@ export type PromptTokens = Extract<GenerationEvent, { type: 'prompt' }>['tokens'
  */
 export const PROMPT_CHUNK = 64;
 
+/** Positions per prefill forward when only the last logits are needed (see generate.ts). */
+export const PREFILL_CHUNK = 128;
+
 /**
  * Token j is scored by the row of position j − 1 of the raw model distribution (no penalties:
  * nothing has been generated); token 0 has no prefix, so its logprob is null (OpenAI echo and TGI

@@ -27,6 +27,11 @@ export interface ForwardRequest {
   logitsFor: 'last' | 'all';
   /** Also return the final hidden states (after ln_f) of every position. */
   hidden?: boolean;
+  /**
+   * Positions the returned cache is expected to reach (prompt + max new tokens): a hint that lets a model
+   * reserve its cache once instead of growing (and copying) it as decoding goes. Never a limit.
+   */
+  capacity?: number;
 }
 
 export interface ForwardResult {

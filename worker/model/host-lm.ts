@@ -81,7 +81,7 @@ export class HostCausalLM implements CausalLM {
     return this.mutex.run(async () => {
       this.steps++;
       if (past) past.released = true; // ours now: its block is extended in place or moved
-      const cache = this.reserve(past, B, P + T);
+      const cache = this.reserve(past, B, P + T, req.capacity);
       try {
         const { Tensor } = this.rt.ort;
         const dims = [B, T, E];
@@ -143,10 +143,15 @@ export class HostCausalLM implements CausalLM {
     return this.config.nLayer * 2 * this.H * capacity * this.hd;
   }
 
-  /** A block with room for `need` positions: the past block itself when it has room, else a bigger one. */
-  private reserve(past: HostKVCache | null, B: number, need: number): HostKVCache {
+  /**
+   * A block with room for `need` positions: the past block itself when it has room, else a new one sized
+   * for the caller's `hint` (the request's whole length: one allocation per request, no copies) or, without
+   * a hint, the next multiple of GROW. A grown block is copied once and the old one freed; without hints a
+   * long decode leaves freed blocks the next, bigger one cannot reuse, so the hint also bounds the memory.
+   */
+  private reserve(past: HostKVCache | null, B: number, need: number, hint = 0): HostKVCache {
     if (past && past.capacity >= need) return new HostKVCache(B, need, past.capacity, past.ptr);
-    const capacity = Math.min(this.config.nPositions, Math.ceil(need / GROW) * GROW);
+    const capacity = Math.min(this.config.nPositions, Math.max(Math.ceil(need / GROW) * GROW, Math.floor(hint)));
     const ptr = this.k.alloc(B * this.rowFloats(capacity) * 4);
     if (past) {
       // Same slabs, wider: copy each (row, layer, kind, head) slab's `length` positions.

@@ -12,7 +12,8 @@ import {
   type GenerationParams,
 } from '../../../worker/generation/index.ts';
 import { collect, FakeLM, FakeTokenizer, hashLogits, scriptedLogits } from './fakes.ts';
-import { PROMPT_CHUNK } from '../../../worker/generation/prompt.ts';
+import { argmax } from '../../../worker/generation/logits.ts';
+import { PREFILL_CHUNK, PROMPT_CHUNK } from '../../../worker/generation/prompt.ts';
 
 const tok = new FakeTokenizer();
 const V = tok.vocabSize;
@@ -165,6 +166,20 @@ describe('generate: prompt scoring and edge cases', () => {
     // Generation after a chunked prefill continues from the last prompt position.
     const alone = await collect(generate(new FakeLM(logits, { vocabSize: V, nPositions: 256 }), tok, prompt, params({ maxNewTokens: 2 })));
     expect(events.slice(1)).toEqual(alone);
+    expect(lm.liveCaches).toBe(0);
+  });
+
+  it('prefills a long prompt in chunks of PREFILL_CHUNK (bounded activations), hinting the whole length', async () => {
+    const lm = new FakeLM(logits, { vocabSize: V, nPositions: 512 });
+    const prompt = Array.from({ length: PREFILL_CHUNK + 7 }, (_, i) => (i * 37 + 11) % 250);
+    const events = await collect(generate(lm, tok, prompt, params({ maxNewTokens: 3 })));
+    expect(lm.stats.forwards.slice(0, 2).map((f) => [f.inputIds[0]!.length, f.cache?.length ?? 0, f.logitsFor, f.capacity])).toEqual([
+      [PREFILL_CHUNK, 0, 'last', prompt.length + 3],
+      [7, PREFILL_CHUNK, 'last', prompt.length + 3],
+    ]);
+    // The same tokens as with the whole prompt in one forward: the fake's logits depend on the prefix only.
+    const tokens = events.filter((e) => e.type === 'token').map((e) => (e as { id: number }).id);
+    expect(tokens).toEqual([0, 1, 2].map((i) => argmax(Float32Array.from(logits([...prompt, ...tokens.slice(0, i)])))));
     expect(lm.liveCaches).toBe(0);
   });
 
