@@ -66,7 +66,7 @@ export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
     },
     async decode(ids, steps, runs) {
       const { lm: causal, manifest } = model();
-      const base = await causal.forward({ inputIds: [ids], cache: null, logitsFor: 'last' });
+      const base = await causal.forward({ inputIds: [ids], cache: null, logitsFor: 'last', capacity: ids.length + steps });
       const out: number[][] = [];
       for (let r = 0; r < runs; r++) {
         let cache = causal.selectRows(base.cache, [0]);

@@ -96,7 +96,8 @@ async function route(req: Request, env: Env): Promise<Response> {
     case '/bench/prefill': {
       const lm = await model(env, id);
       const ids = body.ids as number[];
-      const r = await lm.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'last' });
+      // capacity: room for the decode steps that follow, as generate() reserves prompt + max new tokens
+      const r = await lm.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'last', capacity: ids.length + 64 });
       return json({ handle: keep(id, lm, r.cache), next: argmax(r.logits), heap: workerdOrt().heapBytes() });
     }
     case '/bench/fork': {
