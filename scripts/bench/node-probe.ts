@@ -15,6 +15,7 @@ import { nodeKernels } from '../../worker/kernels/node.ts';
 import { fsBlobSource } from '../lib/r2-fs-source.ts';
 import { loadAnyModel } from './fast-load.ts';
 import { cacheBytes } from './fast-lm.ts';
+import { prefill } from './prefill.ts';
 import type { Probe } from './suite.ts';
 
 export function selfPeakRss(): number {
@@ -60,13 +61,13 @@ export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
       return m ? { fetchMs: Number(m[1]), sessionMs: Number(m[2]) } : {};
     },
     async first(ids) {
-      const r = await model().lm.forward({ inputIds: [ids], cache: null, logitsFor: 'last' });
+      const r = await prefill(model().lm, ids, 0);
       model().lm.release(r.cache);
       return argmax(r.logits);
     },
     async decode(ids, steps, runs) {
       const { lm: causal, manifest } = model();
-      const base = await causal.forward({ inputIds: [ids], cache: null, logitsFor: 'last', capacity: ids.length + steps });
+      const base = await prefill(causal, ids, steps);
       const out: number[][] = [];
       for (let r = 0; r < runs; r++) {
         let cache = causal.selectRows(base.cache, [0]);

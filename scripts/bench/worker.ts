@@ -24,6 +24,7 @@ import { workerdOrt } from '../../worker/model/ort-workerd.ts';
 import { loadAnyModel } from './fast-load.ts';
 import { cacheBytes } from './fast-lm.ts';
 import { runStageAlone } from './stage-alone.ts';
+import { prefill } from './prefill.ts';
 import { manifestBlobs } from '../../worker/model/manifest.ts';
 
 interface Env {
@@ -96,8 +97,7 @@ async function route(req: Request, env: Env): Promise<Response> {
     case '/bench/prefill': {
       const lm = await model(env, id);
       const ids = body.ids as number[];
-      // capacity: room for the decode steps that follow, as generate() reserves prompt + max new tokens
-      const r = await lm.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'last', capacity: ids.length + 64 });
+      const r = await prefill(lm.lm, ids, 64); // as generate(): chunked, with room for the decode steps that follow
       return json({ handle: keep(id, lm, r.cache), next: argmax(r.logits), heap: workerdOrt().heapBytes() });
     }
     case '/bench/fork': {
