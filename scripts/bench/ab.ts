@@ -10,6 +10,7 @@ import { argmax } from '../../worker/generation/logits.ts';
 import { nodeOrt } from '../../worker/model/ort-node.ts';
 import { fsBlobSource } from '../lib/r2-fs-source.ts';
 import { loadAnyModel } from './fast-load.ts';
+import { prefill } from './prefill.ts';
 import { summarize } from './stats.ts';
 
 async function main(): Promise<void> {
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   for (const spec of positionals) {
     const [dir, id] = spec.split(':');
     const m = await loadAnyModel(fsBlobSource(dir!), id!, rt, () => {});
-    const pre = past > 0 ? await m.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'last' }) : null;
+    const pre = past > 0 ? await prefill(m.lm, ids, seq) : null; // chunked, with room for the step (as the Worker)
     models.push({ id: id!, m, pre, next: pre ? argmax(pre.logits) : 464, ms: [] as number[] });
   }
   const rounds = Number(v.rounds);

@@ -247,37 +247,40 @@
         (br $tail))))
 
   ;; ---------------------------------------------------------------------------------------------
-  ;; exp(x) for the softmax, computed in f64 and rounded to f32 by the caller: relative error of the
-  ;; f32 result ≤ half an f32 ulp (6e-8) + the series' truncation (≤ 1.1e-11), well inside 2e-7 on [-88, 0].
-  ;; Written in WAT rather than imported from JS (Math.exp): ~74k calls per token at 512 past tokens
-  ;; (12 layers × 12 heads × 512 keys); a WASM→JS call per score costs more than these ~25 ops, and
-  ;; keeping it here leaves the module with no imports. Scalar, not vectorised: replacing it by the
-  ;; identity saved only ~10% of attend at past=511 (attend is bound by streaming K and V from memory).
-  ;; x = n·ln2 + r with |r| ≤ ln2/2; e^r by its Taylor series to r^9 (error ≤ e^r·r^10/10! < 1.1e-11);
-  ;; 2^n assembled in the exponent bits. x is clamped at -104, where the f32 result is already 0,
-  ;; so n stays in the normal f64 range. NaN stays NaN (trunc_sat does not trap).
-  (func $exp (param $x f64) (result f64)
-    (local $n f64) (local $r f64)
-    (local.set $x (f64.max (local.get $x) (f64.const -104)))
-    (local.set $n (f64.nearest (f64.mul (local.get $x) (f64.const 1.4426950408889634))))
-    (local.set $r (f64.sub (local.get $x) (f64.mul (local.get $n) (f64.const 0.6931471805599453))))
-    (f64.mul
-      ;; Horner: 1 + r(1 + r/2(1 + r/3(… (1 + r/9))))
-      (f64.add (f64.const 1) (f64.mul (local.get $r)
-      (f64.add (f64.const 1) (f64.mul (local.get $r)
-      (f64.add (f64.const 0.5) (f64.mul (local.get $r)
-      (f64.add (f64.const 0.16666666666666666) (f64.mul (local.get $r)
-      (f64.add (f64.const 0.041666666666666664) (f64.mul (local.get $r)
-      (f64.add (f64.const 0.008333333333333333) (f64.mul (local.get $r)
-      (f64.add (f64.const 0.001388888888888889) (f64.mul (local.get $r)
-      (f64.add (f64.const 0.0001984126984126984) (f64.mul (local.get $r)
-      (f64.add (f64.const 0.0000248015873015873) (f64.mul (local.get $r)
-        (f64.const 0.0000027557319223985893)))))))))))))))))))
-      (f64.reinterpret_i64 (i64.shl
-        (i64.add (i64.trunc_sat_f64_s (local.get $n)) (i64.const 1023))
-        (i64.const 52)))))
+  ;; exp of four f32 lanes, x ≤ 0 (the softmax's s - max): x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in
+  ;; two for an exact n·ln2_hi), e^r by its Taylor series to r^6 (truncation ≤ 0.347^7/7! = 1.2e-7
+  ;; relative), 2^n put in the exponent bits. Relative error ≤ 3e-7 in f32 (test/unit/kernels); lanes
+  ;; below -87.3 (where 2^n would leave the normal range) give 0 — e^-87.3 is 1.2e-38 anyway. In a
+  ;; prefill the softmax runs past+i exps per query per head, hence four lanes, no f64, no calls out.
+  (func $exp4 (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128) (local $ok v128)
+    (local.set $ok (f32x4.ge (local.get $x) (f32x4.splat (f32.const -87.3))))
+    (local.set $x (f32x4.max (local.get $x) (f32x4.splat (f32.const -87.3))))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504)))))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375)))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (f32x4.splat (f32.const -2.12194440e-4)))))
+    ;; Horner: 1 + r(1 + r(1/2 + r(1/6 + r(1/24 + r(1/120 + r/720)))))
+    (local.set $p (f32x4.add (f32x4.splat (f32.const 0.008333333)) (f32x4.mul (local.get $r) (f32x4.splat (f32.const 0.0013888889)))))
+    (local.set $p (f32x4.add (f32x4.splat (f32.const 0.041666668)) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (f32x4.splat (f32.const 0.16666667)) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (f32x4.splat (f32.const 0.5)) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (f32x4.splat (f32.const 1)) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (f32x4.splat (f32.const 1)) (f32x4.mul (local.get $r) (local.get $p))))
+    (v128.and (local.get $ok)
+      (f32x4.mul (local.get $p)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127))) (i32.const 23)))))
 
-  (export "exp" (func $exp))
+  ;; exp4 over n floats (n a multiple of 4) from src to dst: for the tests of $exp4's error bound.
+  (func (export "exp4_array") (param $src i32) (param $dst i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (v128.store (local.get $dst) (call $exp4 (v128.load (local.get $src))))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $l))))
 
   ;; q·k over hd floats (nbytes = hd*4, a multiple of 16)
   (func $dot (param $a i32) (param $b i32) (param $nbytes i32) (result f32)
@@ -352,7 +355,7 @@
   ;;   q       f32 [T, H*hd]     new positions past..past+T-1, heads concatenated (GPT-2's split)
   ;;   k, v    f32 [H, cap, hd]  the cache; positions 0..past+T-1 valid (new ones already appended)
   ;;   out     f32 [T, H*hd]
-  ;;   scratch f32 [past+T]      scores, then their exps
+  ;;   scratch f32 [past+T, rounded up to a multiple of 4]  scores, then their exps
   ;; For position i and head h: s[t] = scale·q_i,h·k[h,t] for t ≤ past+i; out = Σ_t softmax(s)[t]·v[h,t].
   ;; Requires hd % 4 == 0, T ≥ 1, H ≥ 1, past+T ≤ cap (checked by the TS wrapper).
   (func (export "attend")
@@ -362,6 +365,7 @@
     (local $hdB i32) (local $rowB i32) (local $headB i32)
     (local $qp i32) (local $kp i32) (local $vp i32) (local $op i32) (local $sp i32)
     (local $s f32) (local $mx f32) (local $sum f64) (local $pv v128) (local $sv v128) (local $mv v128) (local $n4 i32)
+    (local $acc4 v128)
     (local.set $hdB (i32.shl (local.get $hd) (i32.const 2)))
     (local.set $rowB (i32.mul (local.get $H) (local.get $hdB)))
     (local.set $headB (i32.mul (local.get $cap) (local.get $hdB)))
@@ -405,17 +409,22 @@
             (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
             (local.set $t (i32.add (local.get $t) (i32.const 1)))
             (br $scores1)))
-        ;; exp(s - max), summed in f64
-        (local.set $sum (f64.const 0))
+        ;; exp(s - max), four at a time ($exp4); lanes past n are masked to 0 (the scratch is sized
+        ;; to a multiple of 4), so the sum and the p·v passes below never see them
+        (local.set $acc4 (v128.const f32x4 0 0 0 0))
+        (local.set $mv (f32x4.splat (local.get $mx)))
         (local.set $sp (local.get $scratch))
         (local.set $t (i32.const 0))
         (loop $exps
-          (local.set $s (f32.demote_f64 (call $exp (f64.promote_f32 (f32.sub (f32.load (local.get $sp)) (local.get $mx))))))
-          (f32.store (local.get $sp) (local.get $s))
-          (local.set $sum (f64.add (local.get $sum) (f64.promote_f32 (local.get $s))))
-          (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
-          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (local.set $pv (call $exp4 (f32x4.sub (v128.load (local.get $sp)) (local.get $mv))))
+          (local.set $pv (v128.and (local.get $pv)
+            (i32x4.lt_s (i32x4.add (i32x4.splat (local.get $t)) (v128.const i32x4 0 1 2 3)) (i32x4.splat (local.get $n)))))
+          (v128.store (local.get $sp) (local.get $pv))
+          (local.set $acc4 (f32x4.add (local.get $acc4) (local.get $pv)))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 16)))
+          (local.set $t (i32.add (local.get $t) (i32.const 4)))
           (br_if $exps (i32.lt_u (local.get $t) (local.get $n))))
+        (local.set $sum (f64.promote_f32 (call $hsum_f32 (local.get $acc4))))
         ;; out_i,h = (Σ_t e_t v[h,t]) / Σ e: zero the row, accumulate, normalise once
         (local.set $d (i32.const 0))
         (loop $zero

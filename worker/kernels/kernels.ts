@@ -119,7 +119,7 @@ export function createKernels(module: WebAssembly.Module): Kernels {
       dims({ past }, 0);
       shape(hd % 4 === 0, `attend: hd = ${hd} must be a multiple of 4`);
       shape(past + T <= cap, `attend: past + T = ${past + T} exceeds the cache capacity ${cap}`);
-      const scores = scratchFor((past + T) * 4); // f32 [past + T]
+      const scores = scratchFor(Math.ceil((past + T) / 4) * 16); // f32 [past + T], rounded up to whole v128s
       inside('q', qPtr, T * H * hd * 4);
       inside('k', kPtr, H * cap * hd * 4);
       inside('v', vPtr, H * cap * hd * 4);

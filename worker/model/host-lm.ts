@@ -171,18 +171,17 @@ export class HostCausalLM implements CausalLM {
     const { nEmbd: E, vocabSize: V, nPositions } = this.config;
     const out = new Float32Array(ids.length * ids[0]!.length * E);
     const wpe = this.k.f32(this.w.wpe, nPositions * E);
-    const wteI8 = this.int8 ? this.k.i8(this.w.wte, V * E) : null;
-    const wteF32 = this.int8 ? null : this.k.f32(this.w.wte, V * E);
+    const wte: Int8Array | Float32Array = this.int8 ? this.k.i8(this.w.wte, V * E) : this.k.f32(this.w.wte, V * E);
     const scale = this.int8 ? this.k.f32(this.w.wteScale!, V) : null;
     let o = 0;
     for (const row of ids) {
-      row.forEach((id, t) => {
-        const p = (P + t) * E;
+      for (let t = 0; t < row.length; t++, o += E) {
+        const id = row[t]!;
         const s = scale ? scale[id]! : 1;
-        const src = (wteI8 ?? wteF32)!;
-        for (let e = 0; e < E; e++) out[o + e] = src[id * E + e]! * s + wpe[p + e]!;
-        o += E;
-      });
+        const src = id * E;
+        const p = (P + t) * E;
+        for (let e = 0; e < E; e++) out[o + e] = wte[src + e]! * s + wpe[p + e]!;
+      }
     }
     return out;
   }
