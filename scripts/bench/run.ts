@@ -8,6 +8,7 @@
  *   --steps N         decode steps per run (8) --pasts a,b,c   decode context lengths (32,256,512)
  *   --gen N           generated tokens for tokens/s (64)
  *   --no-stages       skip the per-stage isolates of multi-stage configs
+ *   --serve-only      with --into: only (re)measure one request's memory in a fresh isolate for these configs
  *   --md FILE         rewrite the generated section of FILE (BENCHMARKS.md) between the bench markers
  *   --render FILE     only render FILE (a results JSON) as markdown (with --md: into that document)
  *   --into FILE       add to an earlier results JSON (configs measured again replace their old entry),
@@ -23,7 +24,7 @@ import { corpusIds } from './corpus.ts';
 import { bundleBenchWorker, startDevServer } from './dev-server.ts';
 import { configId, DEFAULT_CONFIGS, parseConfig, prepare, type Artifacts, type BenchConfig } from './models.ts';
 import type { EngineJob, NodeEngine } from './node-engine.ts';
-import { renderReport, replaceSection, type BenchResults, type ConfigResult } from './report.ts';
+import { renderReport, replaceSection, type BenchResults, type ConfigResult, type ServeResult } from './report.ts';
 import { benchState, seedBench } from './seed.ts';
 import type { StageAloneResult } from './stage-alone.ts';
 import { coldStart, runSuite, type ColdResult, type SuiteOptions, type SuiteResult } from './suite.ts';
@@ -107,6 +108,19 @@ async function runWorkerd(bundle: string, a: Artifacts, c: BenchConfig, suite: O
   return out;
 }
 
+/** One generate() request (longest past + 16 new tokens) in a fresh workerd: the memory a real request needs. */
+async function measureServe(bundle: string, a: Artifacts, corpus: readonly number[], past: number): Promise<ServeResult> {
+  const { persistTo } = benchState(ROOT);
+  const dev = await startDevServer(ROOT, persistTo, path.join(ROOT, '.tmp', 'bench', 'wrangler-dev.log'), bundle);
+  try {
+    const r = await dev.call<Omit<ServeResult, 'rssPeak'>>('/bench/serve', { id: a.id, ids: corpus.slice(0, past), new: 16 });
+    log(`[workerd ${a.id}] one request (${r.context} tokens) in a fresh isolate: heap ${(r.heap / 2 ** 20).toFixed(1)} MB + ${(r.kvJsBytes / 2 ** 20).toFixed(1)} MB KV in JS`);
+    return { heap: r.heap, kvJsBytes: r.kvJsBytes, context: r.context, rssPeak: dev.rss().hwm };
+  } finally {
+    await dev.stop();
+  }
+}
+
 function runNodeEngine(job: EngineJob): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/bench/node-engine.ts'), JSON.stringify(job)], {
@@ -133,6 +147,7 @@ async function main(): Promise<void> {
       pasts: { type: 'string', default: '32,256,512' },
       gen: { type: 'string', default: '64' },
       'no-stages': { type: 'boolean', default: false },
+      'serve-only': { type: 'boolean', default: false },
       md: { type: 'string' },
       into: { type: 'string' },
       render: { type: 'string' },
@@ -177,7 +192,18 @@ async function main(): Promise<void> {
     const manifest = JSON.parse(readFileSync(path.join(a.modelDir, 'models', a.id, 'manifest.json'), 'utf8')) as ConfigResult['manifest'];
     const r: ConfigResult = { id: configId(c), config: c, manifest: { config: manifest.config, memory: manifest.memory }, node: [], loadAvg: [loadavg()[0]!, 0] };
     log(`\n[bench] === ${r.id} ===`);
-    if (engines.includes('workerd')) Object.assign(r, await runWorkerd(bundle, a, c, { ...suiteBase, corpus }, coldRuns, !v['no-stages']));
+    if (v['serve-only']) {
+      const old = earlier?.configs.find((x) => x.id === r.id);
+      if (!old) throw new Error(`--serve-only: ${r.id} is not in --into ${v.into ?? '(none)'}`);
+      const serve = c.variants?.length ? undefined : await measureServe(bundle, a, corpus, Math.max(...suiteBase.pasts));
+      results.configs = results.configs.map((x) => (x.id === r.id ? { ...x, ...(serve ? { serve } : {}) } : x));
+      writeFileSync(outFile, JSON.stringify(results, null, 2));
+      continue;
+    }
+    if (engines.includes('workerd')) {
+      Object.assign(r, await runWorkerd(bundle, a, c, { ...suiteBase, corpus }, coldRuns, !v['no-stages']));
+      if (!c.variants?.length) r.serve = await measureServe(bundle, a, corpus, Math.max(...suiteBase.pasts));
+    }
     for (const engine of engines.filter((e): e is NodeEngine => e !== 'workerd')) {
       const tfjs = engine.startsWith('tfjs');
       if (c.stages > 1 || (tfjs && !a.hf)) continue; // engines other than workerd run one-stage graphs

@@ -133,6 +133,17 @@ async function route(req: Request, env: Env): Promise<Response> {
       for await (const ev of generate(lm.lm, lm.tokenizer, body.ids as number[], params)) if (ev.type === 'token') tokens++;
       return json({ tokens, heap: workerdOrt().heapBytes() });
     }
+    case '/bench/serve': {
+      // One request as the Worker serves it (generate(): chunked prefill, capacity hint, decode, release),
+      // in an isolate that has done nothing else: its heap is what the 128 MB limit would see.
+      const lm = await model(env, id);
+      const ids = body.ids as number[];
+      const params = { ...defaultParams(), maxNewTokens: Number(body.new ?? 16), stopOnEos: false, cpuBudgetMs: 1e9 };
+      let tokens = 0;
+      for await (const ev of generate(lm.lm, lm.tokenizer, ids, params)) if (ev.type === 'token') tokens++;
+      const kvJs = lm.manifest.layout === 'host-attention' ? 0 : lm.manifest.memory.kv_cache_bytes_per_token * (ids.length + tokens);
+      return json({ heap: workerdOrt().heapBytes(), kvJsBytes: kvJs, tokens, context: ids.length + tokens });
+    }
     case '/bench/stage':
       return json(await runStageAlone(r2BlobSource(env.MODEL_BUCKET), workerdOrt(), body));
     case '/bench/mem': {

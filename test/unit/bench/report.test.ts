@@ -89,6 +89,11 @@ describe('report', () => {
     expect(md).toMatch(/workerd vs tfjs-wasm \| 1\.00× \| 1\.00× \| 2\.00× \| 2\.00× \| 2\.00× \|/);
     expect(md).toContain('failed: boom');
   });
+  it('takes the memory of one request in a fresh isolate when it was measured', () => {
+    const withServe: BenchResults = { ...results, configs: [{ ...results.configs[0]!, serve: { heap: 100 * 2 ** 20, kvJsBytes: 0, context: 528, rssPeak: 400 * 2 ** 20 } }] };
+    const row = renderReport(withServe).split('\n').find((l) => l.startsWith('| gpt2-int8-s1 (12×768'))!;
+    expect(row).toMatch(/\| 100\.0 \| — \| 100\.0 \| 400\.0 \| yes \|$/); // heap, KV in JS, isolate, VmHWM, fits
+  });
   it('replaces only the generated section, or appends it', () => {
     const doc = `# B\nintro\n${BEGIN}\nold\n${END}\noutro\n`;
     expect(replaceSection(doc, 'new')).toBe(`# B\nintro\n${BEGIN}\nnew\n${END}\noutro\n`);
