@@ -43,9 +43,12 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
   }
 
   if (manifest.layout === 'host-attention') {
-    const lm = await loadHost(source, manifest, opts, onBytes, progress, log);
+    const { lm, fetchMs, sessionMs } = await loadHost(source, manifest, opts, onBytes, progress, log);
     progress('ready');
-    log(`[model] ${id}: loaded in ${Date.now() - t0} ms (host-attention), ${mb(total)} fetched, wasm heap ${mb(opts.runtime.heapBytes())}`);
+    log(
+      `[model] ${id}: loaded in ${Date.now() - t0} ms (fetch+verify ${fetchMs} ms, sessions ${sessionMs} ms), ` +
+        `${mb(total)} fetched, wasm heap ${mb(opts.runtime.heapBytes())} (ORT + kernels), host-attention`,
+    );
     return { id, manifest, lm, tokenizer };
   }
 
@@ -78,8 +81,8 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
 
 /**
  * host-attention: the host tensors go into the kernels' memory first (their JS bytes dropped at once),
- * then one session per segment, each fed only its own shards; the next segment's blobs are fetched
- * while this one's session is created, so the peak is about two segments of JS bytes.
+ * then one session per segment, each fed only its own shards; the next two segments' blobs are fetched
+ * while this one's session is created, so the peak is about three segments of JS bytes.
  */
 async function loadHost(
   source: BlobSource,
@@ -88,7 +91,7 @@ async function loadHost(
   onBytes: (n: number) => void,
   progress: (phase: LoadProgress['phase'], stage?: number) => void,
   log: (line: string) => void,
-): Promise<HostCausalLM> {
+): Promise<{ lm: HostCausalLM; fetchMs: number; sessionMs: number }> {
   const kernels = opts.runtime.kernels?.();
   if (!kernels) throw new ModelLoadError('session_failed', `runtime ${opts.runtime.platform} has no host kernels for a host-attention model`);
   const host = manifest.host!;
@@ -114,12 +117,9 @@ async function loadHost(
     return ptr;
   };
   const sessions: InferenceSession[] = [];
+  let fetchMs = 0;
+  let sessionMs = 0;
   try {
-    const refs = [host.wte, ...(host.wte_scale ? [host.wte_scale] : []), host.wpe];
-    const got = await fetchBlobs(source, refs, { ...opts, onBytes });
-    const weights = { wte: place(got[0]!), ...(int8 ? { wteScale: place(got[1]!) } : {}), wpe: place(got.at(-1)!) };
-    got.length = 0;
-
     const stage = manifest.stages[0]!;
     const segments = stage.segments!;
     const byLocation = new Map(stage.shards.map((s) => [s.location, s]));
@@ -135,15 +135,39 @@ async function loadHost(
         external: shards.map((ref, i) => ({ path: ref.location, data: data[i]! })),
       }));
     };
-    let next = blobsOf(0);
+    // Segment 0 is fetched along with the host tensors, then two segments ahead while a session is
+    // created (graph + shard each: ≤ 5 reads in flight, within Workers' 6 simultaneous connections).
+    // A failed prefetch is thrown when its turn comes.
+    const ahead = new Map<number, ReturnType<typeof blobsOf>>();
+    const want = (j: number) => {
+      if (j >= segments.length || ahead.has(j)) return;
+      const p = blobsOf(j);
+      p.catch(() => {}); // handled when awaited in its turn; not an unhandled rejection before that
+      ahead.set(j, p);
+    };
+    want(0);
+    const refs = [host.wte, ...(host.wte_scale ? [host.wte_scale] : []), host.wpe];
+    const tf = Date.now();
+    const got = await fetchBlobs(source, refs, { ...opts, onBytes });
+    fetchMs += Date.now() - tf;
+    const weights = { wte: place(got[0]!), ...(int8 ? { wteScale: place(got[1]!) } : {}), wpe: place(got.at(-1)!) };
+    got.length = 0;
+
     for (let j = 0; j < segments.length; j++) {
-      const cur = await next;
-      if (j + 1 < segments.length) next = blobsOf(j + 1);
+      want(j);
+      const tw = Date.now();
+      const cur = await ahead.get(j)!; // fetch time not hidden behind the previous sessions' creation
+      ahead.delete(j);
+      fetchMs += Date.now() - tw;
+      want(j + 1);
+      want(j + 2);
       progress('session', 0);
+      const ts = Date.now();
       sessions.push(await createSession(opts.runtime, cur.graph, cur.external, `segment ${j}`));
+      sessionMs += Date.now() - ts;
     }
     log(`[model] ${manifest.id}: ${segments.length} segments ready, kernels hold ${mb(kernels.liveBytes())}`);
-    return new HostCausalLM(opts.runtime, kernels, manifest, sessions, weights);
+    return { lm: new HostCausalLM(opts.runtime, kernels, manifest, sessions, weights), fetchMs, sessionMs };
   } catch (err) {
     await Promise.allSettled(sessions.map((x) => x.release()));
     for (const p of ptrs) kernels.free(p);
