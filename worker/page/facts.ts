@@ -45,6 +45,12 @@ export function shardSummary(m: Manifest): ShardSummary {
     for (const s of stage.shards) shardBytes += s.bytes;
     for (const g of stageGraphs(stage)) graphBytes += g.bytes;
   }
+  // host-attention: the embedding / LM head and position tables are weight blobs too
+  for (const t of m.host ? [m.host.wte, m.host.wte_scale, m.host.wpe] : []) {
+    if (!t) continue;
+    shards++;
+    shardBytes += t.bytes;
+  }
   return { shards, shardBytes, graphs: m.stages.reduce((n, st) => n + stageGraphs(st).length, 0), graphBytes };
 }
 
@@ -66,7 +72,13 @@ export function modelFacts(m: Manifest): Fact[] {
     { label: 'Quantization', value: quant },
     {
       label: 'Shards',
-      value: `${s.shards} shard${s.shards === 1 ? '' : 's'}, ${formatBytes(s.shardBytes)} in ${s.graphs} stage graph${s.graphs === 1 ? '' : 's'} (${formatBytes(s.graphBytes)}); ${formatBytes(total)} with tokenizer`,
+      value: `${s.shards} shard${s.shards === 1 ? '' : 's'}, ${formatBytes(s.shardBytes)} in ${s.graphs} ${m.host ? 'segment' : 'stage'} graph${s.graphs === 1 ? '' : 's'} (${formatBytes(s.graphBytes)}); ${formatBytes(total)} with tokenizer`,
+    },
+    {
+      label: 'Attention',
+      value: m.host
+        ? 'in the Worker\'s WASM kernels, KV cache kept there between steps (host-attention)'
+        : 'inside the ONNX graph (MultiHeadAttention with past/present key-values)',
     },
     { label: 'Tokenizer', value: `${m.tokenizer.format} (${formatBytes(m.tokenizer.bytes)})` },
     { label: 'KV cache', value: `${m.kv_dtype}, ${formatBytes(m.memory.kv_cache_bytes_per_token)} per token` },

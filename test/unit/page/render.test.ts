@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderPage, type PageView } from '../../../worker/page/index.ts';
 import { CLIENT_JS } from '../../../worker/page/client/index.ts';
-import { evalTable, formatBytes, shardSummary } from '../../../worker/page/facts.ts';
+import { evalTable, formatBytes, modelFacts, shardSummary } from '../../../worker/page/facts.ts';
 import { shellQuote } from '../../../worker/page/examples.ts';
 import { fixtureManifest } from './fixture.ts';
 
@@ -154,6 +154,24 @@ describe('facts helpers', () => {
     const m = fixtureManifest();
     const two = { ...m, stages: [m.stages[0]!, m.stages[0]!] };
     expect(shardSummary(two)).toEqual({ shards: 4, shardBytes: 91_000_000, graphs: 2, graphBytes: 300_000 });
+  });
+  it('counts host tensors as shards and names the layout for host-attention models', () => {
+    const m = fixtureManifest();
+    const blob = (bytes: number) => ({ key: `blobs/${'a'.repeat(64)}`, bytes, sha256: 'a'.repeat(64) });
+    const { graph, ...stage } = m.stages[0]!;
+    const host: typeof m = {
+      ...m,
+      version: 2,
+      layout: 'host-attention',
+      host: { wte: { ...blob(1_000_000), dtype: 'int8', shape: [1, 1] }, wpe: { ...blob(2_000), dtype: 'float32', shape: [1, 1] } },
+      stages: [{ ...stage, segments: [{ graph: graph!, shards: [], inputs: [], outputs: [] }, { graph: graph!, shards: [], inputs: [], outputs: [] }] }],
+    };
+    const plain = shardSummary(m);
+    expect(shardSummary(host)).toEqual({ ...plain, shards: plain.shards + 2, shardBytes: plain.shardBytes + 1_002_000, graphs: 2, graphBytes: 2 * plain.graphBytes });
+    const facts = modelFacts(host);
+    expect(facts.find((f) => f.label === 'Attention')?.value).toMatch(/host-attention/);
+    expect(facts.find((f) => f.label === 'Shards')?.value).toMatch(/2 segment graphs/);
+    expect(modelFacts(m).find((f) => f.label === 'Attention')?.value).toMatch(/inside the ONNX graph/);
   });
   it('reads the eval shapes it may get', () => {
     expect(evalTable({ ppl: 30.1, bpb: 1.1 })).toEqual({ columns: ['ppl', 'bpb'], rows: [['30.1', '1.1']] });
