@@ -196,28 +196,26 @@ export class HostCausalLM implements CausalLM {
     const cap = cache.capacity;
     const slab = cap * hd; // floats of one (row, layer, kind, head)
     const out = new Float32Array(B * T * E);
-    const q = this.k.alloc(T * E * 4);
+    const rows = this.k.alloc(T * 3 * E * 4); // one batch row's qkv [T, 3E]
+    const q = T === 1 ? rows : this.k.alloc(T * E * 4); // attend wants q contiguous [T, E]
     const o = this.k.alloc(T * E * 4);
     try {
       for (let b = 0; b < B; b++) {
         const kBase = cache.ptr + ((b * this.config.nLayer + j) * 2 * H * slab) * 4; // [H, cap, hd]
         const vBase = kBase + H * slab * 4;
-        const kv = this.k.f32(kBase, 2 * H * slab);
-        const qv = this.k.f32(q, T * E);
-        for (let t = 0; t < T; t++) {
-          const src = (b * T + t) * 3 * E;
-          qv.set(qkv.subarray(src, src + E), t * E);
-          for (let h = 0; h < H; h++) {
-            const at = h * slab + (P + t) * hd;
-            kv.set(qkv.subarray(src + E + h * hd, src + E + (h + 1) * hd), at);
-            kv.set(qkv.subarray(src + 2 * E + h * hd, src + 2 * E + (h + 1) * hd), H * slab + at);
-          }
+        this.k.f32(rows, T * 3 * E).set(qkv.subarray(b * T * 3 * E, (b + 1) * T * 3 * E));
+        this.k.kvAppend(rows + E * 4, T, 3 * E, H, hd, kBase, cap, P); // k of each row, into the cache
+        this.k.kvAppend(rows + 2 * E * 4, T, 3 * E, H, hd, vBase, cap, P);
+        if (q !== rows) {
+          const mem = this.k.bytes(0, this.k.heapBytes());
+          for (let t = 0; t < T; t++) mem.copyWithin(q + t * E * 4, rows + t * 3 * E * 4, rows + (t * 3 + 1) * E * 4);
         }
         this.k.attend(q, T, P, kBase, vBase, cap, H, hd, o);
         out.set(this.k.f32(o, T * E), b * T * E);
       }
     } finally {
-      this.k.free(q);
+      this.k.free(rows);
+      if (q !== rows) this.k.free(q);
       this.k.free(o);
     }
     return out;
