@@ -29,7 +29,8 @@ export interface ConvertOptions {
   kv?: 'float32' | 'float16';
   /**
    * Where attention runs: `host` (the Worker's kernels; KV cache outside ORT — the fast path) or `graph`
-   * (MultiHeadAttention inside ORT). Default: host, except for q4 or several stages, which need `graph`.
+   * (MultiHeadAttention inside ORT). Default: host where it applies (int8/fp32, one stage, float32 cache,
+   * n_embd a multiple of 16), else graph.
    */
   attention?: 'host' | 'graph';
   shardMb?: number;
@@ -65,7 +66,9 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     if (!Number.isInteger(nStages) || nStages < 1 || nStages > c.n_layer) {
       throw new ConvertError('bad_args', `--stages must be an integer in [1, n_layer=${c.n_layer}], got ${o.stages}`);
     }
-    const attention = o.attention ?? (quant === 'q4' || nStages > 1 || kv === 'float16' ? 'graph' : 'host');
+    // The default is the fast layout wherever it applies (every GPT-2 size has n_embd % 64 == 0).
+    const hostFits = quant !== 'q4' && nStages === 1 && kv === 'float32' && c.n_embd % 16 === 0;
+    const attention = o.attention ?? (hostFits ? 'host' : 'graph');
     if (attention === 'host' && (quant === 'q4' || nStages > 1 || kv === 'float16')) {
       throw new ConvertError('bad_args', '--attention host supports int8 and fp32 weights, one stage and a float32 KV cache; use --attention graph for q4, --stages > 1 or --kv float16');
     }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConvertError, type ConvertErrorCode } from '../../scripts/convert/index.ts';
+import { ConvertError, type ConvertErrorCode, type ConvertOptions } from '../../scripts/convert/index.ts';
 import { SafetensorsFile, writeSafetensors } from '../../scripts/lib/safetensors.ts';
 import { convertQuiet, synth, tempDir } from '../helpers/synth-fixtures.ts';
 
@@ -46,7 +46,7 @@ function patchHeader(dir: string, from: string, to: string): void {
   writeFileSync(path, buf);
 }
 
-async function expectFailure(dir: string, code: ConvertErrorCode, message: RegExp, extra: { stages?: number } = {}): Promise<void> {
+async function expectFailure(dir: string, code: ConvertErrorCode, message: RegExp, extra: Partial<ConvertOptions> = {}): Promise<void> {
   const out = join(tmp.dir, `out${n++}`);
   const err = await convertQuiet({ input: dir, out, id: 'x', quant: 'int8', ...extra }).then(
     () => null,
@@ -140,6 +140,21 @@ describe('accepted variations', () => {
     const r = await convertQuiet({ input: dir, out: join(tmp.dir, 'ok-out'), id: 'ok', quant: 'fp32' });
     expect(r.notes.join('\n')).toMatch(/lm_head\.weight present.*stored once/);
     expect(r.notes.join('\n')).toMatch(/ignored 1 non-weight tensor\(s\): transformer\.h\.0\.attn\.bias/);
+  });
+});
+
+describe('converter rejects --attention host where it cannot apply', () => {
+  it('q4, several stages or an fp16 cache need the in-graph layout', async () => {
+    for (const extra of [{ quant: 'q4' as const }, { stages: 2 }, { kv: 'float16' as const }]) {
+      await expectFailure(good, 'bad_args', /--attention host supports int8 and fp32 weights, one stage and a float32 KV cache/, { ...extra, attention: 'host' });
+    }
+  });
+  it('a width the kernels cannot take (n_embd not a multiple of 16)', async () => {
+    const dir = await synth(join(tmp.dir, 'narrow'), { n_layer: 1, n_head: 2, n_embd: 40 });
+    await expectFailure(dir, 'bad_args', /multiple of 16.*got 40; use --attention graph/, { attention: 'host' });
+    // …while the default falls back to the in-graph layout, which converts it
+    const { manifest } = await convertQuiet({ input: dir, out: join(tmp.dir, 'narrow-out'), id: 'narrow', quant: 'int8' });
+    expect(manifest.layout).toBe('graph');
   });
 });
 
