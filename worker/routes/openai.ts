@@ -6,6 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { readJson } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
+import { stageGraphs } from '../model/manifest.ts';
 import type { LoadedModel } from '../model/types.ts';
 import { collect, cumulativeLogprob, type SequenceResult } from '../wire/collect.ts';
 import {
@@ -83,7 +84,8 @@ function checkLogitBias(model: LoadedModel, plan: OpenAiPlan): void {
 
 /** Changes when the served weights change (OpenAI's meaning): derived from the first graph's hash. */
 function fingerprint(model: LoadedModel): string {
-  return `fp_${(model.manifest.stages[0]?.graph ?? model.manifest.stages[0]?.segments?.[0]?.graph)?.sha256.slice(0, 10) ?? 'unknown'}`;
+  const first = model.manifest.stages[0];
+  return `fp_${(first ? stageGraphs(first)[0] : undefined)?.sha256.slice(0, 10) ?? 'unknown'}`;
 }
 
 async function createCompletion(engine: Engine, plan: OpenAiPlan, meta: CompletionMeta, prepared: Prepared[], signal: AbortSignal) {
