@@ -38,7 +38,7 @@ export default defineConfig({
       },
       {
         test: {
-          // Debian chromium via playwright-core against the Worker: `wrangler dev` with the bundled model
+          // Headless Chromium via playwright-core (test/browser/chromium.ts picks which) against the Worker: `wrangler dev` with the bundled model
           // (started once by the global setup) and an in-process Node server over a fake model.
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],

@@ -1,17 +1,43 @@
 /**
- * Debian's chromium driven by playwright-core (`npx playwright install` cannot run here: no network;
- * CI installs `chromium` with apt). Flags: headless, no sandbox (containers), and nothing that would
- * reach the internet on its own.
+ * The Chromium the browser tests drive through playwright-core, chosen in this order:
+ *   1. `CHROMIUM_PATH`, when set: any Chromium or Chrome binary;
+ *   2. a system Chromium at a usual path (Debian's `/usr/bin/chromium`, …);
+ *   3. the headless Chromium inside the npm package `@sparticuz/chromium` (see bundled-chromium.ts),
+ *      so `npm ci && npm test` needs nothing else installed.
+ * Flags: headless, no sandbox (containers, root), no GPU, and nothing that would reach the internet on
+ * its own. playwright's `launch()` gives every browser a fresh temporary profile (`--user-data-dir`)
+ * and removes it on close.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { bundledChromium } from './bundled-chromium.ts';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = 'test-artifacts';
 
+const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+
+export interface ChromiumChoice {
+  executablePath: string;
+  source: 'CHROMIUM_PATH' | 'system' | '@sparticuz/chromium';
+  env: Record<string, string>;
+}
+
+export function resolveChromium(): ChromiumChoice {
+  const configured = process.env.CHROMIUM_PATH;
+  if (configured) {
+    if (!existsSync(configured)) throw new Error(`CHROMIUM_PATH=${configured} does not exist`);
+    return { executablePath: configured, source: 'CHROMIUM_PATH', env: {} };
+  }
+  const system = SYSTEM_CHROMIUMS.find((p) => existsSync(p));
+  if (system) return { executablePath: system, source: 'system', env: {} };
+  return { ...bundledChromium(), source: '@sparticuz/chromium' };
+}
+
 export function launchChromium(): Promise<Browser> {
+  const { executablePath, env } = resolveChromium();
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
+    env: { ...process.env, ...env },
     args: [
       '--headless',
       '--no-sandbox',

@@ -1,5 +1,5 @@
 /**
- * The model page in Debian chromium against `wrangler dev` serving the bundled model from local R2
+ * The model page in headless Chromium against `wrangler dev` serving the bundled model from local R2
  * (started in beforeAll, see bundled-worker.ts). What a visitor does: read the card, generate (tokens stream in), stop,
  * reproduce a seeded run, see an API error; a screenshot goes to test-artifacts/.
  */
