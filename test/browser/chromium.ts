@@ -60,7 +60,9 @@ export async function openPage(
 ): Promise<{ page: Page; problems: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions });
   const page = await context.newPage();
-  page.on('close', () => void context.close());
+  // Each page has its own context (its permissions); close it with the page. When the page closes
+  // because the whole browser does, the context is already gone and close() rejects: nothing to do.
+  page.on('close', () => void context.close().catch(() => undefined));
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
