@@ -11,12 +11,12 @@ import { corsMiddleware } from './http/cors.ts';
 import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
 import { prefersHtml } from './page/accept.ts';
-import { createEngine, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './routes/engine.ts';
 import { featureRoutes } from './routes/features.ts';
 import { hfRoutes, type ModelPageRenderer } from './routes/hf.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { tgiRoutes } from './routes/tgi.ts';
+import { createService, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './service/service.ts';
 
 export interface AppDeps {
   models: ModelProvider;
@@ -32,8 +32,8 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Hono {
-  const engineDeps = { models: deps.models, config: deps.config, generate: deps.generate ?? generate, checkBudget: deps.checkBudget ?? checkBudget };
-  const engine = createEngine(deps.onStep ? { ...engineDeps, onStep: deps.onStep } : engineDeps);
+  const serviceDeps = { models: deps.models, config: deps.config, generate: deps.generate ?? generate, checkBudget: deps.checkBudget ?? checkBudget };
+  const service = createService(deps.onStep ? { ...serviceDeps, onStep: deps.onStep } : serviceDeps);
   const app = new Hono();
 
   app.use('*', corsMiddleware(deps.config.corsOrigins));
@@ -50,11 +50,11 @@ export function createApp(deps: AppDeps): Hono {
 
   const root = deps.pages?.root;
   if (root) app.get('/', (c) => root(c));
-  app.route('/', opsRoutes(engine, deps.heapBytes));
-  app.route('/', tgiRoutes(engine));
-  app.route('/', openAiRoutes(engine));
-  app.route('/', featureRoutes(engine));
-  app.route('/', hfRoutes(engine, deps.pages?.model));
+  app.route('/', opsRoutes(service, deps.heapBytes));
+  app.route('/', tgiRoutes(service));
+  app.route('/', openAiRoutes(service));
+  app.route('/', featureRoutes(service));
+  app.route('/', hfRoutes(service, deps.pages?.model));
 
   app.notFound((c) => renderError(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`)));
   app.onError((e, c) => {

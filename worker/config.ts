@@ -8,7 +8,7 @@ import { z } from 'zod';
 export interface TokenLimitsConfig {
   maxNewTokens: number;
   maxInputTokens: number;
-  /** Capped again per model by its n_positions (see `effectiveLimits`). */
+  /** Capped again per model by its n_positions (see service/limits.ts `modelLimits`). */
   maxTotalTokens: number;
 }
 
@@ -109,15 +109,5 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
     corsOrigins: origins.length === 0 || origins.includes('*') ? '*' : origins,
     apiKeys: list(e.API_KEYS ?? ''),
     maxBodyBytes: e.MAX_BODY_BYTES ?? 1 << 20,
-  };
-}
-
-/** The limits for one model: MAX_TOTAL_TOKENS never exceeds the model's context (n_positions). */
-export function effectiveLimits(limits: TokenLimitsConfig, nPositions: number): TokenLimitsConfig {
-  const maxTotalTokens = Math.min(limits.maxTotalTokens, nPositions);
-  return {
-    maxNewTokens: Math.min(limits.maxNewTokens, maxTotalTokens - 1),
-    maxInputTokens: Math.min(limits.maxInputTokens, maxTotalTokens - 1),
-    maxTotalTokens,
   };
 }

@@ -7,9 +7,7 @@
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
-import { manifestKey, parseManifest, type Manifest } from './model/manifest.ts';
 import { modelProviderFor, wasmHeapBytes } from './model/provider.ts';
-import { ModelLoadError } from './model/types.ts';
 import { modelPages, pageConfigFrom } from './page/index.ts';
 
 export interface Env {
@@ -39,8 +37,8 @@ function build(env: Env): Built {
   if (!b) {
     try {
       const config = parseConfig(env as unknown as Record<string, unknown>);
-      const models = modelProviderFor(env);
-      const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => readManifest(env.MODEL_BUCKET, id) });
+      const models = modelProviderFor(env.MODEL_BUCKET, { ids: config.modelIds, defaultId: config.defaultModel });
+      const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => models.manifest(id) });
       b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes }) };
     } catch (e) {
       const message = e instanceof ConfigError ? e.message : `invalid configuration: ${e instanceof Error ? e.message : String(e)}`;
@@ -50,13 +48,6 @@ function build(env: Env): Built {
     built.set(key, b);
   }
   return b;
-}
-
-/** Only the manifest (a small R2 read), so the model page renders without loading weights. */
-async function readManifest(bucket: R2Bucket, id: string): Promise<Manifest> {
-  const obj = await bucket.get(manifestKey(id));
-  if (!obj) throw new ModelLoadError('manifest_missing', `no manifest for model "${id}" in the bucket (${manifestKey(id)})`);
-  return parseManifest(await obj.json());
 }
 
 export default {

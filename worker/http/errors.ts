@@ -9,9 +9,7 @@
  * 400 on the HF route (the hosted Inference API's habit) and 400 on /v1 (OpenAI).
  */
 import type { ContentfulStatusCode, UnofficialStatusCode } from 'hono/utils/http-status';
-import { BudgetError } from '../generation/budget.ts';
-import { GenerationError } from '../generation/errors.ts';
-import { ModelLoadError } from '../model/types.ts';
+import { ServiceError, type ServiceErrorCode } from '../service/errors.ts';
 
 export type Dialect = 'tgi' | 'hf' | 'openai';
 
@@ -107,23 +105,34 @@ export function dialectOf(path: string): Dialect {
   return 'tgi';
 }
 
+const TYPE_OF: Record<ServiceErrorCode, ErrorType> = {
+  not_found: 'not_found',
+  validation: 'validation',
+  over_limit: 'validation',
+  unsupported: 'validation',
+  loading: 'model_loading',
+  unavailable: 'model_load',
+  cancelled: 'cancelled',
+  failed: 'generation',
+};
+
+/** The service's error as an HTTP error: its code picks the type (hence each dialect's status). */
+export function fromServiceError(e: ServiceError): ApiError {
+  const d = e.details;
+  const opts: ApiErrorOptions = {};
+  if (d.param !== undefined) opts.param = d.param;
+  if (d.reason !== undefined) opts.code = d.reason;
+  if (d.extra) opts.extra = d.extra;
+  if (d.retryAfterS !== undefined) opts.headers = { 'Retry-After': String(d.retryAfterS) };
+  return new ApiError(TYPE_OF[e.code], e.message, opts);
+}
+
 /**
- * Anything thrown that is not an ApiError is a bug or an infrastructure failure: log it, and show
- * the client a fixed message (never the exception text, which may carry internals).
+ * Anything thrown that is neither an ApiError nor a ServiceError is a bug or an infrastructure
+ * failure: log it, and show the client a fixed message (never the exception text, which may carry internals).
  */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
-  if (e instanceof ModelLoadError) {
-    return new ApiError('model_load', `model could not be loaded: ${e.message}`, { code: e.code });
-  }
-  if (e instanceof Error && e.name === 'Cancelled') return new ApiError('cancelled', 'client closed the request');
-  if (e instanceof BudgetError) {
-    return new ApiError('validation', e.message, { param: e.limit, code: 'context_length_exceeded' });
-  }
-  if (e instanceof GenerationError) {
-    // invalid_params / context_overflow are the request's fault; model_output is ours (logged by caller).
-    if (e.code === 'model_output') return new ApiError('generation', 'generation failed: the model returned invalid output');
-    return new ApiError('validation', e.message, { code: e.code });
-  }
+  if (e instanceof ServiceError) return fromServiceError(e);
   return new ApiError('internal', 'internal error');
 }

@@ -4,10 +4,10 @@
  */
 import type { GenerationEvent } from '../generation/types.ts';
 import type { SSEChannel } from '../http/sse.ts';
-import type { PromptEvent } from '../wire/collect.ts';
+import type { PromptEvent } from '../service/collect.ts';
 import { chunk, codePoints, createLogprobs, openAiFinish, usage, type ChoiceOut, type CompletionMeta } from '../wire/openai.ts';
 import { jsonMessage } from '../wire/sse.ts';
-import type { Engine, Prepared } from './engine.ts';
+import type { Prepared, Service } from '../service/service.ts';
 import { echoInto, promptText } from './openai-echo.ts';
 import type { OpenAiPlan } from './params/openai.ts';
 import { consumeGeneration } from './stream.ts';
@@ -19,7 +19,7 @@ import { consumeGeneration } from './stream.ts';
  * (which follows within the same step), like TGI's stream. OpenAI clients ignore the extra fields.
  */
 export async function streamCompletion(
-  engine: Engine,
+  service: Service,
   plan: OpenAiPlan,
   meta: CompletionMeta,
   prepared: Prepared[],
@@ -48,7 +48,7 @@ export async function streamCompletion(
       }
     };
     if (plan.echo && !plan.params.promptLogprobs) await echo(null);
-    await consumeGeneration(engine, p, plan.params, ch, async (ev: GenerationEvent) => {
+    await consumeGeneration(service, p, plan.params, ch, async (ev: GenerationEvent) => {
       if (ev.type === 'prompt') {
         if (plan.echo) await echo(ev);
         return;

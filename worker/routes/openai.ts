@@ -6,9 +6,9 @@
 import { Hono, type Context } from 'hono';
 import { readJson } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
-import { stageGraphs } from '../model/manifest.ts';
-import type { LoadedModel } from '../model/types.ts';
-import { collect, cumulativeLogprob, type SequenceResult } from '../wire/collect.ts';
+import { collect, cumulativeLogprob, type SequenceResult } from '../service/collect.ts';
+import type { Model } from '../service/facts.ts';
+import type { Prepared, Service } from '../service/service.ts';
 import {
   codePoints,
   completion,
@@ -19,30 +19,29 @@ import {
   type ChoiceOut,
   type CompletionMeta,
 } from '../wire/openai.ts';
-import type { Engine, Prepared } from './engine.ts';
 import { parseOpenAiRequest, planOpenAi, type OpenAiPlan } from './params/openai.ts';
 import { echoInto, promptText } from './openai-echo.ts';
 import { streamCompletion } from './openai-stream.ts';
 import { streamWithModel } from './stream.ts';
 
-export function openAiRoutes(engine: Engine): Hono {
+export function openAiRoutes(service: Service): Hono {
   const app = new Hono();
   const handle = async (c: Context, pathModel: string | undefined) => {
-    const req = parseOpenAiRequest(await readJson(c.req.raw, { maxBytes: engine.config.maxBodyBytes, requireJsonContentType: true }));
-    const modelId = pathModel !== undefined ? engine.resolve(pathModel) : resolveModel(engine, req.model);
-    const plan = planOpenAi(req, engine.config);
+    const req = parseOpenAiRequest(await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }));
+    const modelId = pathModel !== undefined ? service.resolve(pathModel) : resolveModel(service, req.model);
+    const plan = planOpenAi(req, service.config);
     const meta: CompletionMeta = { id: completionId(), created: Math.floor(Date.now() / 1000), model: modelId, systemFingerprint: '' };
-    const prepareAll = (model: LoadedModel): Prepared[] => {
+    const prepareAll = (model: Model): Prepared[] => {
       checkLogitBias(model, plan);
-      meta.systemFingerprint = fingerprint(model);
-      return plan.prompts.map((p) => engine.prepare(model, p, plan.params));
+      meta.systemFingerprint = model.facts.fingerprint;
+      return plan.prompts.map((p) => service.prepare(model, p, plan.params));
     };
     if (plan.stream) {
       const tgiFields = pathModel !== undefined;
-      return streamWithModel(c, engine, 'openai', modelId, prepareAll, (prepared, ch) => streamCompletion(engine, plan, meta, prepared, ch, tgiFields));
+      return streamWithModel(c, service, 'openai', modelId, prepareAll, (prepared, ch) => streamCompletion(service, plan, meta, prepared, ch, tgiFields));
     }
-    const prepared = prepareAll(await engine.load(modelId));
-    return c.json(await createCompletion(engine, plan, meta, prepared, c.req.raw.signal));
+    const prepared = prepareAll(await service.load(modelId));
+    return c.json(await createCompletion(service, plan, meta, prepared, c.req.raw.signal));
   };
   app.post('/v1/completions', (c) => handle(c, undefined));
   app.post('/models/:model/v1/completions', (c) => handle(c, c.req.param('model')));
@@ -51,7 +50,7 @@ export function openAiRoutes(engine: Engine): Hono {
   app.get('/v1/models', (c) =>
     c.json({
       object: 'list',
-      data: engine.models.ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'edge-gpt2' })),
+      data: service.ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'edge-gpt2' })),
     }),
   );
   return app;
@@ -61,20 +60,19 @@ export function openAiRoutes(engine: Engine): Hono {
  * `model` names a served id. Absent, "tgi" (TGI's convention) or a URL (what @huggingface/inference
  * sends as `model` for an endpointUrl) mean the default model; anything else is OpenAI's 404.
  */
-export function resolveModel(engine: Engine, model: string | null | undefined): string {
-  if (model == null || model === '' || model === 'tgi' || /^https?:\/\//.test(model)) return engine.models.defaultId;
-  const aliased = engine.config.modelAliases?.get(model);
-  if (aliased !== undefined) return aliased;
-  if (!engine.models.ids.includes(model)) {
-    throw new ApiError('not_found', `The model \`${model.slice(0, 200)}\` does not exist; served models: ${engine.models.ids.join(', ')}`, {
+export function resolveModel(service: Service, model: string | null | undefined): string {
+  if (model == null || model === '' || model === 'tgi' || /^https?:\/\//.test(model)) return service.defaultId;
+  const id = service.lookup(model);
+  if (id === undefined) {
+    throw new ApiError('not_found', `The model \`${model.slice(0, 200)}\` does not exist; served models: ${service.ids.join(', ')}`, {
       param: 'model',
       code: 'model_not_found',
     });
   }
-  return model;
+  return id;
 }
 
-function checkLogitBias(model: LoadedModel, plan: OpenAiPlan): void {
+function checkLogitBias(model: Model, plan: OpenAiPlan): void {
   for (const id of plan.params.logitBias.keys()) {
     if (id >= model.tokenizer.vocabSize) {
       throw new ApiError('validation', `logit_bias key ${id} is not a token id (vocabulary size ${model.tokenizer.vocabSize})`, { param: 'logit_bias' });
@@ -82,13 +80,7 @@ function checkLogitBias(model: LoadedModel, plan: OpenAiPlan): void {
   }
 }
 
-/** Changes when the served weights change (OpenAI's meaning): derived from the first graph's hash. */
-function fingerprint(model: LoadedModel): string {
-  const first = model.manifest.stages[0];
-  return `fp_${(first ? stageGraphs(first)[0] : undefined)?.sha256.slice(0, 10) ?? 'unknown'}`;
-}
-
-async function createCompletion(engine: Engine, plan: OpenAiPlan, meta: CompletionMeta, prepared: Prepared[], signal: AbortSignal) {
+async function createCompletion(service: Service, plan: OpenAiPlan, meta: CompletionMeta, prepared: Prepared[], signal: AbortSignal) {
   const choices: ChoiceOut[] = [];
   let promptTokens = 0;
   let completionTokens = 0;
@@ -96,7 +88,7 @@ async function createCompletion(engine: Engine, plan: OpenAiPlan, meta: Completi
     const model = p.model;
     const text0 = promptText(model, plan.prompts[pi]!);
     promptTokens += p.promptIds.length;
-    const gen = await collect(engine.run(p, plan.params, signal), signal);
+    const gen = await collect(service.run(p, plan.params, signal), signal);
     for (const s of gen.sequences) completionTokens += s.done.generatedTokens;
     const kept: SequenceResult[] =
       gen.sequences.length > plan.n ? [...gen.sequences].sort((a, b) => cumulativeLogprob(b) - cumulativeLogprob(a)).slice(0, plan.n) : gen.sequences;

@@ -6,31 +6,31 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { readJson } from '../http/body.ts';
 import { parseWith } from '../http/validate.ts';
-import type { LoadedModel } from '../model/types.ts';
-import type { Engine } from './engine.ts';
+import type { Model } from '../service/facts.ts';
+import type { Service } from '../service/service.ts';
 import { MAX_SEQUENCES, MAX_STOP_SEQUENCES, MAX_TOP_N } from './params/common.ts';
 
 export const SERVER_VERSION = '0.1.0';
 
 const TokenizeRequest = z.object({ inputs: z.string().min(1) });
 
-export function opsRoutes(engine: Engine, heapBytes?: () => number): Hono {
+export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
   const app = new Hono();
 
   app.get('/health', (c) => {
-    const models = Object.fromEntries(engine.models.ids.map((id) => [id, engine.models.state(id)]));
+    const models = Object.fromEntries(service.ids.map((id) => [id, service.state(id)]));
     return c.json({ status: 'ok', models, ...(heapBytes ? { wasm_heap_bytes: heapBytes() } : {}) });
   });
 
   app.get('/info', async (c) => {
-    const id = engine.models.defaultId;
-    // Facts from the manifest only when already loaded: /info must not trigger a load.
-    const model = engine.models.state(id).state === 'ready' ? await engine.load(id) : null;
-    const limits = model ? engine.limits(model) : engine.config.limits;
+    const id = service.defaultId;
+    // Model facts only when already loaded: /info must not trigger a load.
+    const model = service.isReady(id) ? await service.load(id) : null;
+    const limits = model ? service.limits(model) : service.config.limits;
     return c.json({
       model_id: id,
       model_sha: null,
-      model_dtype: model ? model.manifest.quantization.method : null,
+      model_dtype: model ? model.facts.quantization : null,
       model_device_type: 'wasm',
       model_pipeline_tag: 'text-generation',
       max_concurrent_requests: null,
@@ -45,13 +45,13 @@ export function opsRoutes(engine: Engine, heapBytes?: () => number): Hono {
       version: SERVER_VERSION,
       sha: null,
       docker_label: null,
-      models: engine.models.ids.map((mid) => ({ id: mid, state: engine.models.state(mid).state })),
+      models: service.ids.map((mid) => ({ id: mid, state: service.state(mid).state })),
     });
   });
 
   app.post('/tokenize', async (c) => {
-    const req = parseWith(TokenizeRequest, await readJson(c.req.raw, { maxBytes: engine.config.maxBodyBytes, requireJsonContentType: true }));
-    const model = await engine.load(engine.models.defaultId);
+    const req = parseWith(TokenizeRequest, await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }));
+    const model = await service.load(service.defaultId);
     return c.json(tokenizeWithOffsets(model, req.inputs));
   });
   return app;
@@ -62,7 +62,7 @@ export function opsRoutes(engine: Engine, heapBytes?: () => number): Hono {
  * from token lengths, and are mapped to code-point offsets (a token that starts or ends inside a
  * character covers the whole character).
  */
-export function tokenizeWithOffsets(model: LoadedModel, inputs: string) {
+export function tokenizeWithOffsets(model: Model, inputs: string) {
   const ids = model.tokenizer.encode(inputs);
   const chars = Array.from(inputs);
   // charAtByte[b] = index of the code point that byte b belongs to.

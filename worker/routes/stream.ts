@@ -7,25 +7,25 @@ import type { Context } from 'hono';
 import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
 import { type Dialect, errorBody } from '../http/errors.ts';
 import { progressComments, type SSEChannel, sseResponse } from '../http/sse.ts';
-import type { LoadedModel } from '../model/types.ts';
 import { jsonMessage } from '../wire/sse.ts';
-import type { Engine, Prepared } from './engine.ts';
+import type { Model } from '../service/facts.ts';
+import type { Prepared, Service } from '../service/service.ts';
 
 /** Opens an SSE response once `prepare` (tokenize + budget) has run on the loaded model. */
 export async function streamWithModel<T>(
   c: Context,
-  engine: Engine,
+  service: Service,
   dialect: Dialect,
   modelId: string,
-  prepare: (model: LoadedModel) => T,
+  prepare: (model: Model) => T,
   run: (prepared: T, ch: SSEChannel) => Promise<void>,
 ): Promise<Response> {
   let prepared: { value: T } | undefined;
-  if (engine.models.state(modelId).state === 'ready') prepared = { value: prepare(await engine.load(modelId)) };
+  if (service.isReady(modelId)) prepared = { value: prepare(await service.load(modelId)) };
   return sseResponse(
     c,
     async (ch) => {
-      prepared ??= { value: prepare(await engine.load(modelId, progressComments(ch))) };
+      prepared ??= { value: prepare(await service.load(modelId, progressComments(ch))) };
       await run(prepared.value, ch);
     },
     (err) => jsonMessage(errorBody(err, dialect)),
@@ -34,13 +34,13 @@ export async function streamWithModel<T>(
 
 /** Runs generation for a prepared prompt, always closing the generator (frees its KV cache). */
 export async function consumeGeneration(
-  engine: Engine,
+  service: Service,
   prepared: Prepared,
   params: GenerationParams,
   ch: SSEChannel,
   onEvent: (ev: GenerationEvent) => Promise<void>,
 ): Promise<void> {
-  const events = engine.run(prepared, params, ch.signal);
+  const events = service.run(prepared, params, ch.signal);
   try {
     for await (const ev of events) {
       if (ch.signal.aborted) return;

@@ -4,48 +4,48 @@
  */
 import { Hono, type Context } from 'hono';
 import { readJson } from '../http/body.ts';
-import { collect } from '../wire/collect.ts';
+import { collect } from '../service/collect.ts';
+import type { Service } from '../service/service.ts';
 import { createTgiStreamEncoder, tgiGenerateResponse } from '../wire/tgi.ts';
-import type { Engine } from './engine.ts';
 import { parseTgiRequest, planTgi, type TgiPlan, type TgiRequest } from './params/tgi.ts';
 import { queryToTgiRequest } from './params/query.ts';
 import { consumeGeneration, streamWithModel } from './stream.ts';
 
-export function tgiRoutes(engine: Engine): Hono {
+export function tgiRoutes(service: Service): Hono {
   const app = new Hono();
   const body = async (c: Context): Promise<TgiRequest> =>
-    parseTgiRequest(await readJson(c.req.raw, { maxBytes: engine.config.maxBodyBytes, requireJsonContentType: true }));
+    parseTgiRequest(await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }));
 
   app.post('/generate', async (c) => {
     const req = await body(c);
-    return c.json(await generateOnce(engine, planTgi(req.inputs, req.parameters, engine.config, { stream: false }), c.req.raw.signal));
+    return c.json(await generateOnce(service, planTgi(req.inputs, req.parameters, service.config, { stream: false }), c.req.raw.signal));
   });
   app.post('/generate_stream', async (c) => {
     const req = await body(c);
-    return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }));
+    return streamTgi(c, service, service.defaultId, planTgi(req.inputs, req.parameters, service.config, { stream: true }));
   });
   // EventSource reconnects whenever a stream ends, and would start the generation over. Events carry
   // ids, so a reconnect announces itself with Last-Event-ID; 204 tells EventSource to stop.
   app.get('/generate_stream', (c) => {
     if (c.req.header('last-event-id') !== undefined) return c.body(null, 204);
     const req = parseTgiRequest(queryToTgiRequest(new URL(c.req.url).searchParams));
-    return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }), true);
+    return streamTgi(c, service, service.defaultId, planTgi(req.inputs, req.parameters, service.config, { stream: true }), true);
   });
   // TGI's compat route: the same request with a top-level "stream"; the non-stream answer is a list.
   app.post('/', async (c) => {
     const req = await body(c);
-    if (req.stream) return streamTgi(c, engine, engine.models.defaultId, planTgi(req.inputs, req.parameters, engine.config, { stream: true }));
-    const plan = planTgi(req.inputs, req.parameters, engine.config, { stream: false });
-    return c.json([await generateOnce(engine, plan, c.req.raw.signal)]);
+    if (req.stream) return streamTgi(c, service, service.defaultId, planTgi(req.inputs, req.parameters, service.config, { stream: true }));
+    const plan = planTgi(req.inputs, req.parameters, service.config, { stream: false });
+    return c.json([await generateOnce(service, plan, c.req.raw.signal)]);
   });
   return app;
 }
 
 /** Non-streaming TGI generation: one GenerateResponse (best of `best_of` when asked). */
-export async function generateOnce(engine: Engine, plan: TgiPlan, signal?: AbortSignal, modelId?: string) {
-  const model = await engine.load(modelId ?? engine.models.defaultId);
-  const prepared = engine.prepare(model, plan.inputs, plan.params, plan.truncate);
-  const gen = await collect(engine.run(prepared, plan.params, signal), signal);
+export async function generateOnce(service: Service, plan: TgiPlan, signal?: AbortSignal, modelId?: string) {
+  const model = await service.load(modelId ?? service.defaultId);
+  const prepared = service.prepare(model, plan.inputs, plan.params, plan.truncate);
+  const gen = await collect(service.run(prepared, plan.params, signal), signal);
   return tgiGenerateResponse(gen, {
     seed: plan.reportedSeed,
     details: plan.details,
@@ -58,13 +58,13 @@ export async function generateOnce(engine: Engine, plan: TgiPlan, signal?: Abort
 }
 
 /** TGI token events for one sequence (also HF's `"stream": true`). */
-export function streamTgi(c: Context, engine: Engine, modelId: string, plan: TgiPlan, eventIds = false): Promise<Response> {
+export function streamTgi(c: Context, service: Service, modelId: string, plan: TgiPlan, eventIds = false): Promise<Response> {
   return streamWithModel(
     c,
-    engine,
+    service,
     c.req.path.startsWith('/models/') ? 'hf' : 'tgi',
     modelId,
-    (model) => engine.prepare(model, plan.inputs, plan.params, plan.truncate),
+    (model) => service.prepare(model, plan.inputs, plan.params, plan.truncate),
     async (prepared, ch) => {
       const enc = createTgiStreamEncoder({
         seed: plan.reportedSeed,
@@ -74,7 +74,7 @@ export function streamTgi(c: Context, engine: Engine, modelId: string, plan: Tgi
         isSpecial: (id) => prepared.model.tokenizer.isSpecial(id),
         eventIds,
       });
-      await consumeGeneration(engine, prepared, plan.params, ch, async (ev) => {
+      await consumeGeneration(service, prepared, plan.params, ch, async (ev) => {
         const out = ev.type === 'token' ? enc.token(ev) : ev.type === 'done' ? enc.done(ev.text, ev.finishReason, ev.generatedTokens) : [];
         for (const m of out) await ch.send(m);
       });

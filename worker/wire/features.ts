@@ -12,12 +12,9 @@
  * openai SDK asks for by default and decodes with Float32Array).
  */
 
-/** One input's hidden states: row-major [tokens, nEmbd]. */
-export interface HiddenStates {
-  data: Float32Array;
-  tokens: number;
-  nEmbd: number;
-}
+import type { HiddenStates } from '../service/embed.ts';
+
+export type { HiddenStates };
 
 /** `[tokens][nEmbd]` nested arrays; with `normalize`, every token's vector has unit L2 norm. */
 export function tokenRows(h: HiddenStates, normalize = false): number[][] {

@@ -9,8 +9,8 @@
  * follows (the next token or the `done` event): clients see a token one decode step late.
  */
 import type { FinishReason, TokenLogprob } from '../generation/types.ts';
-import type { CollectedGeneration, SequenceResult, TokenEvent } from './collect.ts';
-import { cumulativeLogprob } from './collect.ts';
+import type { CollectedGeneration, SequenceResult, TokenEvent } from '../service/collect.ts';
+import { cumulativeLogprob } from '../service/collect.ts';
 import { jsonMessage, type SSEMessage } from './sse.ts';
 
 export interface TgiToken {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, effectiveLimits, parseConfig } from '../../../worker/config.ts';
+import { ConfigError, parseConfig } from '../../../worker/config.ts';
+import { modelLimits } from '../../../worker/service/limits.ts';
 
 const env = {
   DEFAULT_MODEL: 'edge-gpt2-small',
@@ -52,7 +53,7 @@ describe('parseConfig', () => {
   });
 
   it('caps limits by the model context', () => {
-    expect(effectiveLimits({ maxNewTokens: 256, maxInputTokens: 768, maxTotalTokens: 1024 }, 512)).toEqual({
+    expect(modelLimits({ maxNewTokens: 256, maxInputTokens: 768, maxTotalTokens: 1024 }, 512)).toEqual({
       maxNewTokens: 256,
       maxInputTokens: 511,
       maxTotalTokens: 512,

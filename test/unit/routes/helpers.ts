@@ -81,6 +81,7 @@ export function fakeProvider(opts: { ready?: boolean; nPositions?: number; befor
     failWith: null,
     gate: null,
     state: () => state,
+    manifest: async () => model.manifest,
     async get(id, onProgress) {
       if (id !== MODEL_ID) throw new ModelLoadError('unknown_model', `unknown model ${id}`);
       if (state.state === 'ready') return model;

@@ -16,7 +16,7 @@ const manifest = parseManifest(JSON.parse(readFileSync(new URL('models/edge-gpt2
 const tokenizer = createTokenizer(JSON.parse(readFileSync(new URL(manifest.tokenizer.key, root), 'utf8')), manifest.config.eos_token_id);
 const lm = new FakeLM(hashLogits(tokenizer.vocabSize, 3, 8), { vocabSize: tokenizer.vocabSize, nPositions: 128 });
 const model: LoadedModel = { id: 'edge-gpt2-small', manifest, lm, tokenizer };
-const models: ModelProvider = { ids: ['edge-gpt2-small'], defaultId: 'edge-gpt2-small', get: async () => model, state: () => ({ state: 'ready' }) };
+const models: ModelProvider = { ids: ['edge-gpt2-small'], defaultId: 'edge-gpt2-small', get: async () => model, state: () => ({ state: 'ready' }), manifest: async () => model.manifest };
 const app = createApp({ models, config: testConfig({ limits: { maxNewTokens: 16, maxInputTokens: 96, maxTotalTokens: 128 } }) });
 
 const ODD = [

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeSSE, jsonMessage } from '../../../worker/wire/sse.ts';
 import { createTgiStreamEncoder, tgiGenerateResponse } from '../../../worker/wire/tgi.ts';
-import type { TokenEvent } from '../../../worker/wire/collect.ts';
+import type { TokenEvent } from '../../../worker/service/collect.ts';
 
 const tok = (index: number, id: number, text: string, logprob = -1.5, top?: TokenEvent['top'], final = false): TokenEvent => ({
   type: 'token',

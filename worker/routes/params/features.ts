@@ -20,6 +20,7 @@ import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
 import { HfOptions } from './hf.ts';
 import { MAX_PROMPT_IDS } from './openai.ts';
+import type { Truncation } from '../../service/limits.ts';
 
 /** Inputs per request: each is one forward pass, run one after another (see routes/features.ts). */
 export const MAX_FEATURE_INPUTS = 16;
@@ -56,7 +57,7 @@ export const HfFeaturesRequest = z.object({
 });
 export type HfFeaturesRequest = z.infer<typeof HfFeaturesRequest>;
 
-export type Truncation = 'left' | 'right' | null;
+export type { Truncation };
 
 export interface HfFeaturesPlan {
   inputs: string[];

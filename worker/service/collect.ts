@@ -2,6 +2,7 @@
  * Gathers a finished generation (non-streaming responses) into per-sequence results.
  */
 import type { GenerationEvent } from '../generation/types.ts';
+import { cancelled } from './errors.ts';
 
 export type TokenEvent = Extract<GenerationEvent, { type: 'token' }>;
 export type DoneEvent = Extract<GenerationEvent, { type: 'done' }>;
@@ -18,11 +19,6 @@ export interface CollectedGeneration {
   sequences: SequenceResult[];
 }
 
-/** Thrown when the client went away before the generation finished (nothing is sent). */
-export class Cancelled extends Error {
-  override name = 'Cancelled';
-}
-
 export async function collect(events: AsyncIterable<GenerationEvent>, signal?: AbortSignal): Promise<CollectedGeneration> {
   let prompt: PromptEvent | null = null;
   const tokens = new Map<number, TokenEvent[]>();
@@ -36,7 +32,7 @@ export async function collect(events: AsyncIterable<GenerationEvent>, signal?: A
     } else done.set(ev.sequence, ev);
   }
   // An aborted generation ends early without `done` events: there is no answer to build.
-  if (signal?.aborted) throw new Cancelled('client closed the request');
+  if (signal?.aborted) throw cancelled();
   const sequences = [...done.values()]
     .sort((a, b) => a.sequence - b.sequence)
     .map((d) => ({ index: d.sequence, tokens: tokens.get(d.sequence) ?? [], done: d }));

@@ -1,0 +1,36 @@
+/**
+ * Token limits and token-id checks, in one place for every route: the server's MAX_*_TOKENS capped
+ * by the model's context, the vocabulary range of client-given ids, and feature extraction's
+ * TEI-style truncation.
+ */
+import type { TokenLimitsConfig } from '../config.ts';
+import { ServiceError } from './errors.ts';
+
+/** Which end of an over-long input is cut (TEI's truncation_direction); null = refuse it. */
+export type Truncation = 'left' | 'right' | null;
+
+/** The limits for one model: MAX_TOTAL_TOKENS never exceeds the model's context (n_positions). */
+export function modelLimits(limits: TokenLimitsConfig, nPositions: number): TokenLimitsConfig {
+  const maxTotalTokens = Math.min(limits.maxTotalTokens, nPositions);
+  return {
+    maxNewTokens: Math.min(limits.maxNewTokens, maxTotalTokens - 1),
+    maxInputTokens: Math.min(limits.maxInputTokens, maxTotalTokens - 1),
+    maxTotalTokens,
+  };
+}
+
+/** Every id must be a token of the vocabulary; `field` names the input (null: the prompt). */
+export function checkTokenIds(ids: readonly number[], vocabSize: number, field: string | null): void {
+  const bad = ids.find((t) => t >= vocabSize);
+  if (bad === undefined) return;
+  if (field === null) {
+    throw new ServiceError('validation', `prompt token id ${bad} is out of range (vocabulary size ${vocabSize})`, { param: 'prompt' });
+  }
+  throw new ServiceError('validation', `${field} has token id ${bad}, out of range (vocabulary size ${vocabSize})`, { param: field });
+}
+
+/** Keeps at most `max` ids, cutting the given end; unchanged when no truncation was asked. */
+export function truncateIds(ids: number[], truncate: Truncation, max: number): number[] {
+  if (truncate === null || ids.length <= max) return ids;
+  return truncate === 'right' ? ids.slice(0, max) : ids.slice(ids.length - max);
+}
