@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { MAX_FEATURE_INPUTS } from '../../../worker/routes/params/features.ts';
+import { MAX_FEATURE_INPUTS } from '../../../worker/dialects/features/params.ts';
 import { expectedHidden, featureProvider } from './features-fake.ts';
 import { json, makeApp, testConfig } from './helpers.ts';
 

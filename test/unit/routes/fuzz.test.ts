@@ -5,8 +5,17 @@
  * be a 4xx in the route's dialect shape — never a 5xx, never a stream, never an unhandled error.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { dialectOf } from '../../../worker/http/errors.ts';
 import { makeApp, testConfig } from './helpers.ts';
+
+/**
+ * The dialect a path is documented to speak (worker/dialects/README.md): /v1/* and /models/:id/v1/* are
+ * OpenAI, /models/* and /pipeline/* HF, everything else TGI. The test's own oracle, independent of the app.
+ */
+function dialectOf(path: string): 'tgi' | 'hf' | 'openai' {
+  if (/^\/(?:models\/[^/]+(?:\/[^/]+)?\/)?v1(?:\/|$)/.test(path)) return 'openai';
+  if (path.startsWith('/models/') || path.startsWith('/pipeline/')) return 'hf';
+  return 'tgi';
+}
 
 /** mulberry32: small, seeded, good enough to pick cases. */
 function rng(seed: number) {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../../worker/generation/index.ts';
 import type { GenerationEvent } from '../../../worker/generation/types.ts';
-import { baseParams } from '../../../worker/routes/params/common.ts';
-import { codePoints, tokenString } from '../../../worker/wire/openai.ts';
+import { baseParams } from '../../../worker/service/params.ts';
+import { codePoints, tokenString } from '../../../worker/dialects/openai/wire.ts';
 import { collect } from '../generation/fakes.ts';
 import { fakeProvider, json, makeApp, parseSSE } from './helpers.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../../worker/generation/index.ts';
-import { baseParams } from '../../../worker/routes/params/common.ts';
+import { baseParams } from '../../../worker/service/params.ts';
 import type { GenerationEvent } from '../../../worker/generation/types.ts';
 import { collect } from '../generation/fakes.ts';
 import { fakeProvider, json, makeApp, parseSSE } from './helpers.ts';

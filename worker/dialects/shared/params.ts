@@ -26,18 +26,22 @@
  * A seed the client does not send is drawn from crypto.getRandomValues and reported (TGI details.seed).
  */
 import { z } from 'zod';
-import type { GenerationParams } from '../../generation/types.ts';
-import { defaultParams } from '../../generation/defaults.ts';
+import { baseParams } from '../../service/params.ts';
+
+export { baseParams };
 
 export const MAX_SEQUENCES = 8;
 export const MAX_STOP_SEQUENCES = 4;
 export const MAX_STOP_LENGTH = 256;
 export const MAX_TOP_N = 5;
+/** Token ids in one prompt given as ids (OpenAI completions and embeddings). */
+export const MAX_PROMPT_IDS = 4096;
 
-/** Parameters every dialect starts from before applying its own fields and defaults. */
-export function baseParams(cpuBudgetMs: number): GenerationParams {
-  return { ...defaultParams(), cpuBudgetMs };
-}
+/** HF's `options` (generation and feature extraction): `use_cache` is ignored, nothing is cached. */
+export const HfOptions = z.object({
+  use_cache: z.boolean().nullish(),
+  wait_for_model: z.boolean().nullish(),
+});
 
 /** A finite JSON number (zod 4 already refuses ±Infinity from `1e400`). */
 export const num = () => z.number();

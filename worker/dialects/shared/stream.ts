@@ -4,32 +4,23 @@
  * load progress as SSE comments, and report any load/budget error as the dialect's error event.
  */
 import type { Context } from 'hono';
-import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
-import { type Dialect, errorBody } from '../http/errors.ts';
-import { progressComments, type SSEChannel, sseResponse } from '../http/sse.ts';
-import { jsonMessage } from '../wire/sse.ts';
-import type { Model } from '../service/facts.ts';
-import type { Prepared, Service } from '../service/service.ts';
+import { progressComments, type SSEChannel, sseResponse } from '../../http/sse.ts';
+import type { GenerationEvent, GenerationParams, Model, Prepared, Service } from '../../service/types.ts';
 
 /** Opens an SSE response once `prepare` (tokenize + budget) has run on the loaded model. */
 export async function streamWithModel<T>(
   c: Context,
   service: Service,
-  dialect: Dialect,
   modelId: string,
   prepare: (model: Model) => T,
   run: (prepared: T, ch: SSEChannel) => Promise<void>,
 ): Promise<Response> {
   let prepared: { value: T } | undefined;
   if (service.isReady(modelId)) prepared = { value: prepare(await service.load(modelId)) };
-  return sseResponse(
-    c,
-    async (ch) => {
-      prepared ??= { value: prepare(await service.load(modelId, progressComments(ch))) };
-      await run(prepared.value, ch);
-    },
-    (err) => jsonMessage(errorBody(err, dialect)),
-  );
+  return sseResponse(c, async (ch) => {
+    prepared ??= { value: prepare(await service.load(modelId, progressComments(ch))) };
+    await run(prepared.value, ch);
+  });
 }
 
 /** Runs generation for a prepared prompt, always closing the generator (frees its KV cache). */

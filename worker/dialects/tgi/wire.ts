@@ -8,10 +8,9 @@
  * Because the last event must carry a token, the encoder holds each token until it knows whether another
  * follows (the next token or the `done` event): clients see a token one decode step late.
  */
-import type { FinishReason, TokenLogprob } from '../generation/types.ts';
-import type { CollectedGeneration, SequenceResult, TokenEvent } from '../service/collect.ts';
-import { cumulativeLogprob } from '../service/collect.ts';
-import { jsonMessage, type SSEMessage } from './sse.ts';
+import { jsonMessage, type SSEMessage } from '../../http/sse-encode.ts';
+import { cumulativeLogprob } from '../../service/collect.ts';
+import type { CollectedGeneration, FinishReason, SequenceResult, TokenEvent, TokenLogprob } from '../../service/types.ts';
 
 export interface TgiToken {
   id: number;
@@ -29,7 +28,7 @@ export interface TgiWireOptions {
   prefix: string;
   inputLength: number;
   isSpecial(id: number): boolean;
-  /** Give each event an SSE `id` (the token index): the GET/EventSource variant, see routes/tgi.ts. */
+  /** Give each event an SSE `id` (the token index): the GET/EventSource variant, see tgi/routes.ts. */
   eventIds?: boolean;
 }
 

@@ -12,7 +12,7 @@
  * openai SDK asks for by default and decodes with Float32Array).
  */
 
-import type { HiddenStates } from '../service/embed.ts';
+import type { HiddenStates } from '../../service/types.ts';
 
 export type { HiddenStates };
 

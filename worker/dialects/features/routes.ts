@@ -8,13 +8,14 @@
  *   POST /v1/embeddings                        OpenAI embeddings → one mean-pooled vector per input
  */
 import { Hono, type Context } from 'hono';
-import { readJson } from '../http/body.ts';
-import { ApiError } from '../http/errors.ts';
-import type { Service } from '../service/service.ts';
-import { embeddingsResponse, hfFeatures, l2Normalize, meanPool } from '../wire/features.ts';
-import { refuseWhileLoading } from './hf.ts';
-import { resolveModel } from './openai.ts';
-import { checkAnswerSize, parseEmbeddingsRequest, parseHfFeaturesRequest, planEmbeddings, planHfFeatures } from './params/features.ts';
+import { background } from '../../http/background.ts';
+import { readJson } from '../../http/body.ts';
+import { speaks } from '../../http/dialect.ts';
+import { ApiError } from '../../http/errors.ts';
+import type { Service } from '../../service/types.ts';
+import { resolveOpenAiModel } from '../shared/model-field.ts';
+import { checkAnswerSize, parseEmbeddingsRequest, parseHfFeaturesRequest, planEmbeddings, planHfFeatures } from './params.ts';
+import { embeddingsResponse, hfFeatures, l2Normalize, meanPool } from './wire.ts';
 
 export function featureRoutes(service: Service): Hono {
   const app = new Hono();
@@ -24,7 +25,7 @@ export function featureRoutes(service: Service): Hono {
     const plan = planHfFeatures(
       parseHfFeaturesRequest(await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: false })),
     );
-    refuseWhileLoading(c, service, id, plan.waitForModel);
+    if (!plan.waitForModel) service.requireReady(id, background(c));
     const model = await service.load(id);
     const ids = plan.inputs.map((text, i) => service.prepareInput(model, text, plan.truncate, plan.single ? 'inputs' : `inputs[${i}]`));
     checkAnswerSize(ids.reduce((n, x) => n + x.length, 0), model.facts.nEmbd);
@@ -32,14 +33,14 @@ export function featureRoutes(service: Service): Hono {
     return c.json(hfFeatures(hidden, plan.single, plan.normalize));
   };
   const hub = (c: Context) => `${c.req.param('org')}/${c.req.param('name')}`;
-  app.post('/pipeline/feature-extraction/:model', hfRoute((c) => c.req.param('model')!));
-  app.post('/pipeline/feature-extraction/:org/:name', hfRoute(hub));
-  app.post('/models/:model/pipeline/feature-extraction', hfRoute((c) => c.req.param('model')!));
-  app.post('/models/:org/:name/pipeline/feature-extraction', hfRoute(hub));
+  app.post('/pipeline/feature-extraction/:model', speaks('hf'), hfRoute((c) => c.req.param('model')!));
+  app.post('/pipeline/feature-extraction/:org/:name', speaks('hf'), hfRoute(hub));
+  app.post('/models/:model/pipeline/feature-extraction', speaks('hf'), hfRoute((c) => c.req.param('model')!));
+  app.post('/models/:org/:name/pipeline/feature-extraction', speaks('hf'), hfRoute(hub));
 
-  app.post('/v1/embeddings', async (c) => {
+  app.post('/v1/embeddings', speaks('openai'), async (c) => {
     const req = parseEmbeddingsRequest(await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }));
-    const id = resolveModel(service, req.model);
+    const id = resolveOpenAiModel(service, req.model);
     const plan = planEmbeddings(req);
     const model = await service.load(id);
     const nEmbd = model.facts.nEmbd;

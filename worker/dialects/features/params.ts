@@ -18,9 +18,8 @@
 import { z } from 'zod';
 import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
-import { HfOptions } from './hf.ts';
-import { MAX_PROMPT_IDS } from './openai.ts';
-import type { Truncation } from '../../service/limits.ts';
+import type { Truncation } from '../../service/types.ts';
+import { HfOptions, MAX_PROMPT_IDS } from '../shared/params.ts';
 
 /** Inputs per request: each is one forward pass, run one after another (see routes/features.ts). */
 export const MAX_FEATURE_INPUTS = 16;

@@ -2,15 +2,13 @@
  * OpenAI completions as SSE: one chunk per token (per choice), a finish chunk per choice, the usage
  * chunk (`choices: []`) when stream_options.include_usage, then `data: [DONE]`.
  */
-import type { GenerationEvent } from '../generation/types.ts';
-import type { SSEChannel } from '../http/sse.ts';
-import type { PromptEvent } from '../service/collect.ts';
-import { chunk, codePoints, createLogprobs, openAiFinish, usage, type ChoiceOut, type CompletionMeta } from '../wire/openai.ts';
-import { jsonMessage } from '../wire/sse.ts';
-import type { Prepared, Service } from '../service/service.ts';
-import { echoInto, promptText } from './openai-echo.ts';
-import type { OpenAiPlan } from './params/openai.ts';
-import { consumeGeneration } from './stream.ts';
+import { jsonMessage } from '../../http/sse-encode.ts';
+import type { SSEChannel } from '../../http/sse.ts';
+import type { GenerationEvent, Prepared, PromptEvent, Service } from '../../service/types.ts';
+import { consumeGeneration } from '../shared/stream.ts';
+import { createChoice, promptText } from './choice.ts';
+import type { OpenAiPlan } from './params.ts';
+import { chunk, openAiFinish, usage, type ChoiceOut, type CompletionMeta } from './wire.ts';
 
 /**
  * Streaming. On /models/:id/v1/completions (reached by @huggingface/inference's textGenerationStream,
@@ -37,14 +35,13 @@ export async function streamCompletion(
     promptTokens += p.promptIds.length;
     const seqs = Array.from({ length: plan.n }, () => ({
       emitted: '',
-      offset: codePoints(text0),
-      lp: plan.logprobs !== null ? createLogprobs((id) => model.tokenizer.tokenBytes(id)) : null,
+      choice: createChoice(plan, model, text0),
       held: null as { choice: ChoiceOut; token: Record<string, unknown> } | null,
     }));
     const echo = async (prompt: PromptEvent | null) => {
       for (const [k, s] of seqs.entries()) {
-        echoInto(s.lp, model, prompt);
-        await send([{ text: text0, index: pi * plan.n + k, logprobs: s.lp ? s.lp.drain() : null, finish_reason: null }]);
+        s.choice.echo(prompt);
+        await send([{ text: text0, index: pi * plan.n + k, logprobs: s.choice.lp ? s.choice.lp.drain() : null, finish_reason: null }]);
       }
     };
     if (plan.echo && !plan.params.promptLogprobs) await echo(null);
@@ -57,10 +54,9 @@ export async function streamCompletion(
       if (!s) return;
       const index = pi * plan.n + ev.sequence;
       if (ev.type === 'token') {
-        s.lp?.add(ev.top ? { id: ev.id, logprob: ev.logprob, top: ev.top } : { id: ev.id, logprob: ev.logprob }, s.offset);
-        s.offset += codePoints(ev.text);
+        s.choice.add(ev);
         s.emitted += ev.text;
-        const choice: ChoiceOut = { text: ev.text, index, logprobs: s.lp ? s.lp.drain() : null, finish_reason: null };
+        const choice: ChoiceOut = { text: ev.text, index, logprobs: s.choice.lp ? s.choice.lp.drain() : null, finish_reason: null };
         if (!hybrid) return send([choice]);
         const token = { id: ev.id, text: ev.text, logprob: Number.isFinite(ev.logprob) ? ev.logprob : null, special: ev.special };
         // Like TGI, the last token travels with the finish: only a final token waits for its done event.

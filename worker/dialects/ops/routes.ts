@@ -4,11 +4,11 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { readJson } from '../http/body.ts';
-import { parseWith } from '../http/validate.ts';
-import type { Model } from '../service/facts.ts';
-import type { Service } from '../service/service.ts';
-import { MAX_SEQUENCES, MAX_STOP_SEQUENCES, MAX_TOP_N } from './params/common.ts';
+import { readJson } from '../../http/body.ts';
+import { speaks } from '../../http/dialect.ts';
+import { parseWith } from '../../http/validate.ts';
+import type { Model, Service } from '../../service/types.ts';
+import { MAX_SEQUENCES, MAX_STOP_SEQUENCES, MAX_TOP_N } from '../shared/params.ts';
 
 export const SERVER_VERSION = '0.1.0';
 
@@ -16,13 +16,14 @@ const TokenizeRequest = z.object({ inputs: z.string().min(1) });
 
 export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
   const app = new Hono();
+  const tgi = speaks('tgi');
 
-  app.get('/health', (c) => {
+  app.get('/health', tgi, (c) => {
     const models = Object.fromEntries(service.ids.map((id) => [id, service.state(id)]));
     return c.json({ status: 'ok', models, ...(heapBytes ? { wasm_heap_bytes: heapBytes() } : {}) });
   });
 
-  app.get('/info', async (c) => {
+  app.get('/info', tgi, async (c) => {
     const id = service.defaultId;
     // Model facts only when already loaded: /info must not trigger a load.
     const model = service.isReady(id) ? await service.load(id) : null;
@@ -49,7 +50,7 @@ export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
     });
   });
 
-  app.post('/tokenize', async (c) => {
+  app.post('/tokenize', tgi, async (c) => {
     const req = parseWith(TokenizeRequest, await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }));
     const model = await service.load(service.defaultId);
     return c.json(tokenizeWithOffsets(model, req.inputs));

@@ -5,11 +5,10 @@
  * task_specific_params), top_k 50 (transformers' default), return_full_text true.
  */
 import { z } from 'zod';
-import type { GenerationParams } from '../../generation/types.ts';
-import type { ServerConfig } from '../../config.ts';
 import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
-import { anyInt, baseParams, drawSeed, MAX_SEQUENCES, num, reduceSeed, stopList } from './common.ts';
+import { anyInt, baseParams, drawSeed, HfOptions, MAX_SEQUENCES, num, reduceSeed, stopList } from '../shared/params.ts';
+import type { GenerationParams, ServerConfig } from '../../service/types.ts';
 
 export const HfParameters = z.object({
   max_new_tokens: z.int().min(1).nullish(),
@@ -24,11 +23,6 @@ export const HfParameters = z.object({
   seed: anyInt().pipe(z.number().gte(-(2 ** 63)).lte(2 ** 64)).nullish(),
   stop: stopList.nullish(),
   details: z.boolean().nullish(),
-});
-
-export const HfOptions = z.object({
-  use_cache: z.boolean().nullish(),
-  wait_for_model: z.boolean().nullish(),
 });
 
 export const HfRequest = z.object({

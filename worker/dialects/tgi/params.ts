@@ -4,11 +4,10 @@
  * top_p/typical_p = 1.0 are accepted (as "off") where TGI insists on < 1.0.
  */
 import { z } from 'zod';
-import type { GenerationParams } from '../../generation/types.ts';
 import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
-import type { ServerConfig } from '../../config.ts';
-import { anyInt, baseParams, drawSeed, MAX_SEQUENCES, MAX_TOP_N, num, reduceSeed, stopList } from './common.ts';
+import { anyInt, baseParams, drawSeed, MAX_SEQUENCES, MAX_TOP_N, num, reduceSeed, stopList } from '../shared/params.ts';
+import type { GenerationParams, ServerConfig } from '../../service/types.ts';
 
 export const TgiParameters = z.object({
   best_of: z.int().min(1).max(MAX_SEQUENCES).nullish(),

@@ -8,7 +8,7 @@
  * text_offset counts code points (Python `len`, as OpenAI's servers do) from the start of the prompt,
  * also without echo (the first completion token's offset is the prompt's length).
  */
-import type { FinishReason, TokenLogprob } from '../generation/types.ts';
+import type { FinishReason, TokenLogprob } from '../../service/types.ts';
 
 export interface CompletionMeta {
   id: string;

@@ -6,14 +6,12 @@
  * the n with the highest cumulative logprob (not with stream, as OpenAI).
  */
 import { z } from 'zod';
-import type { GenerationParams } from '../../generation/types.ts';
-import type { ServerConfig } from '../../config.ts';
 import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
-import { anyInt, baseParams, drawSeed, MAX_SEQUENCES, MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, MAX_TOP_N, num, reduceSeed } from './common.ts';
+import { anyInt, baseParams, drawSeed, MAX_PROMPT_IDS, MAX_SEQUENCES, MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, MAX_TOP_N, num, reduceSeed } from '../shared/params.ts';
+import type { GenerationParams, ServerConfig } from '../../service/types.ts';
 
 export const MAX_PROMPTS = 8;
-export const MAX_PROMPT_IDS = 4096;
 export const MAX_LOGIT_BIAS = 300;
 export const OPENAI_DEFAULT_MAX_TOKENS = 16;
 
