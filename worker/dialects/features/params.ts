@@ -21,7 +21,7 @@ import { parseWith } from '../../http/validate.ts';
 import type { Truncation } from '../../service/types.ts';
 import { HfOptions, MAX_PROMPT_IDS } from '../shared/params.ts';
 
-/** Inputs per request: each is one forward pass, run one after another (see routes/features.ts). */
+/** Inputs per request: each is one forward pass, run one after another (see worker/service/embed.ts). */
 export const MAX_FEATURE_INPUTS = 16;
 /**
  * Numbers in one HF feature-extraction answer (tokens × n_embd, all inputs): 2^20 is ~20 MB of JSON,

@@ -5,8 +5,8 @@
  * Stream: one `data:` event per token, `{"index","token","top_tokens"?,"generated_text":null,"details":null}`,
  * `index` counting from 1; the *last token's* event carries `generated_text` and (when `details` was asked)
  * `details {finish_reason, generated_tokens, seed, input_length}`. No `[DONE]` terminator.
- * Because the last event must carry a token, the encoder holds each token until it knows whether another
- * follows (the next token or the `done` event): clients see a token one decode step late.
+ * Because the last event must carry a token, the encoder holds back only the final token (generation marks
+ * it `final`) until its `done` event, which the generator yields within the same step: no token is late.
  */
 import { jsonMessage, type SSEMessage } from '../../http/sse-encode.ts';
 import { cumulativeLogprob } from '../../service/collect.ts';
