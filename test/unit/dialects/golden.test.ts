@@ -7,8 +7,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ModelLoadError } from '../../../worker/model/types.ts';
-import { featureProvider } from '../routes/features-fake.ts';
-import { fakeProvider, json, makeApp, testConfig } from '../routes/helpers.ts';
+import { featureProvider } from './features/fake.ts';
+import { fakeProvider, json, makeApp, testConfig } from './helpers.ts';
 
 type Case = [name: string, path: string, init?: RequestInit];
 type App = ReturnType<typeof makeApp>['app'];

@@ -4,8 +4,8 @@
  * bytes. Every answer must be a 4xx in the route's dialect shape — never a 5xx — and the model never runs.
  */
 import { describe, expect, it } from 'vitest';
-import { featureProvider } from './features-fake.ts';
-import { makeApp } from './helpers.ts';
+import { featureProvider } from './fake.ts';
+import { makeApp } from '../helpers.ts';
 
 const WRONG: unknown[] = [null, true, 0, -1, 1.5, 1e308, '', 'x', [], [''], [[]], [-1], [1.5], [null], {}, { a: 1 }, Array(40).fill('a'), [[1], ['a']]];
 

@@ -5,14 +5,14 @@
  * The numbers come from the fixture file, so a retrained model only needs its fixtures regenerated.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
-import { createApp } from '../../../worker/app.ts';
-import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { createModelProvider } from '../../../worker/model/registry.ts';
-import type { BlobSource, ModelProvider } from '../../../worker/model/types.ts';
-import { BUNDLED_ID, FP32_ID, SHARDS_DIR, bundledFp32, referenceFixture } from '../model/fixtures/bundled.ts';
-import { FP32_FEATURE_TOL, int8FeatureTol } from './features-tolerances.ts';
-import { json, testConfig } from './helpers.ts';
+import { fsBlobSource } from '../../../../scripts/lib/r2-fs-source.ts';
+import { createApp } from '../../../../worker/app.ts';
+import { nodeOrt } from '../../../../worker/model/ort-node.ts';
+import { createModelProvider } from '../../../../worker/model/registry.ts';
+import type { BlobSource, ModelProvider } from '../../../../worker/model/types.ts';
+import { BUNDLED_ID, FP32_ID, SHARDS_DIR, bundledFp32, referenceFixture } from '../../model/fixtures/bundled.ts';
+import { FP32_FEATURE_TOL, int8FeatureTol } from './tolerances.ts';
+import { json, testConfig } from '../helpers.ts';
 
 interface Reference {
   checkpoint: { model_safetensors_sha256: string };

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeGpt2Tokenizer } from '../../scripts/tokenizer/index.ts';
-import { brownSplit, tokenizeDocs } from '../../scripts/train/brown.ts';
-import { OrtModel, argmax } from '../helpers/ort-node.ts';
-import { convertQuiet, tempDir } from '../helpers/synth-fixtures.ts';
+import { writeGpt2Tokenizer } from '../../../scripts/tokenizer/index.ts';
+import { brownSplit, tokenizeDocs } from '../../../scripts/train/brown.ts';
+import { OrtModel, argmax } from '../../helpers/ort-node.ts';
+import { convertQuiet, tempDir } from '../../helpers/synth-fixtures.ts';
 
 const CHECKPOINT = 'checkpoints/edge-gpt2-small';
 const FIXTURE = 'test/fixtures/reference/edge-gpt2-small.json';

@@ -5,14 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { gpt2Tensors } from '../../scripts/lib/gpt2-names.ts';
-import { SafetensorsFile, writeSafetensors } from '../../scripts/lib/safetensors.ts';
-import { quantizeQ4Rows, transpose } from '../../scripts/convert/quantize.ts';
-import { Gpt2Reference } from '../helpers/gpt2-reference.ts';
-import { graphInitializers } from '../helpers/onnx-inspect.ts';
-import { OrtModel, argmax } from '../helpers/ort-node.ts';
-import { ODD, convertQuiet, maxAbsDiff, synth, tempDir } from '../helpers/synth-fixtures.ts';
-import { graphOf } from '../../worker/model/manifest.ts';
+import { gpt2Tensors } from '../../../scripts/lib/gpt2-names.ts';
+import { SafetensorsFile, writeSafetensors } from '../../../scripts/lib/safetensors.ts';
+import { quantizeQ4Rows, transpose } from '../../../scripts/convert/quantize.ts';
+import { Gpt2Reference } from '../../helpers/gpt2-reference.ts';
+import { graphInitializers } from '../../helpers/onnx-inspect.ts';
+import { OrtModel, argmax } from '../../helpers/ort-node.ts';
+import { ODD, convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
+import { graphOf } from '../../../worker/model/manifest.ts';
 
 const V = ODD.vocab_size;
 const E = ODD.n_embd;

@@ -4,10 +4,10 @@
  * is a pure function of the tokens up to it — causal, like a real decoder — and the fake manifest
  * declares the `last_hidden_state` output. Tests compute the expected features with `expectedHidden`.
  */
-import type { CausalLM, ForwardRequest, ForwardResult, KVCache } from '../../../worker/generation/types.ts';
-import type { LoadedModel } from '../../../worker/model/types.ts';
-import { hashLogits, type FakeLM } from '../generation/fakes.ts';
-import { fakeProvider, type FakeProvider } from './helpers.ts';
+import type { CausalLM, ForwardRequest, ForwardResult, KVCache } from '../../../../worker/generation/types.ts';
+import type { LoadedModel } from '../../../../worker/model/types.ts';
+import { hashLogits, type FakeLM } from '../../generation/fakes.ts';
+import { fakeProvider, type FakeProvider } from '../helpers.ts';
 
 const N_EMBD = 8;
 const hiddenOf = hashLogits(N_EMBD, 11, 1);

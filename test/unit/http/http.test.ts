@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { digestsEqual } from '../../../worker/http/auth.ts';
-import { fakeProvider, json, makeApp, testConfig } from './helpers.ts';
+import { fakeProvider, json, makeApp, testConfig } from '../dialects/helpers.ts';
 
 describe('auth', () => {
   const keyed = () => makeApp({ config: testConfig({ apiKeys: ['key-one', 'key-two'] }) }).app;

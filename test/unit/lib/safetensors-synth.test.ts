@@ -3,10 +3,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { PRESETS, gpt2Tensors, parameterCount } from '../../scripts/lib/gpt2-names.ts';
-import { SafetensorsFile } from '../../scripts/lib/safetensors.ts';
-import { byteLevelTokenizer } from '../../scripts/lib/synth-gpt2.ts';
-import { ODD, synth, tempDir } from '../helpers/synth-fixtures.ts';
+import { PRESETS, gpt2Tensors, parameterCount } from '../../../scripts/lib/gpt2-names.ts';
+import { SafetensorsFile } from '../../../scripts/lib/safetensors.ts';
+import { byteLevelTokenizer } from '../../../scripts/lib/synth-gpt2.ts';
+import { ODD, synth, tempDir } from '../../helpers/synth-fixtures.ts';
 
 const tmp = tempDir('synth');
 afterAll(() => tmp.cleanup());

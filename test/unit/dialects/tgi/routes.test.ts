@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { generate } from '../../../worker/generation/index.ts';
-import { baseParams } from '../../../worker/service/params.ts';
-import type { GenerationEvent } from '../../../worker/generation/types.ts';
-import { collect } from '../generation/fakes.ts';
-import { fakeProvider, json, makeApp, parseSSE } from './helpers.ts';
+import { generate } from '../../../../worker/generation/index.ts';
+import { baseParams } from '../../../../worker/service/params.ts';
+import type { GenerationEvent } from '../../../../worker/generation/types.ts';
+import { collect } from '../../generation/fakes.ts';
+import { fakeProvider, json, makeApp, parseSSE } from '../helpers.ts';
 
 /** What generation itself produces for a prompt (the reference the wire must carry faithfully). */
 async function reference(prompt: string, over: Partial<ReturnType<typeof baseParams>>) {

@@ -1,8 +1,8 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { MAX_FEATURE_INPUTS } from '../../../worker/dialects/features/params.ts';
-import { expectedHidden, featureProvider } from './features-fake.ts';
-import { json, makeApp, testConfig } from './helpers.ts';
+import { MAX_FEATURE_INPUTS } from '../../../../worker/dialects/features/params.ts';
+import { expectedHidden, featureProvider } from './fake.ts';
+import { json, makeApp, testConfig } from '../helpers.ts';
 
 const URL_ = '/v1/embeddings';
 

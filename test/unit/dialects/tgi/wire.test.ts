@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeSSE, jsonMessage } from '../../../worker/http/sse-encode.ts';
-import { createTgiStreamEncoder, tgiGenerateResponse } from '../../../worker/dialects/tgi/wire.ts';
-import type { TokenEvent } from '../../../worker/service/collect.ts';
+import { encodeSSE, jsonMessage } from '../../../../worker/http/sse-encode.ts';
+import { createTgiStreamEncoder, tgiGenerateResponse } from '../../../../worker/dialects/tgi/wire.ts';
+import type { TokenEvent } from '../../../../worker/service/collect.ts';
 
 const tok = (index: number, id: number, text: string, logprob = -1.5, top?: TokenEvent['top'], final = false): TokenEvent => ({
   type: 'token',

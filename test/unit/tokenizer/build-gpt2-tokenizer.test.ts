@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { getEncoding } from 'js-tiktoken';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildGpt2TokenizerFiles, writeGpt2Tokenizer, EOS_ID } from '../../scripts/tokenizer/index.ts';
+import { buildGpt2TokenizerFiles, writeGpt2Tokenizer, EOS_ID } from '../../../scripts/tokenizer/index.ts';
 
 const WIKITEXT = '../shared/data/wikitext-2-raw/wiki.test.raw';
 const tiktoken = getEncoding('r50k_base');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ModelLoadError } from '../../../worker/model/types.ts';
-import { fakeProvider, json, makeApp, parseSSE, testConfig } from './helpers.ts';
+import { ModelLoadError } from '../../../../worker/model/types.ts';
+import { fakeProvider, json, makeApp, parseSSE, testConfig } from '../helpers.ts';
 
 const URL_ = '/models/edge-gpt2-small';
 

@@ -9,14 +9,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fsBlobSource } from '../../scripts/lib/r2-fs-source.ts';
-import { writeGpt2Tokenizer } from '../../scripts/tokenizer/index.ts';
-import { brownSplit, tokenizeDocs } from '../../scripts/train/brown.ts';
-import { argmax, logSoftmax } from '../../worker/generation/logits.ts';
-import type { CausalLM, KVCache } from '../../worker/generation/types.ts';
-import { loadModel } from '../../worker/model/load-model.ts';
-import { nodeOrt } from '../../worker/model/ort-node.ts';
-import { convertQuiet, maxAbsDiff, synth, tempDir } from '../helpers/synth-fixtures.ts';
+import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
+import { writeGpt2Tokenizer } from '../../../scripts/tokenizer/index.ts';
+import { brownSplit, tokenizeDocs } from '../../../scripts/train/brown.ts';
+import { argmax, logSoftmax } from '../../../worker/generation/logits.ts';
+import type { CausalLM, KVCache } from '../../../worker/generation/types.ts';
+import { loadModel } from '../../../worker/model/load-model.ts';
+import { nodeOrt } from '../../../worker/model/ort-node.ts';
+import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
 
 interface Prompt {
   name: string;

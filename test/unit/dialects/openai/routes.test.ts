@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { generate } from '../../../worker/generation/index.ts';
-import type { GenerationEvent } from '../../../worker/generation/types.ts';
-import { baseParams } from '../../../worker/service/params.ts';
-import { codePoints, tokenString } from '../../../worker/dialects/openai/wire.ts';
-import { collect } from '../generation/fakes.ts';
-import { fakeProvider, json, makeApp, parseSSE } from './helpers.ts';
+import { generate } from '../../../../worker/generation/index.ts';
+import type { GenerationEvent } from '../../../../worker/generation/types.ts';
+import { baseParams } from '../../../../worker/service/params.ts';
+import { codePoints, tokenString } from '../../../../worker/dialects/openai/wire.ts';
+import { collect } from '../../generation/fakes.ts';
+import { fakeProvider, json, makeApp, parseSSE } from '../helpers.ts';
 
 type Tok = Extract<GenerationEvent, { type: 'token' }>;
 

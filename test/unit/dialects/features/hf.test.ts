@@ -1,8 +1,8 @@
 import { featureExtraction } from '@huggingface/inference';
 import { describe, expect, it } from 'vitest';
-import { checkAnswerSize, MAX_FEATURE_INPUTS, MAX_FEATURE_VALUES } from '../../../worker/dialects/features/params.ts';
-import { expectedHidden, featureProvider } from './features-fake.ts';
-import { fakeProvider, json, makeApp, testConfig } from './helpers.ts';
+import { checkAnswerSize, MAX_FEATURE_INPUTS, MAX_FEATURE_VALUES } from '../../../../worker/dialects/features/params.ts';
+import { expectedHidden, featureProvider } from './fake.ts';
+import { fakeProvider, json, makeApp, testConfig } from '../helpers.ts';
 
 const URL_ = '/pipeline/feature-extraction/edge-gpt2-small';
 

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConvertError, type ConvertErrorCode, type ConvertOptions } from '../../scripts/convert/index.ts';
-import { SafetensorsFile, writeSafetensors } from '../../scripts/lib/safetensors.ts';
-import { convertQuiet, synth, tempDir } from '../helpers/synth-fixtures.ts';
+import { ConvertError, type ConvertErrorCode, type ConvertOptions } from '../../../scripts/convert/index.ts';
+import { SafetensorsFile, writeSafetensors } from '../../../scripts/lib/safetensors.ts';
+import { convertQuiet, synth, tempDir } from '../../helpers/synth-fixtures.ts';
 
 const tmp = tempDir('errors');
 let good: string;

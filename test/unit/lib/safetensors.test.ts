@@ -2,9 +2,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from '../../scripts/lib/half.ts';
-import { SafetensorsError, SafetensorsFile, writeSafetensors } from '../../scripts/lib/safetensors.ts';
-import { tempDir } from '../helpers/synth-fixtures.ts';
+import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from '../../../scripts/lib/half.ts';
+import { SafetensorsError, SafetensorsFile, writeSafetensors } from '../../../scripts/lib/safetensors.ts';
+import { tempDir } from '../../helpers/synth-fixtures.ts';
 
 const tmp = tempDir('st');
 afterAll(() => tmp.cleanup());

@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { Gpt2Reference, type RefCache } from '../helpers/gpt2-reference.ts';
-import { OrtModel } from '../helpers/ort-node.ts';
-import { convertQuiet, maxAbsDiff, synth, tempDir } from '../helpers/synth-fixtures.ts';
+import { Gpt2Reference, type RefCache } from '../../helpers/gpt2-reference.ts';
+import { OrtModel } from '../../helpers/ort-node.ts';
+import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
 
 const TOL = 1e-4;
 const PROMPT = [5, 17, 200, 3, 99, 256, 42];

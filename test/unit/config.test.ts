@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../../worker/config.ts';
-import { modelLimits } from '../../../worker/service/limits.ts';
+import { ConfigError, parseConfig } from '../../worker/config.ts';
+import { modelLimits } from '../../worker/service/limits.ts';
 
 const env = {
   DEFAULT_MODEL: 'edge-gpt2-small',
