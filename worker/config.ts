@@ -10,6 +10,8 @@ export interface TokenLimitsConfig {
   maxInputTokens: number;
   /** Capped again per model by its n_positions (see service/limits.ts `modelLimits`). */
   maxTotalTokens: number;
+  /** Set by modelLimits where the model's context, not the variable, is the bound (for messages). */
+  bounds?: Partial<Record<'max_new_tokens' | 'max_input_tokens' | 'max_total_tokens', string>>;
 }
 
 export interface ServerConfig {

@@ -57,6 +57,16 @@ describe('parseConfig', () => {
       maxNewTokens: 256,
       maxInputTokens: 511,
       maxTotalTokens: 512,
+      bounds: {
+        max_total_tokens: "the model's context n_positions=512",
+        max_input_tokens: "the model's context n_positions=512, less 1 for a new token",
+      },
+    });
+    // The server's variables are the bounds when the model's context is larger: nothing to name.
+    expect(modelLimits({ maxNewTokens: 256, maxInputTokens: 768, maxTotalTokens: 1024 }, 2048)).toEqual({
+      maxNewTokens: 256,
+      maxInputTokens: 768,
+      maxTotalTokens: 1024,
     });
   });
 });
