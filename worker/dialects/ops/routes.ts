@@ -37,6 +37,9 @@ export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
       max_concurrent_requests: null,
       max_best_of: MAX_SEQUENCES,
       max_stop_sequences: MAX_STOP_SEQUENCES,
+      // The model's context, and the limits under it (TGI's max_input_tokens / max_total_tokens):
+      // known once the model is loaded; before that, the server's own limits and null.
+      n_positions: model ? model.facts.nPositions : null,
       max_input_tokens: limits.maxInputTokens,
       max_input_length: limits.maxInputTokens,
       max_total_tokens: limits.maxTotalTokens,

@@ -194,6 +194,28 @@ describe('ops', () => {
     const info = await (await app.request('/info')).json();
     expect(info).toMatchObject({ model_id: 'edge-gpt2-small', max_input_tokens: 48, max_total_tokens: 64, max_new_tokens: 32, model_dtype: null });
     expect(provider.loads).toBe(0);
+    expect(info.n_positions).toBeNull();
+  });
+  it('/info of a loaded model: n_positions, and the limits it caps (as TGI reports max_input_tokens / max_total_tokens)', async () => {
+    const { app } = makeApp({ provider: fakeProvider({ nPositions: 40 }) });
+    const info = await (await app.request('/info')).json();
+    expect(info).toMatchObject({ n_positions: 40, max_input_tokens: 39, max_input_length: 39, max_total_tokens: 40, max_new_tokens: 32, model_dtype: 'int8' });
+  });
+  it('limit errors name the real bound: the model context when it is tighter than MAX_*_TOKENS', async () => {
+    const { app } = makeApp({ provider: fakeProvider({ nPositions: 40 }) });
+    const long = await app.request('/generate', json({ inputs: 'a '.repeat(22), parameters: { max_new_tokens: 1 } }));
+    expect(long.status).toBe(422);
+    expect((await long.json()).error).toBe("input is 44 tokens, over the limit of 39 (the model's context n_positions=40, less 1 for a new token)");
+    const total = await app.request('/generate', json({ inputs: 'a '.repeat(15), parameters: { max_new_tokens: 20 } }));
+    expect((await total.json()).error).toBe(
+      "inputs + max_new_tokens (50) must be <= 40 (the model's context n_positions=40): 30 input tokens + 20 new tokens",
+    );
+    const oa = await app.request('/v1/completions', json({ prompt: 'a '.repeat(22), max_tokens: 1 }));
+    expect((await oa.json()).error).toMatchObject({ param: 'max_input_tokens', code: 'context_length_exceeded', message: expect.stringContaining('n_positions=40') });
+    // Where MAX_INPUT_TOKENS is the tighter bound, the message names it, as before.
+    const { app: wide } = makeApp();
+    const w = await wide.request('/generate', json({ inputs: 'a '.repeat(30), parameters: { max_new_tokens: 1 } }));
+    expect((await w.json()).error).toBe('input is 60 tokens, over the limit of 48 (MAX_INPUT_TOKENS)');
   });
   it('unknown paths are 404 in the path’s dialect', async () => {
     const { app } = makeApp();
