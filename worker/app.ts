@@ -1,22 +1,25 @@
 /**
  * The Hono app, built by a factory so tests inject a fake ModelProvider and generation, and the
- * Worker entry injects the real ones. Order: CORS (answers preflights) → auth → routes; one onError
- * renders every thrown error in the dialect of its route; unknown paths get a dialect-shaped 404.
+ * Worker entry injects the real ones: the service core over the provider, then each dialect's
+ * routes over the service. Order: CORS (answers preflights) → auth → routes; one onError renders
+ * every thrown error in the dialect of its route (http/dialect.ts); unknown paths under a dialect's
+ * prefix get that dialect's 404.
  */
 import { Hono, type Context } from 'hono';
 import type { ServerConfig } from './config.ts';
+import { featureRoutes } from './dialects/features/routes.ts';
+import { hfRoutes, type ModelPageRenderer } from './dialects/hf/routes.ts';
+import { openAiRoutes } from './dialects/openai/routes.ts';
+import { opsRoutes } from './dialects/ops/routes.ts';
+import { tgiRoutes } from './dialects/tgi/routes.ts';
 import { checkBudget, generate } from './generation/index.ts';
+import { prefersHtml } from './http/accept.ts';
 import { bearerAuth } from './http/auth.ts';
 import { corsMiddleware } from './http/cors.ts';
-import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/errors.ts';
+import { speaks } from './http/dialect.ts';
+import { ApiError, errorResponse, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
-import { prefersHtml } from './page/accept.ts';
-import { createEngine, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './routes/engine.ts';
-import { featureRoutes } from './routes/features.ts';
-import { hfRoutes, type ModelPageRenderer } from './routes/hf.ts';
-import { openAiRoutes } from './routes/openai.ts';
-import { opsRoutes } from './routes/ops.ts';
-import { tgiRoutes } from './routes/tgi.ts';
+import { createService, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './service/service.ts';
 
 export interface AppDeps {
   models: ModelProvider;
@@ -32,8 +35,8 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Hono {
-  const engineDeps = { models: deps.models, config: deps.config, generate: deps.generate ?? generate, checkBudget: deps.checkBudget ?? checkBudget };
-  const engine = createEngine(deps.onStep ? { ...engineDeps, onStep: deps.onStep } : engineDeps);
+  const serviceDeps = { models: deps.models, config: deps.config, generate: deps.generate ?? generate, checkBudget: deps.checkBudget ?? checkBudget };
+  const service = createService(deps.onStep ? { ...serviceDeps, onStep: deps.onStep } : serviceDeps);
   const app = new Hono();
 
   app.use('*', corsMiddleware(deps.config.corsOrigins));
@@ -50,23 +53,25 @@ export function createApp(deps: AppDeps): Hono {
 
   const root = deps.pages?.root;
   if (root) app.get('/', (c) => root(c));
-  app.route('/', opsRoutes(engine, deps.heapBytes));
-  app.route('/', tgiRoutes(engine));
-  app.route('/', openAiRoutes(engine));
-  app.route('/', featureRoutes(engine));
-  app.route('/', hfRoutes(engine, deps.pages?.model));
+  app.route('/', opsRoutes(service, deps.heapBytes));
+  app.route('/', tgiRoutes(service));
+  app.route('/', openAiRoutes(service));
+  app.route('/', featureRoutes(service));
+  app.route('/', hfRoutes(service, deps.pages?.model));
 
-  app.notFound((c) => renderError(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`)));
+  // Paths no route answers still get their dialect's 404: OpenAI under /v1 (also where
+  // @huggingface/inference puts it, /models/:id/v1), HF under /models and /pipeline, TGI elsewhere.
+  app.use('/v1/*', speaks('openai'));
+  app.use('/models/:model/v1/*', speaks('openai'));
+  app.use('/models/:org/:name/v1/*', speaks('openai'));
+  app.use('/models/*', speaks('hf'));
+  app.use('/pipeline/*', speaks('hf'));
+
+  app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`)));
   app.onError((e, c) => {
     const err = toApiError(e);
     if (err.type === 'internal') console.error(`${c.req.method} ${c.req.path} failed`, e);
-    return renderError(c, err);
+    return errorResponse(c, err);
   });
   return app;
-}
-
-function renderError(c: Context, err: ApiError): Response {
-  const dialect = dialectOf(c.req.path);
-  for (const [k, v] of Object.entries(err.opts.headers ?? {})) c.header(k, v);
-  return c.json(errorBody(err, dialect), statusOf(err.type, dialect));
 }

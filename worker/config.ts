@@ -8,8 +8,10 @@ import { z } from 'zod';
 export interface TokenLimitsConfig {
   maxNewTokens: number;
   maxInputTokens: number;
-  /** Capped again per model by its n_positions (see `effectiveLimits`). */
+  /** Capped again per model by its n_positions (see service/limits.ts `modelLimits`). */
   maxTotalTokens: number;
+  /** Set by modelLimits where the model's context, not the variable, is the bound (for messages). */
+  bounds?: Partial<Record<'max_new_tokens' | 'max_input_tokens' | 'max_total_tokens', string>>;
 }
 
 export interface ServerConfig {
@@ -109,15 +111,5 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
     corsOrigins: origins.length === 0 || origins.includes('*') ? '*' : origins,
     apiKeys: list(e.API_KEYS ?? ''),
     maxBodyBytes: e.MAX_BODY_BYTES ?? 1 << 20,
-  };
-}
-
-/** The limits for one model: MAX_TOTAL_TOKENS never exceeds the model's context (n_positions). */
-export function effectiveLimits(limits: TokenLimitsConfig, nPositions: number): TokenLimitsConfig {
-  const maxTotalTokens = Math.min(limits.maxTotalTokens, nPositions);
-  return {
-    maxNewTokens: Math.min(limits.maxNewTokens, maxTotalTokens - 1),
-    maxInputTokens: Math.min(limits.maxInputTokens, maxTotalTokens - 1),
-    maxTotalTokens,
   };
 }

@@ -3,32 +3,16 @@
  * validated once, and the app is built once over the lazy R2-backed ModelProvider — nothing is
  * fetched until a request needs the model. A bad config is an operator error: every request gets a
  * 500 naming the variable (logged once), rather than the Worker guessing.
+ *
+ * `Env` is generated from wrangler.toml by `npm run types` (worker-configuration.d.ts; `npm run
+ * types:check` fails when it is stale). The optional variables (MODEL_ALIASES, MAX_BODY_BYTES) and the
+ * API_KEYS secret are not in wrangler.toml, so not in Env: parseConfig reads them from the same record.
  */
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
-import { manifestKey, parseManifest, type Manifest } from './model/manifest.ts';
 import { modelProviderFor, wasmHeapBytes } from './model/provider.ts';
-import { ModelLoadError } from './model/types.ts';
 import { modelPages, pageConfigFrom } from './page/index.ts';
-
-export interface Env {
-  /** R2: content-addressed blobs + one manifest per model id (wrangler.toml [[r2_buckets]]). */
-  MODEL_BUCKET: R2Bucket;
-  DEFAULT_MODEL: string;
-  MODEL_IDS?: string;
-  /** Optional: other names for served models, e.g. "gpt2=edge-gpt2-small,openai-community/gpt2=edge-gpt2-small". */
-  MODEL_ALIASES?: string;
-  MAX_NEW_TOKENS: string;
-  MAX_INPUT_TOKENS: string;
-  MAX_TOTAL_TOKENS: string;
-  CPU_BUDGET_MS: string;
-  CORS_ORIGINS?: string;
-  /** Optional: request body cap in bytes (default 1 MiB). */
-  MAX_BODY_BYTES?: string;
-  /** Secret (`wrangler secret put API_KEYS`), comma-separated; unset = open. */
-  API_KEYS?: string;
-}
 
 type Built = { app: Hono } | { error: string };
 const built = new WeakMap<object, Built>();
@@ -39,8 +23,8 @@ function build(env: Env): Built {
   if (!b) {
     try {
       const config = parseConfig(env as unknown as Record<string, unknown>);
-      const models = modelProviderFor(env);
-      const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => readManifest(env.MODEL_BUCKET, id) });
+      const models = modelProviderFor(env.MODEL_BUCKET, { ids: config.modelIds, defaultId: config.defaultModel });
+      const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => models.manifest(id) });
       b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes }) };
     } catch (e) {
       const message = e instanceof ConfigError ? e.message : `invalid configuration: ${e instanceof Error ? e.message : String(e)}`;
@@ -50,13 +34,6 @@ function build(env: Env): Built {
     built.set(key, b);
   }
   return b;
-}
-
-/** Only the manifest (a small R2 read), so the model page renders without loading weights. */
-async function readManifest(bucket: R2Bucket, id: string): Promise<Manifest> {
-  const obj = await bucket.get(manifestKey(id));
-  if (!obj) throw new ModelLoadError('manifest_missing', `no manifest for model "${id}" in the bucket (${manifestKey(id)})`);
-  return parseManifest(await obj.json());
 }
 
 export default {

@@ -4,7 +4,7 @@
  * its blocks with a KV cache, the last applies ln_f and the tied LM head at `logits_index`.
  *
  * Attention is com.microsoft MultiHeadAttention with past key/value and `unidirectional=1` (causal over
- * past + seq; checked against a plain TypeScript forward pass in test/unit/convert.test.ts).
+ * past + seq; checked against a plain TypeScript forward pass in test/unit/convert/convert.test.ts).
  */
 import { DT, type GraphBuilder } from './onnx-builder.ts';
 import { tiedEmbedding, type TiedEmbedding } from './embedding.ts';

@@ -1,9 +1,7 @@
-// Bindings the workerd tests see: wrangler.toml's plus the Node-side FIXTURES service (vitest.config.ts).
+// Bindings the workerd tests see: wrangler.toml's (Cloudflare.Env, generated into
+// worker/worker-configuration.d.ts by `npm run types`) plus the Node-side FIXTURES service (vitest.config.ts).
 declare namespace Cloudflare {
   interface Env {
-    MODEL_BUCKET: R2Bucket;
     FIXTURES: Fetcher;
-    DEFAULT_MODEL: string;
-    MODEL_IDS: string;
   }
 }

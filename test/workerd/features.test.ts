@@ -5,7 +5,7 @@
  */
 import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { int8FeatureTol } from '../unit/routes/features-tolerances.ts';
+import { int8FeatureTol } from '../unit/dialects/features/tolerances.ts';
 import { fixture, fixtureText, seed } from './helpers.ts';
 
 const ID = 'edge-gpt2-small';

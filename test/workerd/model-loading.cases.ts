@@ -6,7 +6,7 @@ import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { manifestKey } from '../../worker/model/manifest.ts';
 import { workerdOrt } from '../../worker/model/ort-workerd.ts';
-import { manifestFor, modelProviderFor, wasmHeapBytes } from '../../worker/model/provider.ts';
+import { modelProviderFor, wasmHeapBytes } from '../../worker/model/provider.ts';
 import { createModelProvider } from '../../worker/model/registry.ts';
 import { ModelLoadError, type LoadProgress } from '../../worker/model/types.ts';
 import { countingR2, fixture, fixtureText, seed } from './helpers.ts';
@@ -110,14 +110,14 @@ export function modelLoadingCases(): void {
     });
 
     it('the Worker singleton: one provider per bucket binding, manifests without loading', async () => {
-      const workerEnv = { MODEL_BUCKET: env.MODEL_BUCKET, MODEL_IDS: 'matmul', DEFAULT_MODEL: 'matmul' };
-      const models = modelProviderFor(workerEnv);
-      expect(modelProviderFor({ ...workerEnv })).toBe(models);
+      const served = { ids: ['matmul'], defaultId: 'matmul' };
+      const models = modelProviderFor(env.MODEL_BUCKET, served);
+      expect(modelProviderFor(env.MODEL_BUCKET, { ...served })).toBe(models);
       expect(models.state('matmul')).toEqual({ state: 'unloaded' });
-      const manifest = await manifestFor(workerEnv, 'matmul');
+      const manifest = await models.manifest('matmul');
       expect(manifest.id).toBe('matmul');
       expect(models.state('matmul')).toEqual({ state: 'unloaded' }); // reading the manifest loads nothing
-      await expect(manifestFor(workerEnv, 'other')).rejects.toMatchObject({ code: 'unknown_model' });
+      await expect(models.manifest('other')).rejects.toMatchObject({ code: 'unknown_model' });
       await models.get('matmul');
       expect(wasmHeapBytes()).toBeGreaterThan(0);
     });

@@ -2,7 +2,7 @@
  * The whole Worker (worker/index.ts via SELF) inside workerd with the bundled model seeded into R2:
  * load failures answer 503 with the reason and are not cached, greedy output equals the same model
  * run in Node, seeded sampling is identical under 8 concurrent requests, and a client disconnect
- * stops compute. The Worker shares this isolate, so modelProviderFor(env) is its provider.
+ * stops compute. The Worker shares this isolate, so modelProviderFor(env.MODEL_BUCKET, …) is its provider.
  */
 import { SELF } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
@@ -32,7 +32,7 @@ export function workerHttpCases(): void {
     });
 
     it('missing manifest, corrupt shard, missing shard → 503 with the reason; after repair → 200', async () => {
-      const models = modelProviderFor(env);
+      const models = modelProviderFor(env.MODEL_BUCKET, { ids: [ID], defaultId: ID });
       expect(models.state(ID)).toEqual({ state: 'unloaded' }); // nothing loaded at start-up
       const manifest = JSON.parse(new TextDecoder().decode(await fixture(`shards/file/${manifestKey(ID)}`)));
       const weights: string = manifest.stages[0].shards[0].key;
@@ -87,7 +87,7 @@ export function workerHttpCases(): void {
     });
 
     it('a client disconnect stops compute at the next step', async () => {
-      const { lm } = await modelProviderFor(env).get(ID);
+      const { lm } = await modelProviderFor(env.MODEL_BUCKET, { ids: [ID], defaultId: ID }).get(ID);
       const steps = () => (lm as OnnxCausalLM).steps;
       const controller = new AbortController();
       const res = await SELF.fetch('http://worker/generate_stream', {

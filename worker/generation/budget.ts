@@ -5,13 +5,18 @@
  * The CPU side of the budget lives in cpu-meter.ts.
  */
 
+export type BudgetLimit = 'max_new_tokens' | 'max_input_tokens' | 'max_total_tokens';
+
 export interface TokenLimits {
   maxNewTokens: number;
   maxInputTokens: number;
   maxTotalTokens: number;
+  /**
+   * What sets each limit, for messages, when it is not the server's variable (MAX_NEW_TOKENS, …):
+   * e.g. "the model's context n_positions=1024" when the model's context is the tighter bound.
+   */
+  bounds?: Partial<Record<BudgetLimit, string>>;
 }
-
-export type BudgetLimit = 'max_new_tokens' | 'max_input_tokens' | 'max_total_tokens';
 
 /** A request over a token limit; `limit` is machine-readable, `message` names the limit and both numbers. */
 export class BudgetError extends Error {
@@ -27,6 +32,7 @@ export class BudgetError extends Error {
 }
 
 export function checkBudget(inputTokens: number, maxNewTokens: number, limits: TokenLimits): void {
+  const bound = (limit: BudgetLimit, variable: string) => limits.bounds?.[limit] ?? variable;
   if (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 0) {
     throw new BudgetError(
       'max_new_tokens',
@@ -40,7 +46,7 @@ export function checkBudget(inputTokens: number, maxNewTokens: number, limits: T
       'max_new_tokens',
       maxNewTokens,
       limits.maxNewTokens,
-      `max_new_tokens must be <= ${limits.maxNewTokens} (MAX_NEW_TOKENS), got ${maxNewTokens}`,
+      `max_new_tokens must be <= ${limits.maxNewTokens} (${bound('max_new_tokens', 'MAX_NEW_TOKENS')}), got ${maxNewTokens}`,
     );
   }
   if (inputTokens > limits.maxInputTokens) {
@@ -48,7 +54,7 @@ export function checkBudget(inputTokens: number, maxNewTokens: number, limits: T
       'max_input_tokens',
       inputTokens,
       limits.maxInputTokens,
-      `input is ${inputTokens} tokens, over the limit of ${limits.maxInputTokens} (MAX_INPUT_TOKENS)`,
+      `input is ${inputTokens} tokens, over the limit of ${limits.maxInputTokens} (${bound('max_input_tokens', 'MAX_INPUT_TOKENS')})`,
     );
   }
   const total = inputTokens + maxNewTokens;
@@ -57,7 +63,7 @@ export function checkBudget(inputTokens: number, maxNewTokens: number, limits: T
       'max_total_tokens',
       total,
       limits.maxTotalTokens,
-      `inputs + max_new_tokens (${total}) must be <= ${limits.maxTotalTokens} (MAX_TOTAL_TOKENS): ` +
+      `inputs + max_new_tokens (${total}) must be <= ${limits.maxTotalTokens} (${bound('max_total_tokens', 'MAX_TOTAL_TOKENS')}): ` +
         `${inputTokens} input tokens + ${maxNewTokens} new tokens`,
     );
   }

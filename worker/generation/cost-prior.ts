@@ -4,10 +4,13 @@
  * the clock is frozen during CPU work, it never can: the prior is all there is).
  *
  * Decode work per token is dominated by the matmuls: ≈ 12·n_layer·n_embd² multiply-adds for the
- * blocks plus n_embd·vocab for the tied LM head. DESIGN §2 measured GPT-2 small (124 M MACs/token)
- * in the WASM build at ≈ 40 ms/token with int8, 260–420 ms with q4 (dequantised on every call); fp32
- * was not measured and is assumed 2× int8. Per cached position, the KV cache (2·n_layer·n_embd
- * floats) is copied between JS and the WASM heap each step: ~0.1 ms per position for GPT-2 small.
+ * blocks plus n_embd·vocab for the tied LM head. GPT-2 small (124 M MACs/token) int8 decodes at
+ * ≈ 40 ms/token in the Worker's WASM build (BENCHMARKS.md: 38–52 ms at 32–512 tokens of context). q4
+ * (dequantised on every call) is charged 10× (it measured 260–420 ms/token in an earlier build, not
+ * re-measured here); fp32 was not measured and is assumed 2× int8. Per cached position, attention reads
+ * the cache (2·n_layer·n_embd floats), and in the in-graph layout ORT also copies it into and out of its
+ * heap on every run: ~0.1 ms per position for GPT-2 small, an upper bound for host attention, whose
+ * cache stays in the kernels' memory (docs/ARCHITECTURE.md).
  * Prefill amortises each weight over the prompt: charged at 1/5 of a decode token per prompt token.
  */
 import type { CostPrior } from './cpu-meter.ts';

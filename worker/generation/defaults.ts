@@ -1,4 +1,4 @@
-/** Neutral defaults; each dialect maps its own defaults onto GenerationParams (see worker/routes). */
+/** Neutral defaults; each dialect maps its own defaults onto GenerationParams (see worker/dialects/shared/params.ts). */
 import { costPriorFor } from './cost-prior.ts';
 import type { CostPrior } from './cpu-meter.ts';
 import type { GenerationParams } from './types.ts';

@@ -1,6 +1,6 @@
 /**
  * Contracts of the generation core. Nothing here knows Hono, onnxruntime-web or `cloudflare:*`:
- * worker/model implements CausalLM and TextTokenizer; worker/routes consume GenerationEvent.
+ * worker/model implements CausalLM and TextTokenizer; worker/service runs generation and the dialects encode GenerationEvent.
  */
 
 export interface LMConfig {

@@ -1,6 +1,7 @@
 /**
- * Typed HTTP errors and their wire shapes. Routes throw `ApiError`; the app's one `onError` renders it
- * in the dialect of the route (chosen by path), so no handler formats errors itself.
+ * Typed HTTP errors and their wire shapes: the one place that maps the service's errors (ServiceError)
+ * and the HTTP layer's own (ApiError) to each dialect's status and body. The app's one `onError`
+ * renders them in the dialect of the route (dialect.ts), so no handler formats errors itself.
  *
  *   HF / TGI : {"error": "...", "error_type": "validation" | ...}     (TGI's ErrorResponse)
  *   OpenAI   : {"error": {"message", "type", "param", "code"}}
@@ -8,12 +9,11 @@
  * Status codes where the dialects disagree: a validation error is 422 on TGI routes (axum/TGI habit),
  * 400 on the HF route (the hosted Inference API's habit) and 400 on /v1 (OpenAI).
  */
+import type { Context } from 'hono';
 import type { ContentfulStatusCode, UnofficialStatusCode } from 'hono/utils/http-status';
-import { BudgetError } from '../generation/budget.ts';
-import { GenerationError } from '../generation/errors.ts';
-import { ModelLoadError } from '../model/types.ts';
+import { ServiceError, type ServiceErrorCode } from '../service/errors.ts';
 
-export type Dialect = 'tgi' | 'hf' | 'openai';
+import { dialectOf, type Dialect } from './dialect.ts';
 
 export type ErrorType =
   | 'validation'
@@ -97,33 +97,41 @@ export function errorBody(err: ApiError, dialect: Dialect): Record<string, unkno
   return { error: err.message, error_type: err.type, ...err.opts.extra };
 }
 
-/**
- * The dialect a path speaks: /v1/* (and /models/:id/v1/*, where @huggingface/inference sends its
- * completions) is OpenAI, /models/* and /pipeline/* (HF feature extraction) are HF, everything else TGI.
- */
-export function dialectOf(path: string): Dialect {
-  if (/^\/(?:models\/[^/]+(?:\/[^/]+)?\/)?v1(?:\/|$)/.test(path)) return 'openai';
-  if (path.startsWith('/models/') || path.startsWith('/pipeline/')) return 'hf';
-  return 'tgi';
+const TYPE_OF: Record<ServiceErrorCode, ErrorType> = {
+  not_found: 'not_found',
+  validation: 'validation',
+  over_limit: 'validation',
+  unsupported: 'validation',
+  loading: 'model_loading',
+  unavailable: 'model_load',
+  cancelled: 'cancelled',
+  failed: 'generation',
+};
+
+/** The service's error as an HTTP error: its code picks the type (hence each dialect's status). */
+export function fromServiceError(e: ServiceError): ApiError {
+  const d = e.details;
+  const opts: ApiErrorOptions = {};
+  if (d.param !== undefined) opts.param = d.param;
+  if (d.reason !== undefined) opts.code = d.reason;
+  if (d.extra) opts.extra = d.extra;
+  if (d.retryAfterS !== undefined) opts.headers = { 'Retry-After': String(d.retryAfterS) };
+  return new ApiError(TYPE_OF[e.code], e.message, opts);
 }
 
 /**
- * Anything thrown that is not an ApiError is a bug or an infrastructure failure: log it, and show
- * the client a fixed message (never the exception text, which may carry internals).
+ * Anything thrown that is neither an ApiError nor a ServiceError is a bug or an infrastructure
+ * failure: log it, and show the client a fixed message (never the exception text, which may carry internals).
  */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
-  if (e instanceof ModelLoadError) {
-    return new ApiError('model_load', `model could not be loaded: ${e.message}`, { code: e.code });
-  }
-  if (e instanceof Error && e.name === 'Cancelled') return new ApiError('cancelled', 'client closed the request');
-  if (e instanceof BudgetError) {
-    return new ApiError('validation', e.message, { param: e.limit, code: 'context_length_exceeded' });
-  }
-  if (e instanceof GenerationError) {
-    // invalid_params / context_overflow are the request's fault; model_output is ours (logged by caller).
-    if (e.code === 'model_output') return new ApiError('generation', 'generation failed: the model returned invalid output');
-    return new ApiError('validation', e.message, { code: e.code });
-  }
+  if (e instanceof ServiceError) return fromServiceError(e);
   return new ApiError('internal', 'internal error');
+}
+
+/** The error as a response in the dialect of the request's route (headers such as Retry-After included). */
+export function errorResponse(c: Context, err: ApiError): Response {
+  const dialect = dialectOf(c);
+  for (const [k, v] of Object.entries(err.opts.headers ?? {})) c.header(k, v);
+  return c.json(errorBody(err, dialect), statusOf(err.type, dialect));
 }

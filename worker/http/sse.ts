@@ -1,7 +1,7 @@
 /**
  * SSE transport: Hono's streamSSE underneath, our byte-exact encoder on top. Three layers, as in
- * Hono's streaming helper: this file owns the writer, abort and headers; `wire/*` owns the bytes;
- * routes own what is said.
+ * Hono's streaming helper: this file owns the writer, abort and headers; sse-encode.ts owns the bytes;
+ * the dialects own what is said.
  *
  * - Client disconnect (the response stream cancelled, or the request's signal) aborts `signal`, which
  *   routes hand to generation so it stops at the next step. It is not an error: nothing more is written.
@@ -11,9 +11,10 @@
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { LoadProgress } from '../model/types.ts';
-import { encodeSSE, type SSEMessage } from '../wire/sse.ts';
-import { type ApiError, toApiError } from './errors.ts';
+import type { LoadProgress } from '../service/types.ts';
+import { dialectOf } from './dialect.ts';
+import { errorBody, toApiError } from './errors.ts';
+import { encodeSSE, jsonMessage, type SSEMessage } from './sse-encode.ts';
 
 export interface SSEChannel {
   /** Writes one message (in order with every other write); a no-op once the client is gone. */
@@ -23,11 +24,8 @@ export interface SSEChannel {
   readonly signal: AbortSignal;
 }
 
-export function sseResponse(
-  c: Context,
-  run: (ch: SSEChannel) => Promise<void>,
-  errorEvent: (err: ApiError) => SSEMessage,
-): Response {
+/** An SSE response; a failure of `run` after the first byte becomes one error event in the route's dialect. */
+export function sseResponse(c: Context, run: (ch: SSEChannel) => Promise<void>): Response {
   c.header('X-Accel-Buffering', 'no');
   return streamSSE(c, async (stream) => {
     const ac = new AbortController();
@@ -49,7 +47,7 @@ export function sseResponse(
     } catch (e) {
       const err = toApiError(e);
       if (err.type === 'internal') console.error('stream failed', e);
-      await write(errorEvent(err));
+      await write(jsonMessage(errorBody(err, dialectOf(c))));
     }
     await queue;
   });

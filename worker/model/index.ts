@@ -3,7 +3,7 @@
 export * from './types.ts';
 export * from './manifest.ts';
 export { r2BlobSource, memoryBlobSource } from './blobs.ts';
-export { fetchManifest, fetchBlobs, verifyBlob, sha256Hex, allBlobs, totalBytes, DEFAULT_CONCURRENCY } from './loader.ts';
+export { fetchManifest, fetchBlobs, verifyBlob, sha256Hex, totalBytes, DEFAULT_CONCURRENCY } from './loader.ts';
 export type { LoaderOptions } from './loader.ts';
 export { withRetry, backoffDelay, mapLimit, DEFAULT_RETRY } from './retry.ts';
 export type { RetryPolicy } from './retry.ts';

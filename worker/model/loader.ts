@@ -62,7 +62,7 @@ export async function fetchManifest(source: BlobSource, id: string, opts: Loader
   if (manifest.id !== id) {
     throw new ModelLoadError('manifest_invalid', `${key} describes model "${manifest.id}", not "${id}"`);
   }
-  for (const ref of allBlobs(manifest)) {
+  for (const ref of manifestBlobs(manifest)) {
     if (ref.key !== blobKey(ref.sha256)) {
       throw new ModelLoadError('manifest_invalid', `${key}: blob key ${ref.key} is not blobs/<its sha256>`);
     }
@@ -70,11 +70,8 @@ export async function fetchManifest(source: BlobSource, id: string, opts: Loader
   return manifest;
 }
 
-/** Every blob the model needs (manifest.ts's manifestBlobs). */
-export const allBlobs = manifestBlobs;
-
 export function totalBytes(manifest: Manifest): number {
-  return allBlobs(manifest).reduce((n, ref) => n + ref.bytes, 0);
+  return manifestBlobs(manifest).reduce((n, ref) => n + ref.bytes, 0);
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {

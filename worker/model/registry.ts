@@ -4,7 +4,8 @@
  * get() tries again (after the bucket is repaired, no restart is needed).
  */
 import { loadModel } from './load-model.ts';
-import type { LoaderOptions } from './loader.ts';
+import { fetchManifest, type LoaderOptions } from './loader.ts';
+import type { Manifest } from './manifest.ts';
 import type { OrtRuntime } from './ort.ts';
 import {
   ModelLoadError,
@@ -39,6 +40,8 @@ export function createModelProvider(opts: ModelProviderOptions): ModelProvider {
   }
   const entries = new Map<string, Entry>(opts.ids.map((id) => [id, { state: { state: 'unloaded' }, listeners: new Set() }]));
   const load = opts.load ?? ((id, onProgress) => loadModel(opts.source, id, { ...opts, runtime: opts.runtime(), onProgress }));
+  const unknown = (id: string) => new ModelLoadError('unknown_model', `unknown model "${id}"; this server has ${opts.ids.join(', ')}`);
+  const manifestReads = new Map<string, Promise<Manifest>>();
 
   function start(id: string, entry: Entry): Promise<LoadedModel> {
     const startedAt = Date.now();
@@ -69,7 +72,7 @@ export function createModelProvider(opts: ModelProviderOptions): ModelProvider {
     defaultId: opts.defaultId,
     async get(id, onProgress) {
       const entry = entries.get(id);
-      if (!entry) throw new ModelLoadError('unknown_model', `unknown model "${id}"; this server has ${opts.ids.join(', ')}`);
+      if (!entry) throw unknown(id);
       if (entry.model) return entry.model;
       const joining = entry.inFlight !== undefined;
       entry.inFlight ??= start(id, entry);
@@ -85,6 +88,17 @@ export function createModelProvider(opts: ModelProviderOptions): ModelProvider {
     },
     state(id) {
       return entries.get(id)?.state ?? { state: 'unloaded' };
+    },
+    manifest(id) {
+      const entry = entries.get(id);
+      if (!entry) return Promise.reject(unknown(id));
+      if (entry.model) return Promise.resolve(entry.model.manifest);
+      let read = manifestReads.get(id);
+      if (!read) {
+        read = fetchManifest(opts.source, id, opts).finally(() => manifestReads.delete(id));
+        manifestReads.set(id, read);
+      }
+      return read;
     },
   };
 }

@@ -63,4 +63,10 @@ export interface ModelProvider {
   /** Resolves when the model is ready; `onProgress` sees load progress (for SSE keep-alive comments). */
   get(id: string, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel>;
   state(id: string): ModelState;
+  /**
+   * Only the manifest, without loading the model (the model page): the loaded model's when it is
+   * ready, else one read through the loader's fetchManifest (retries, timeout, id check), shared by
+   * concurrent callers and not kept after it settles (callers cache as they need).
+   */
+  manifest(id: string): Promise<Manifest>;
 }

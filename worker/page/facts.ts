@@ -2,8 +2,8 @@
  * Model card facts: pure functions from a manifest (and the server's limits) to labelled values.
  * Rendering (escaping, markup) lives in render.ts; nothing here produces HTML.
  */
-import { effectiveLimits } from '../config.ts';
 import { stageGraphs, type Manifest } from '../model/manifest.ts';
+import { modelLimits } from '../service/limits.ts';
 import type { PageConfig } from './types.ts';
 
 export interface Fact {
@@ -92,7 +92,7 @@ export function modelFacts(m: Manifest): Fact[] {
 
 /** The server's limits as the routes enforce them: capped by the model's context when it is known. */
 export function limitFacts(config: PageConfig, m: Manifest | null): Fact[] {
-  const l = m ? effectiveLimits(config, m.config.n_positions) : config;
+  const l = m ? modelLimits(config, m.config.n_positions) : config;
   const facts: Fact[] = [
     { label: 'max_new_tokens', value: String(l.maxNewTokens) },
     { label: 'max_input_tokens', value: String(l.maxInputTokens) },

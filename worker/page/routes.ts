@@ -47,7 +47,7 @@ function manifestReader(deps: PageDeps): (id: string) => Promise<ManifestLookup>
 
 /**
  * Renders the page of one served model (`id` must be one of `deps.models.ids`). Its signature is the
- * `ModelPageRenderer` hook of worker/routes/hf.ts, so `GET /models/:model` can also be wired there.
+ * `ModelPageRenderer` hook of worker/dialects/hf/routes.ts, so `GET /models/:model` can also be wired there.
  */
 export function createModelPage(deps: PageDeps): (c: Context, id: string) => Promise<Response> {
   const readManifest = manifestReader(deps);

@@ -67,6 +67,7 @@ export function fakeProvider(manifest: Manifest, ids = ['edge-gpt2-small', 'othe
       return { id, manifest, lm: undefined as never, tokenizer: undefined as never } satisfies LoadedModel;
     },
     state: () => state,
+    manifest: async () => manifest,
   };
   return { provider, calls, setState: (s: ModelState) => void (state = s) };
 }

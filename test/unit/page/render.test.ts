@@ -198,7 +198,7 @@ describe('facts helpers', () => {
 });
 
 describe('limits', () => {
-  it('are the ones the routes enforce (worker/config effectiveLimits) for the model', async () => {
+  it('are the ones the routes enforce (worker/service/limits.ts modelLimits) for the model', async () => {
     const page = await renderPage(view({ config: { ...config, maxNewTokens: 1000, maxInputTokens: 900 } }));
     // context 512: total 512, and neither new nor input tokens may take all of it
     expect([dd(page, 'max_new_tokens'), dd(page, 'max_input_tokens'), dd(page, 'max_total_tokens')]).toEqual(['511', '511', '512']);

@@ -1,0 +1,192 @@
+/**
+ * The service core: the one seam between the dialects and the model/generation layers. Resolve a
+ * model name (ids and MODEL_ALIASES), load it (with progress), apply the token limits, turn a prompt
+ * into token ids (empty prompt → BOS, token-id range, truncation, budget), run generation, and embed.
+ * Every dialect goes through here, so the same request means the same tokens on every route.
+ * Failures are ServiceErrors (worker/http renders them); nothing here knows about HTTP.
+ */
+import { BudgetError } from '../generation/budget.ts';
+import { GenerationError } from '../generation/errors.ts';
+import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
+import type { LoadProgress, ModelProvider, ModelState } from '../model/types.ts';
+import { ModelLoadError } from '../model/types.ts';
+import type { ServerConfig, TokenLimitsConfig } from '../config.ts';
+import { embed } from './embed.ts';
+import { ServiceError } from './errors.ts';
+import { servedModel, type Model } from './facts.ts';
+import { checkTokenIds, modelLimits, truncateIds, type Truncation } from './limits.ts';
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  now?: () => number;
+  onStep?: (info: { step: number; batch: number; past: number }) => void;
+}
+
+/** generation's `generate` (worker/generation/generate.ts); injectable for tests. */
+export type GenerateFn = (
+  lm: Model['lm'],
+  tokenizer: Model['tokenizer'],
+  promptIds: readonly number[],
+  params: GenerationParams,
+  opts?: GenerateOptions,
+) => AsyncGenerator<GenerationEvent, void, undefined>;
+
+/** generation's `checkBudget` (worker/generation/budget.ts): throws a BudgetError naming the limit. */
+export type CheckBudgetFn = (inputTokens: number, maxNewTokens: number, limits: TokenLimitsConfig) => void;
+
+export interface ServiceDeps {
+  models: ModelProvider;
+  config: ServerConfig;
+  generate: GenerateFn;
+  checkBudget: CheckBudgetFn;
+  /** Observability hook passed to every generate call (tests count steps). */
+  onStep?: GenerateOptions['onStep'];
+}
+
+export interface Prepared {
+  model: Model;
+  promptIds: number[];
+}
+
+const DEFAULT_LOAD_ESTIMATE_S = 20;
+
+/** Generation or budget failures as the service's errors (the request's fault, or the model's). */
+function domainError(e: unknown): unknown {
+  if (e instanceof BudgetError) return new ServiceError('over_limit', e.message, { param: e.limit, reason: 'context_length_exceeded' });
+  if (e instanceof GenerationError) {
+    if (e.code === 'model_output') return new ServiceError('failed', 'generation failed: the model returned invalid output');
+    return new ServiceError('validation', e.message, { reason: e.code });
+  }
+  return e;
+}
+
+export function createService(deps: ServiceDeps) {
+  const { models, config } = deps;
+  const load = async (id: string, onProgress?: (p: LoadProgress) => void): Promise<Model> => {
+    try {
+      return servedModel(await models.get(id, onProgress));
+    } catch (e) {
+      if (e instanceof ModelLoadError) throw new ServiceError('unavailable', `model could not be loaded: ${e.message}`, { reason: e.code });
+      throw e;
+    }
+  };
+  const limits = (model: Model): TokenLimitsConfig => modelLimits(config.limits, model.facts.nPositions);
+
+  return {
+    config,
+    ids: models.ids,
+    defaultId: models.defaultId,
+    state: (id: string): ModelState => models.state(id),
+    isReady: (id: string): boolean => models.state(id).state === 'ready',
+
+    /** A served id for a name (an id or an alias), or undefined. */
+    lookup(name: string): string | undefined {
+      const aliased = config.modelAliases?.get(name);
+      if (aliased !== undefined) return aliased;
+      return models.ids.includes(name) ? name : undefined;
+    },
+
+    /** A served model id (the default when absent), or not_found listing the served ones. */
+    resolve(name: string | undefined): string {
+      const want = name ?? models.defaultId;
+      const id = this.lookup(want);
+      if (id === undefined) {
+        throw new ServiceError('not_found', `model "${want.slice(0, 200)}" is not served here; served models: ${models.ids.join(', ')}`, {
+          reason: 'model_not_found',
+          param: 'model',
+          extra: { models: [...models.ids] },
+        });
+      }
+      return id;
+    },
+
+    load,
+
+    /**
+     * For callers that would rather not wait for a load (HF `wait_for_model: false`): while the
+     * model is unloaded or loading, start (or join) the load in the background and throw `loading`
+     * with an estimate of the seconds left.
+     */
+    requireReady(id: string, background: (p: Promise<unknown>) => void): void {
+      const state = models.state(id);
+      if (state.state !== 'unloaded' && state.state !== 'loading') return;
+      background(
+        load(id).then(
+          () => undefined,
+          (e: unknown) => console.error(`background load of ${id} failed`, e instanceof Error ? e.message : e),
+        ),
+      );
+      const estimate = estimateSeconds(state);
+      throw new ServiceError('loading', `Model ${id} is currently loading`, { extra: { estimated_time: estimate }, retryAfterS: Math.ceil(estimate) });
+    },
+
+    limits,
+
+    /**
+     * Tokenize (or check given ids), condition an empty prompt on BOS, apply TGI-style left
+     * truncation, then the token budget. `maxNewTokens` is per sequence: each has the whole context.
+     */
+    prepare(model: Model, prompt: string | readonly number[], params: GenerationParams, truncate?: number | null): Prepared {
+      let ids: number[];
+      if (typeof prompt === 'string') ids = model.tokenizer.encode(prompt);
+      else {
+        checkTokenIds(prompt, model.tokenizer.vocabSize, null);
+        ids = [...prompt];
+      }
+      // An empty prompt conditions on <|endoftext|>, as GPT-2 was trained and OpenAI does.
+      if (ids.length === 0) ids = [model.facts.bosTokenId];
+      if (truncate != null && ids.length > truncate) ids = ids.slice(ids.length - truncate);
+      try {
+        deps.checkBudget(ids.length, params.maxNewTokens, limits(model));
+      } catch (e) {
+        throw domainError(e);
+      }
+      return { model, promptIds: ids };
+    },
+
+    /**
+     * One input of feature extraction: token ids checked like a prompt (vocabulary, MAX_INPUT_TOKENS,
+     * nothing generated), after TEI-style truncation when asked. `field` names it in errors (`inputs[2]`).
+     */
+    prepareInput(model: Model, input: string | readonly number[], truncate: Truncation, field: string): number[] {
+      let ids = typeof input === 'string' ? model.tokenizer.encode(input) : [...input];
+      checkTokenIds(ids, model.tokenizer.vocabSize, field);
+      ids = truncateIds(ids, truncate, limits(model).maxInputTokens);
+      if (ids.length === 0) ids = [model.facts.bosTokenId];
+      try {
+        deps.checkBudget(ids.length, 0, limits(model));
+      } catch (e) {
+        if (e instanceof BudgetError) throw new ServiceError('over_limit', `${field}: ${e.message}`, { param: field, reason: 'context_length_exceeded' });
+        throw e;
+      }
+      return ids;
+    },
+
+    /** Generation events for a prepared prompt; failures arrive as ServiceErrors. */
+    async *run(p: Prepared, params: GenerationParams, signal?: AbortSignal): AsyncGenerator<GenerationEvent, void, undefined> {
+      const opts: GenerateOptions = {};
+      if (signal) opts.signal = signal;
+      if (deps.onStep) opts.onStep = deps.onStep;
+      try {
+        yield* deps.generate(p.model.lm, p.model.tokenizer, p.promptIds, params, opts);
+      } catch (e) {
+        throw domainError(e);
+      }
+    },
+
+    /** Final hidden states of each input (see embed.ts), within CPU_BUDGET_MS. */
+    embed: (model: Model, inputs: readonly number[][], signal: AbortSignal, field: string) => embed(model, inputs, signal, field, config.cpuBudgetMs),
+  };
+}
+
+export type Service = ReturnType<typeof createService>;
+
+/** Seconds left, extrapolated from bytes loaded so far; a fixed guess before there is any progress. */
+export function estimateSeconds(state: ModelState, now = Date.now()): number {
+  if (state.state !== 'loading') return DEFAULT_LOAD_ESTIMATE_S;
+  const { loadedBytes, totalBytes } = state.progress;
+  const f = totalBytes > 0 ? loadedBytes / totalBytes : 0;
+  if (f < 0.05) return DEFAULT_LOAD_ESTIMATE_S;
+  const elapsed = Math.max(0, now - state.startedAt) / 1000;
+  return Math.round(((elapsed * (1 - f)) / f + 1) * 10) / 10;
+}
