@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGpt2Tokenizer, VOCAB_SIZE, EOS_TOKEN } from '../tokenizer/index.ts';
-import { bytesToUnicode } from '../tokenizer/bytes-to-unicode.ts';
+import { bytesToUnicode } from '../../worker/model/bytes-to-unicode.ts';
 import { floatArrayToHalf, floatToBf16 } from './half.ts';
 import { gpt2Tensors, type Gpt2Dims, type TensorSpec } from './gpt2-names.ts';
 import { Prng } from './prng.ts';
