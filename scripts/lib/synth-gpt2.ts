@@ -98,6 +98,7 @@ function hfConfig(d: Gpt2Dims, eos: number) {
     n_positions: d.n_positions,
     n_ctx: d.n_positions,
     vocab_size: d.vocab_size,
+    ...(d.n_inner != null ? { n_inner: d.n_inner } : {}), // absent: 4 x n_embd
     layer_norm_epsilon: 1e-5,
     bos_token_id: eos,
     eos_token_id: eos,
