@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gpt2Tensors, innerWidth, type Gpt2Dims } from '../lib/gpt2-names.ts';
+import { gpt2Tensors, type Gpt2Dims } from '../lib/gpt2-names.ts';
 import { FLOAT_DTYPES, SafetensorsError, SafetensorsFile } from '../lib/safetensors.ts';
 import { ConvertError } from './errors.ts';
 import { loadTokenizerJson } from './tokenizer.ts';
@@ -114,15 +114,14 @@ function readConfig(dir: string): Gpt2Config {
  * An MLP tensor whose width is not the config's: the usual cause is n_inner (absent or null means
  * 4 x n_embd), so the message says which width the tensor has and what config.json should say.
  */
-function mlpWidthError(name: string, shape: readonly number[], c: Gpt2Config): ConvertError {
-  const E = c.n_embd;
+function mlpWidthError(name: string, shape: readonly number[], expected: readonly number[], c: Gpt2Config): ConvertError {
   const fc = name.includes('.c_fc.');
-  const width = fc ? shape[shape.length - 1] : shape[0]; // c_fc: [n_embd, inner] and [inner]; c_proj: [inner, n_embd]
-  const want = fc ? (shape.length === 1 ? `[${innerWidth(c)}]` : `[${E}, ${innerWidth(c)}]`) : `[${innerWidth(c)}, ${E}]`;
-  const said = c.n_inner === null ? `n_inner is null, i.e. 4 x n_embd = ${4 * E}` : `n_inner is ${c.n_inner}`;
-  const fits = fc ? shape.length === 1 || shape[0] === E : shape.length === 2 && shape[1] === E;
-  const hint = fits && width !== undefined ? `; if the weights are right, set "n_inner": ${width} in config.json` : '';
-  return new ConvertError('bad_shape', `${name} has shape [${shape.join(', ')}], expected ${want}: config.json's ${said}${hint}`);
+  // c_fc.weight [n_embd, inner], c_fc.bias [inner], c_proj.weight [inner, n_embd]: only the inner width differs?
+  const onlyWidth = shape.length === expected.length && (fc ? shape.length === 1 || shape[0] === c.n_embd : shape[1] === c.n_embd);
+  const width = fc ? shape[shape.length - 1] : shape[0];
+  const said = c.n_inner === null ? `n_inner is null, i.e. 4 x n_embd = ${4 * c.n_embd}` : `n_inner is ${c.n_inner}`;
+  const hint = onlyWidth ? `; if the weights are right, set "n_inner": ${width} in config.json` : '';
+  return new ConvertError('bad_shape', `${name} has shape [${shape.join(', ')}], expected [${expected.join(', ')}]: config.json's ${said}${hint}`);
 }
 
 /** Names HF stores beside the weights that are not weights (causal-mask buffers of older exports). */
@@ -146,7 +145,7 @@ function checkTensors(st: SafetensorsFile, c: Gpt2Config): { prefix: string; not
     }
     dtypes.add(info.dtype);
     if (info.shape.join(',') !== t.shape.join(',')) {
-      if (/\.mlp\.c_(fc|proj)\./.test(t.name)) throw mlpWidthError(info.name, info.shape, c);
+      if (/\.mlp\.(c_fc\.(weight|bias)|c_proj\.weight)$/.test(t.name)) throw mlpWidthError(info.name, info.shape, t.shape, c);
       throw new ConvertError('bad_shape', `${info.name} has shape [${info.shape.join(', ')}], expected [${t.shape.join(', ')}] from config.json (Conv1D weights are [in, out])`);
     }
   }
