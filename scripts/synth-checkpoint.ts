@@ -1,6 +1,6 @@
 /**
  * `npm run synth -- --out dir [--preset gpt2|distilgpt2|gpt2-medium] [--n-layer L --n-head H --n-embd E
- *   --n-positions P --vocab V] [--seed S] [--no-prefix] [--dtype f32|f16|bf16] [--init-std X]`
+ *   --n-positions P --vocab V --n-inner I] [--seed S] [--no-prefix] [--dtype f32|f16|bf16] [--init-std X]`
  *
  * Writes a GPT-2 checkpoint in Hugging Face layout with deterministic pseudo-random weights.
  */
@@ -18,6 +18,7 @@ function main(): void {
       'n-embd': { type: 'string' },
       'n-positions': { type: 'string' },
       vocab: { type: 'string' },
+      'n-inner': { type: 'string' },
       seed: { type: 'string', default: '1' },
       'no-prefix': { type: 'boolean', default: false },
       dtype: { type: 'string', default: 'f32' },
@@ -43,6 +44,7 @@ function main(): void {
     n_embd: int(values['n-embd'], base.n_embd, '--n-embd'),
     n_positions: int(values['n-positions'], base.n_positions, '--n-positions'),
     vocab_size: int(values.vocab, base.vocab_size, '--vocab'),
+    ...(values['n-inner'] === undefined ? {} : { n_inner: int(values['n-inner'], 0, '--n-inner') }), // default 4 x n_embd
   };
   if (!['f32', 'f16', 'bf16'].includes(values.dtype!)) fail('--dtype must be f32, f16 or bf16');
   const t0 = Date.now();

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { argmax } from '../../worker/generation/logits.ts';
 import { nodeOrt } from '../../worker/model/ort-node.ts';
 import { fsBlobSource } from '../lib/r2-fs-source.ts';
-import { loadAnyModel } from './fast-load.ts';
+import { loadModel } from '../../worker/model/load-model.ts';
 import { prefill } from './prefill.ts';
 import { summarize } from './stats.ts';
 
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const models = [];
   for (const spec of positionals) {
     const [dir, id] = spec.split(':');
-    const m = await loadAnyModel(fsBlobSource(dir!), id!, rt, () => {});
+    const m = await loadModel(fsBlobSource(dir!), id!, { runtime: rt, log: () => {} });
     const pre = past > 0 ? await prefill(m.lm, ids, seq) : null; // chunked, with room for the step (as the Worker)
     models.push({ id: id!, m, pre, next: pre ? argmax(pre.logits) : 464, ms: [] as number[] });
   }

@@ -14,7 +14,6 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { manifestKey } from '../../worker/model/manifest.ts';
 import { HF_DTYPE, writeHfLayout } from './hf-layout.ts';
-import { VARIANTS, writeVariant, type Variant } from './variants.ts';
 
 export type Source = 'bundled' | 'distilgpt2' | 'gpt2';
 export type Quant = 'int8' | 'q4';
@@ -26,8 +25,6 @@ export interface BenchConfig {
   kv: 'float32' | 'float16';
   /** `graph`: attention inside ORT even where the converter would default to host attention. */
   attention?: 'graph';
-  /** Decode-speed graph variants (variants.ts), applied to the conversion. */
-  variants?: Variant[];
 }
 
 export const DEFAULT_CONFIGS: readonly BenchConfig[] = [
@@ -48,23 +45,16 @@ export function layoutOf(c: BenchConfig): 'host-attention' | 'graph' {
   return c.attention === 'graph' || c.quant === 'q4' || c.stages > 1 || c.kv === 'float16' ? 'graph' : 'host-attention';
 }
 
-function baseId(c: BenchConfig): string {
+export function configId(c: BenchConfig): string {
   const graph = c.attention === 'graph' && c.quant !== 'q4' && c.stages === 1 && c.kv === 'float32' ? '-graph' : '';
   return `${c.source}-${c.quant}${c.kv === 'float16' ? '-kv16' : ''}-s${c.stages}${graph}`;
 }
 
-export function configId(c: BenchConfig): string {
-  return [baseId(c), ...(c.variants ?? [])].join('-');
-}
-
 /** `gpt2-int8-s4` / `gpt2:int8:4` / `gpt2:int8:1:kv16` → a config (for --config on the command line). */
 export function parseConfig(spec: string): BenchConfig {
-  const [s = '', ...variants] = spec.split('+');
-  for (const v of variants) if (!VARIANTS.includes(v as Variant)) throw new Error(`bad variant "${v}" in ${spec}: one of ${VARIANTS.join(', ')}`);
-  const m = s.match(/^(bundled|distilgpt2|gpt2)[-:](int8|q4)(?:[-:](kv16))?[-:]s?(\d+)(?:[-:](kv16))?(?:[-:](graph))?$/);
-  if (!m) throw new Error(`bad config "${s}": expected <bundled|distilgpt2|gpt2>-<int8|q4>[-kv16]-s<stages>[-graph]`);
-  const c: BenchConfig = { source: m[1] as Source, quant: m[2] as Quant, stages: Number(m[4]), kv: m[3] || m[5] ? 'float16' : 'float32', ...(m[6] ? { attention: 'graph' as const } : {}) };
-  return variants.length ? { ...c, variants: variants as Variant[] } : c;
+  const m = spec.match(/^(bundled|distilgpt2|gpt2)[-:](int8|q4)(?:[-:](kv16))?[-:]s?(\d+)(?:[-:](kv16))?(?:[-:](graph))?$/);
+  if (!m) throw new Error(`bad config "${spec}": expected <bundled|distilgpt2|gpt2>-<int8|q4>[-kv16]-s<stages>[-graph]`);
+  return { source: m[1] as Source, quant: m[2] as Quant, stages: Number(m[4]), kv: m[3] || m[5] ? 'float16' : 'float32', ...(m[6] ? { attention: 'graph' as const } : {}) };
 }
 
 export interface Artifacts {
@@ -88,16 +78,7 @@ export function checkpointDir(root: string, source: Source, log: (l: string) => 
 }
 
 export function prepare(root: string, c: BenchConfig, log: (l: string) => void): Artifacts {
-  if (c.variants?.length) {
-    const base = prepare(root, { ...c, variants: [] }, log);
-    const variantDir = path.join(root, '.tmp', 'bench', 'models', configId(c));
-    const baseManifest = path.join(base.modelDir, manifestKey(base.id));
-    const own = path.join(variantDir, manifestKey(configId(c)));
-    if (existsSync(own) && statSync(own).mtimeMs < statSync(baseManifest).mtimeMs) rmSync(variantDir, { recursive: true, force: true });
-    const [modelDir, id] = writeVariant(base.modelDir, base.id, c.variants, path.join(root, '.tmp', 'bench', 'models'));
-    return { id, checkpoint: base.checkpoint, modelDir, hf: null };
-  }
-  const id = baseId(c);
+  const id = configId(c);
   const checkpoint = checkpointDir(root, c.source, log);
   const modelDir = path.join(root, '.tmp', 'bench', 'models', id);
   const manifest = path.join(modelDir, manifestKey(id));

@@ -8,13 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { argmax, defaultParams, generate } from '../../worker/generation/index.ts';
-import type { LoadedModel } from '../../worker/model/index.ts';
+import { loadModel, type LoadedModel } from '../../worker/model/index.ts';
 import type { Ort, OrtRuntime } from '../../worker/model/ort.ts';
 import { nodeOrt } from '../../worker/model/ort-node.ts';
 import { nodeKernels } from '../../worker/kernels/node.ts';
 import { fsBlobSource } from '../lib/r2-fs-source.ts';
-import { loadAnyModel } from './fast-load.ts';
-import { cacheBytes } from './fast-lm.ts';
+import { kvJsBytes } from './kv-bytes.ts';
 import { prefill } from './prefill.ts';
 import type { Probe } from './suite.ts';
 
@@ -51,12 +50,12 @@ export async function nativeOrt(threads = 1): Promise<OrtRuntime> {
 
 export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
   let lm: LoadedModel | undefined;
-  let kvJsBytes = 0;
+  let kvPeak = 0;
   const model = () => lm ?? (() => { throw new Error('load() first'); })();
   return {
     async load() {
       const lines: string[] = [];
-      lm = await loadAnyModel(fsBlobSource(dir), id, runtime, (l) => lines.push(l));
+      lm = await loadModel(fsBlobSource(dir), id, { runtime, log: (l) => lines.push(l) });
       const m = lines.join('\n').match(/fetch\+verify (\d+) ms, sessions (\d+) ms/);
       return m ? { fetchMs: Number(m[1]), sessionMs: Number(m[2]) } : {};
     },
@@ -80,9 +79,7 @@ export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
           next = argmax(s.logits);
           stepMs.push(performance.now() - t0);
         }
-        // host-attention keeps the cache in the kernels' WASM memory, which the heap already counts.
-        const js = manifest.layout === 'host-attention' ? 0 : cacheBytes(cache) || manifest.memory.kv_cache_bytes_per_token * cache.length;
-        kvJsBytes = Math.max(kvJsBytes, js);
+        kvPeak = Math.max(kvPeak, kvJsBytes(manifest, cache.length, cache.batch));
         causal.release(cache);
         out.push(stepMs);
       }
@@ -95,7 +92,7 @@ export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
     },
     async memory() {
       const heap = runtime.heapBytes();
-      return { ...(heap ? { heap } : {}), kvJsBytes, rssPeak: selfPeakRss() };
+      return { ...(heap ? { heap } : {}), kvJsBytes: kvPeak, rssPeak: selfPeakRss() };
     },
   };
 }

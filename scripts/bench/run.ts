@@ -13,6 +13,7 @@
  *   --render FILE     only render FILE (a results JSON) as markdown (with --md: into that document)
  *   --into FILE       add to an earlier results JSON (configs measured again replace their old entry),
  *                     so a long session can be measured in parts and reported as one
+ *   --help            this text
  * Raw results: bench-results/<timestamp>.json (gitignored). Nothing here is part of `npm test`.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -92,7 +93,7 @@ async function runWorkerd(bundle: string, a: Artifacts, c: BenchConfig, suite: O
       await dev.stop();
     }
   }
-  if (perStage && c.stages > 1 && !c.variants?.length) { // stage-alone.ts feeds the stock graph I/O
+  if (perStage && c.stages > 1) {
     out.stages = [];
     for (let s = 0; s < c.stages; s++) {
       const dev = await startDevServer(ROOT, persistTo, logFile, bundle);
@@ -151,8 +152,15 @@ async function main(): Promise<void> {
       md: { type: 'string' },
       into: { type: 'string' },
       render: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (v.help) {
+    // The usage is this file's header comment.
+    const header = readFileSync(import.meta.filename, 'utf8').match(/^\/\*\*\n([\s\S]*?)\n \*\//)?.[1] ?? '';
+    console.log(header.replace(/^ \* ?/gm, ''));
+    return;
+  }
   if (v.render) {
     const md = renderReport(JSON.parse(readFileSync(path.resolve(ROOT, v.render), 'utf8')) as BenchResults);
     if (v.md) writeFileSync(path.resolve(ROOT, v.md), replaceSection(readFileSync(path.resolve(ROOT, v.md), 'utf8'), md));
@@ -195,14 +203,14 @@ async function main(): Promise<void> {
     if (v['serve-only']) {
       const old = earlier?.configs.find((x) => x.id === r.id);
       if (!old) throw new Error(`--serve-only: ${r.id} is not in --into ${v.into ?? '(none)'}`);
-      const serve = c.variants?.length ? undefined : await measureServe(bundle, a, corpus, Math.max(...suiteBase.pasts));
-      results.configs = results.configs.map((x) => (x.id === r.id ? { ...x, ...(serve ? { serve } : {}) } : x));
+      const serve = await measureServe(bundle, a, corpus, Math.max(...suiteBase.pasts));
+      results.configs = results.configs.map((x) => (x.id === r.id ? { ...x, serve } : x));
       writeFileSync(outFile, JSON.stringify(results, null, 2));
       continue;
     }
     if (engines.includes('workerd')) {
       Object.assign(r, await runWorkerd(bundle, a, c, { ...suiteBase, corpus }, coldRuns, !v['no-stages']));
-      if (!c.variants?.length) r.serve = await measureServe(bundle, a, corpus, Math.max(...suiteBase.pasts));
+      r.serve = await measureServe(bundle, a, corpus, Math.max(...suiteBase.pasts));
     }
     for (const engine of engines.filter((e): e is NodeEngine => e !== 'workerd')) {
       const tfjs = engine.startsWith('tfjs');

@@ -18,11 +18,10 @@
  */
 import { argmax, defaultParams, generate } from '../../worker/generation/index.ts';
 import type { KVCache } from '../../worker/generation/types.ts';
-import { fetchBlobs, fetchManifest, r2BlobSource, type LoadedModel } from '../../worker/model/index.ts';
+import { fetchBlobs, fetchManifest, loadModel, r2BlobSource, type LoadedModel } from '../../worker/model/index.ts';
 import type { R2Reader } from '../../worker/model/blobs.ts';
 import { workerdOrt } from '../../worker/model/ort-workerd.ts';
-import { loadAnyModel } from './fast-load.ts';
-import { cacheBytes } from './fast-lm.ts';
+import { kvJsBytes } from './kv-bytes.ts';
 import { runStageAlone } from './stage-alone.ts';
 import { prefill } from './prefill.ts';
 import { manifestBlobs } from '../../worker/model/manifest.ts';
@@ -41,22 +40,16 @@ const json = (body: unknown, status = 200) =>
 function model(env: Env, id: string, log?: (l: string) => void): Promise<LoadedModel> {
   let m = models.get(id);
   if (!m) {
-    m = loadAnyModel(r2BlobSource(env.MODEL_BUCKET), id, workerdOrt(), log ?? (() => {}));
+    m = loadModel(r2BlobSource(env.MODEL_BUCKET), id, { runtime: workerdOrt(), log: log ?? (() => {}) });
     m.catch(() => models.delete(id));
     models.set(id, m);
   }
   return m;
 }
 
-/** Bytes the KV cache holds in JS (ORT-web copies every output out of the WASM heap; fast KV: its buffers). */
-function kvBytes(lm: LoadedModel, cache: KVCache): number {
-  if (lm.manifest.layout === 'host-attention') return 0; // in the kernels' WASM memory: counted in the heap
-  return cacheBytes(cache) || lm.manifest.memory.kv_cache_bytes_per_token * cache.length * cache.batch;
-}
-
 function keep(id: string, lm: LoadedModel, cache: KVCache): number {
   const handle = nextHandle++;
-  caches.set(handle, { id, cache, bytes: kvBytes(lm, cache) });
+  caches.set(handle, { id, cache, bytes: kvJsBytes(lm.manifest, cache.length, cache.batch) });
   return handle;
 }
 
@@ -122,7 +115,7 @@ async function route(req: Request, env: Env): Promise<Response> {
       }
       const past = cache.length;
       const heap = workerdOrt().heapBytes();
-      const js = kvBytes(lm, cache);
+      const js = kvJsBytes(lm.manifest, cache.length, cache.batch);
       lm.lm.release(cache);
       return json({ next, past, heap, kvJsBytes: js, stepMs });
     }
@@ -141,7 +134,7 @@ async function route(req: Request, env: Env): Promise<Response> {
       const params = { ...defaultParams(), maxNewTokens: Number(body.new ?? 16), stopOnEos: false, cpuBudgetMs: 1e9 };
       let tokens = 0;
       for await (const ev of generate(lm.lm, lm.tokenizer, ids, params)) if (ev.type === 'token') tokens++;
-      const kvJs = lm.manifest.layout === 'host-attention' ? 0 : lm.manifest.memory.kv_cache_bytes_per_token * (ids.length + tokens);
+      const kvJs = kvJsBytes(lm.manifest, ids.length + tokens, 1);
       return json({ heap: workerdOrt().heapBytes(), kvJsBytes: kvJs, tokens, context: ids.length + tokens });
     }
     case '/bench/stage':

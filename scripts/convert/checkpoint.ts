@@ -11,6 +11,8 @@ import { ConvertError } from './errors.ts';
 import { loadTokenizerJson } from './tokenizer.ts';
 
 export interface Gpt2Config extends Gpt2Dims {
+  /** As in config.json: null means 4 x n_embd (innerWidth). */
+  n_inner: number | null;
   layer_norm_epsilon: number;
   bos_token_id: number;
   eos_token_id: number;
@@ -94,20 +96,32 @@ function readConfig(dir: string): Gpt2Config {
     n_embd: int('n_embd'),
     n_positions: int('n_positions', typeof raw.n_ctx === 'number' ? raw.n_ctx : undefined),
     vocab_size: vocab,
+    n_inner: raw.n_inner == null ? null : int('n_inner'),
     layer_norm_epsilon: typeof raw.layer_norm_epsilon === 'number' ? raw.layer_norm_epsilon : 1e-5,
     bos_token_id: int('bos_token_id', vocab - 1),
     eos_token_id: int('eos_token_id', vocab - 1),
   };
-  for (const k of ['n_layer', 'n_head', 'n_embd', 'n_positions', 'vocab_size'] as const) {
+  for (const k of ['n_layer', 'n_head', 'n_embd', 'n_positions', 'vocab_size', 'n_inner'] as const) {
     if (c[k] === 0) throw new ConvertError('bad_config', `${path}: ${k} must be positive`);
-  }
-  if (raw.n_inner != null && raw.n_inner !== 4 * c.n_embd) {
-    throw new ConvertError('bad_config', `${path}: n_inner ${JSON.stringify(raw.n_inner)} is not supported (GPT-2's MLP is 4 x n_embd = ${4 * c.n_embd})`);
   }
   if (c.n_embd % c.n_head !== 0) throw new ConvertError('bad_config', `${path}: n_embd ${c.n_embd} is not divisible by n_head ${c.n_head}`);
   if (c.eos_token_id >= vocab || c.bos_token_id >= vocab) throw new ConvertError('bad_config', `${path}: bos/eos token id outside the vocabulary (${vocab})`);
   if (!(c.layer_norm_epsilon > 0)) throw new ConvertError('bad_config', `${path}: layer_norm_epsilon must be positive`);
   return c;
+}
+
+/**
+ * An MLP tensor whose width is not the config's: the usual cause is n_inner (absent or null means
+ * 4 x n_embd), so the message says which width the tensor has and what config.json should say.
+ */
+function mlpWidthError(name: string, shape: readonly number[], expected: readonly number[], c: Gpt2Config): ConvertError {
+  const fc = name.includes('.c_fc.');
+  // c_fc.weight [n_embd, inner], c_fc.bias [inner], c_proj.weight [inner, n_embd]: only the inner width differs?
+  const onlyWidth = shape.length === expected.length && (fc ? shape.length === 1 || shape[0] === c.n_embd : shape[1] === c.n_embd);
+  const width = fc ? shape[shape.length - 1] : shape[0];
+  const said = c.n_inner === null ? `n_inner is null, i.e. 4 x n_embd = ${4 * c.n_embd}` : `n_inner is ${c.n_inner}`;
+  const hint = onlyWidth ? `; if the weights are right, set "n_inner": ${width} in config.json` : '';
+  return new ConvertError('bad_shape', `${name} has shape [${shape.join(', ')}], expected [${expected.join(', ')}]: config.json's ${said}${hint}`);
 }
 
 /** Names HF stores beside the weights that are not weights (causal-mask buffers of older exports). */
@@ -131,6 +145,7 @@ function checkTensors(st: SafetensorsFile, c: Gpt2Config): { prefix: string; not
     }
     dtypes.add(info.dtype);
     if (info.shape.join(',') !== t.shape.join(',')) {
+      if (/\.mlp\.(c_fc\.(weight|bias)|c_proj\.weight)$/.test(t.name)) throw mlpWidthError(info.name, info.shape, t.shape, c);
       throw new ConvertError('bad_shape', `${info.name} has shape [${info.shape.join(', ')}], expected [${t.shape.join(', ')}] from config.json (Conv1D weights are [in, out])`);
     }
   }

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, MANIFEST_VERSION_HOST, blobKey, manifestKey, parseManifest, type Manifest, type Segment, type Stage } from '../../worker/model/manifest.ts';
-import { parameterCount } from '../lib/gpt2-names.ts';
+import { innerWidth, parameterCount } from '../lib/gpt2-names.ts';
 import { sha256File, sha256Hex } from '../lib/sha256.ts';
 import { openCheckpoint } from './checkpoint.ts';
 import { ConvertError } from './errors.ts';
@@ -130,6 +130,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
         layer_norm_epsilon: c.layer_norm_epsilon,
         bos_token_id: c.bos_token_id,
         eos_token_id: c.eos_token_id,
+        ...(innerWidth(c) !== 4 * c.n_embd ? { n_inner: innerWidth(c) } : {}),
         parameters: parameterCount(c),
       },
       quantization: quant === 'q4' ? { method: quant, block_size: block } : { method: quant },

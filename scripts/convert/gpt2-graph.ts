@@ -6,6 +6,7 @@
  * Attention is com.microsoft MultiHeadAttention with past key/value and `unidirectional=1` (causal over
  * past + seq; checked against a plain TypeScript forward pass in test/unit/convert/convert.test.ts).
  */
+import { innerWidth } from '../lib/gpt2-names.ts';
 import { DT, type GraphBuilder } from './onnx-builder.ts';
 import { tiedEmbedding, type TiedEmbedding } from './embedding.ts';
 import { fp32Weight, linear, type WeightContext } from './weights.ts';
@@ -90,6 +91,7 @@ export async function buildStage(ctx: WeightContext, s: StageSpec, onLayer?: (i:
 async function block(ctx: WeightContext, x: string, i: number, pk: string, pv: string, kvType: number, eps: number, H: number): Promise<string> {
   const { g } = ctx;
   const E = ctx.ck.config.n_embd;
+  const I = innerWidth(ctx.ck.config);
   const p = `h.${i}`;
   const ln = async (name: string, input: string): Promise<string> =>
     g.op1('LayerNormalization', [input, await fp32Weight(ctx, `${p}.${name}.weight`, [E]), await fp32Weight(ctx, `${p}.${name}.bias`, [E])], { axis: -1, epsilon: { float: eps } });
@@ -111,7 +113,7 @@ async function block(ctx: WeightContext, x: string, i: number, pk: string, pv: s
   }
   x = g.op1('Add', [x, await linear(ctx, attn!, `${p}.attn.c_proj`, E, E)]);
 
-  const fc = await linear(ctx, await ln('ln_2', x), `${p}.mlp.c_fc`, E, 4 * E); // [batch, seq, 4*n_embd]
+  const fc = await linear(ctx, await ln('ln_2', x), `${p}.mlp.c_fc`, E, I); // [batch, seq, n_inner]
   const act = g.op1('FastGelu', [fc], {}, { domain: 'com.microsoft' }); // gelu_new: the tanh approximation
-  return g.op1('Add', [x, await linear(ctx, act, `${p}.mlp.c_proj`, 4 * E, E)]);
+  return g.op1('Add', [x, await linear(ctx, act, `${p}.mlp.c_proj`, I, E)]);
 }

@@ -5,6 +5,7 @@
  * and every output out of it on each run, so a cache that lives in ORT is copied twice per token
  * (~50 ms at 512 tokens for GPT-2-small); the segments' inputs and outputs are a few KB per token.
  */
+import { innerWidth } from '../lib/gpt2-names.ts';
 import { checkTied } from './embedding.ts';
 import { DT } from './onnx-builder.ts';
 import { quantizeInt8RowsAt } from './quantize.ts';
@@ -19,6 +20,7 @@ export interface SegmentIO {
 export async function buildSegment(ctx: WeightContext, j: number, L: number): Promise<SegmentIO> {
   const { g, ck } = ctx;
   const { n_embd: E, layer_norm_epsilon: eps } = ck.config;
+  const I = innerWidth(ck.config);
   const dims = (w: number) => ['batch', 'seq', w];
   const ln = async (input: string, prefix: string): Promise<string> =>
     g.op1('LayerNormalization', [input, await fp32Weight(ctx, `${prefix}.weight`, [E]), await fp32Weight(ctx, `${prefix}.bias`, [E])], { axis: -1, epsilon: { float: eps } });
@@ -32,9 +34,9 @@ export async function buildSegment(ctx: WeightContext, j: number, L: number): Pr
     const attn = g.input('attn_in', DT.FLOAT, dims(E)); // [batch, seq, n_embd]: heads merged, before c_proj
     inputs.push(attn);
     x = g.op1('Add', [x, await linear(ctx, attn, `${p}.attn.c_proj`, E, E)]);
-    const fc = await linear(ctx, await ln(x, `${p}.ln_2`), `${p}.mlp.c_fc`, E, 4 * E); // [batch, seq, 4*n_embd]
+    const fc = await linear(ctx, await ln(x, `${p}.ln_2`), `${p}.mlp.c_fc`, E, I); // [batch, seq, n_inner]
     const act = g.op1('FastGelu', [fc], {}, { domain: 'com.microsoft' }); // gelu_new: the tanh approximation
-    x = g.op1('Add', [x, await linear(ctx, act, `${p}.mlp.c_proj`, 4 * E, E)]);
+    x = g.op1('Add', [x, await linear(ctx, act, `${p}.mlp.c_proj`, I, E)]);
   }
   if (j === L) {
     g.op1('LayerNormalization', [x, await fp32Weight(ctx, 'ln_f.weight', [E]), await fp32Weight(ctx, 'ln_f.bias', [E])], { axis: -1, epsilon: { float: eps } }, { output: 'last_hidden_state' });

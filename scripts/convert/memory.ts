@@ -6,13 +6,14 @@
  *                                    prepacked by DynamicQuantizeMatMul for the head (a second int8 copy)
  *        + kv at full context        kv_cache_bytes_per_token x n_positions (one sequence)
  *        + activations               a full-context prefill: per token the residual, LayerNorm, qkv, attention
- *                                    output and the 4x-wide MLP (fc + gelu) in fp32, plus the attention scores
+ *                                    output and the MLP (fc + gelu, n_inner wide) in fp32, plus the attention scores
  *                                    [n_head, ctx, ctx] of one layer and one row of logits
  *        + q4 scratch                MatMulNBits dequantizes B to fp32 per call: the biggest slice
  *        + runtime                   ORT's own allocations, ~8 MB measured on the WASM build
  * WASM memory never shrinks, so the peak is what stays. It is an estimate; the Worker measures the real
  * `memory.buffer.byteLength`.
  */
+import { innerWidth } from '../lib/gpt2-names.ts';
 import type { Gpt2Config } from './checkpoint.ts';
 import type { QuantMethod } from './weights.ts';
 
@@ -27,9 +28,10 @@ export function wasmHeapEstimate(c: Gpt2Config, quant: QuantMethod, weightsBytes
   // kernels' memory instead of ORT's, which this estimate counts together.
   const headCopy = quant === 'int8' && attention === 'graph' ? c.vocab_size * E : 0;
   const kvFull = kvBytesPerToken(c, kv) * ctx;
-  const perToken = E * (1 + 1 + 3 + 1) + 4 * E * 2; // residual, ln, qkv, attn out, fc + gelu
+  const I = innerWidth(c);
+  const perToken = E * (1 + 1 + 3 + 1) + I * 2; // residual, ln, qkv, attn out, fc + gelu
   const activations = 4 * (ctx * perToken + c.n_head * ctx * ctx + c.vocab_size);
-  const q4Scratch = quant === 'q4' ? 4 * E * Math.max(4 * E, Math.ceil(c.vocab_size / headChunks)) : 0;
+  const q4Scratch = quant === 'q4' ? 4 * E * Math.max(I, Math.ceil(c.vocab_size / headChunks)) : 0; // fp32 [n_embd, widest N]
   const runtime = 8 * 1024 * 1024;
   return weightsBytes + headCopy + kvFull + activations + q4Scratch + runtime;
 }

@@ -13,7 +13,7 @@
  */
 import type { ApiClient } from './client.ts';
 import type { LambadaTotals } from './metrics.ts';
-import { mapConcurrent } from './pool.ts';
+import { mapLimit } from '../../worker/model/retry.ts';
 import type { Progress } from './progress.ts';
 import type { EvalTokenizer } from './tokens.ts';
 
@@ -71,7 +71,7 @@ export async function runLambada(client: ApiClient, tok: EvalTokenizer, examples
   const bar = o.progress?.(examples.length);
   let done = 0;
   let correct = 0;
-  const results = await mapConcurrent(examples, o.concurrency, async (ex) => {
+  const results = await mapLimit(examples, o.concurrency, async (ex) => {
     const target = tok.encode(ex.target);
     const context = tok.encode(ex.context).slice(-Math.max(1, o.context - target.length)); // keep the nearest context
     const [logprobs, generated] = await Promise.all([client.score(o.model, [...context, ...target]), client.greedy(o.model, context, target.length)]);

@@ -6,7 +6,7 @@
  */
 import type { ApiClient } from './client.ts';
 import { addTotals, emptyTotals, type NllTotals, windowTotals } from './metrics.ts';
-import { mapConcurrent } from './pool.ts';
+import { mapLimit } from '../../worker/model/retry.ts';
 import type { Progress } from './progress.ts';
 import { planWindows, type Window } from './windows.ts';
 
@@ -36,7 +36,7 @@ export async function runPerplexity(client: ApiClient, docs: readonly (readonly 
   const bar = o.progress?.(jobs.length);
   let done = 0;
   let scored = 0;
-  const parts = await mapConcurrent(jobs, o.concurrency, async ({ doc, w }) => {
+  const parts = await mapLimit(jobs, o.concurrency, async ({ doc, w }) => {
     const ids = docs[doc]!.slice(w.begin, w.end); // [end - begin] prompt of this window
     const logprobs = await client.score(o.model, ids);
     const t = windowTotals(logprobs, w.scoreFrom - w.begin, ids.map(o.byteLength));

@@ -9,6 +9,13 @@ export interface Gpt2Dims {
   n_embd: number;
   n_positions: number;
   vocab_size: number;
+  /** Width of the MLP (GPT2Config.n_inner); absent or null: 4 x n_embd, as in every released GPT-2. */
+  n_inner?: number | null;
+}
+
+/** The MLP's inner width: n_inner, or 4 x n_embd when the config leaves it null. */
+export function innerWidth(d: Gpt2Dims): number {
+  return d.n_inner ?? 4 * d.n_embd;
 }
 
 export interface TensorSpec {
@@ -19,6 +26,7 @@ export interface TensorSpec {
 
 export function layerTensors(d: Gpt2Dims, i: number): TensorSpec[] {
   const E = d.n_embd;
+  const I = innerWidth(d);
   const h = `h.${i}`;
   return [
     { name: `${h}.ln_1.weight`, shape: [E], kind: 'ln_weight' },
@@ -29,9 +37,9 @@ export function layerTensors(d: Gpt2Dims, i: number): TensorSpec[] {
     { name: `${h}.attn.c_proj.bias`, shape: [E], kind: 'bias' },
     { name: `${h}.ln_2.weight`, shape: [E], kind: 'ln_weight' },
     { name: `${h}.ln_2.bias`, shape: [E], kind: 'ln_bias' },
-    { name: `${h}.mlp.c_fc.weight`, shape: [E, 4 * E], kind: 'weight' },
-    { name: `${h}.mlp.c_fc.bias`, shape: [4 * E], kind: 'bias' },
-    { name: `${h}.mlp.c_proj.weight`, shape: [4 * E, E], kind: 'proj_weight' },
+    { name: `${h}.mlp.c_fc.weight`, shape: [E, I], kind: 'weight' },
+    { name: `${h}.mlp.c_fc.bias`, shape: [I], kind: 'bias' },
+    { name: `${h}.mlp.c_proj.weight`, shape: [I, E], kind: 'proj_weight' },
     { name: `${h}.mlp.c_proj.bias`, shape: [E], kind: 'bias' },
   ];
 }

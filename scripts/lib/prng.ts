@@ -1,42 +1,15 @@
 /**
- * A small, fast, seeded PRNG for synthetic weights. Deterministic across platforms: only 32-bit integer
- * arithmetic, so the same seed always gives the same checkpoint bytes.
+ * A small, fast, seeded PRNG for synthetic weights: the Worker's xoshiro128** (worker/generation/rng.ts)
+ * with this file's own seeding, which existing synthetic checkpoints and fixtures depend on. Deterministic
+ * across platforms: only 32-bit integer arithmetic, so the same seed always gives the same checkpoint bytes.
  */
+import { splitmix32, Xoshiro128 } from '../../worker/generation/rng.ts';
 
-/** xoshiro128** (Blackman & Vigna): 4 x 32-bit state, period 2^128 - 1. */
-export class Prng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
+export class Prng extends Xoshiro128 {
   constructor(seed: number) {
-    // splitmix32 expands the seed so that nearby seeds give unrelated streams.
-    let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next() | 1; // the all-zero state is forbidden
-  }
-
-  /** Uniform uint32. */
-  nextU32(): number {
-    const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
-    this.a ^= this.d;
-    this.c ^= t;
-    this.d = rotl(this.d, 11);
-    return result;
+    // splitmix32 expands the seed so that nearby seeds give unrelated streams; `| 1` keeps the state non-zero.
+    const next = splitmix32(seed);
+    super(next(), next(), next(), next() | 1);
   }
 
   /** Uniform in [0, 1). */
@@ -58,8 +31,4 @@ export class Prng {
     for (let i = 0; i < out.length; i++) out[i] = mean + this.normal(std);
     return out;
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGpt2Tokenizer, VOCAB_SIZE, EOS_TOKEN } from '../tokenizer/index.ts';
-import { bytesToUnicode } from '../tokenizer/bytes-to-unicode.ts';
+import { bytesToUnicode } from '../../worker/model/bytes-to-unicode.ts';
 import { floatArrayToHalf, floatToBf16 } from './half.ts';
 import { gpt2Tensors, type Gpt2Dims, type TensorSpec } from './gpt2-names.ts';
 import { Prng } from './prng.ts';
@@ -98,6 +98,7 @@ function hfConfig(d: Gpt2Dims, eos: number) {
     n_positions: d.n_positions,
     n_ctx: d.n_positions,
     vocab_size: d.vocab_size,
+    ...(d.n_inner != null ? { n_inner: d.n_inner } : {}), // absent: 4 x n_embd
     layer_norm_epsilon: 1e-5,
     bos_token_id: eos,
     eos_token_id: eos,

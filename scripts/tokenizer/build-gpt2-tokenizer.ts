@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import r50k from 'js-tiktoken/ranks/r50k_base';
-import { bytesToUnicode } from './bytes-to-unicode.ts';
+import { bytesToUnicode } from '../../worker/model/bytes-to-unicode.ts';
 
 export const EOS_TOKEN = '<|endoftext|>';
 export const EOS_ID = 50256;

@@ -1,4 +1,3 @@
-export { bytesToUnicode } from './bytes-to-unicode.ts';
 export {
   buildGpt2TokenizerFiles,
   writeGpt2Tokenizer,

@@ -15,6 +15,8 @@ export interface RefConfig {
   n_positions: number;
   vocab_size: number;
   layer_norm_epsilon: number;
+  /** MLP width as config.json gives it; null or absent: 4 x n_embd. */
+  n_inner?: number | null;
 }
 
 /** Per layer: keys and values [n_head][len][head_dim] flattened as [n_head, len, head_dim]. */
@@ -121,9 +123,10 @@ export class Gpt2Reference {
       }
       x = add(x, matmul(att, S, E, this.get(`${p}.attn.c_proj.weight`), E, this.get(`${p}.attn.c_proj.bias`)));
       const m = layerNorm(x, S, E, this.get(`${p}.ln_2.weight`), this.get(`${p}.ln_2.bias`), eps);
-      const fc = matmul(m, S, E, this.get(`${p}.mlp.c_fc.weight`), 4 * E, this.get(`${p}.mlp.c_fc.bias`));
+      const inner = this.config.n_inner ?? 4 * E;
+      const fc = matmul(m, S, E, this.get(`${p}.mlp.c_fc.weight`), inner, this.get(`${p}.mlp.c_fc.bias`)); // [seq, n_inner]
       for (let i = 0; i < fc.length; i++) fc[i] = geluNew(fc[i]!);
-      x = add(x, matmul(fc, S, 4 * E, this.get(`${p}.mlp.c_proj.weight`), E, this.get(`${p}.mlp.c_proj.bias`)));
+      x = add(x, matmul(fc, S, inner, this.get(`${p}.mlp.c_proj.weight`), E, this.get(`${p}.mlp.c_proj.bias`)));
     }
     const hidden = layerNorm(x, S, E, this.get('ln_f.weight'), this.get('ln_f.bias'), eps);
     const logits = new Float32Array(S * V);

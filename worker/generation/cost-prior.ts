@@ -19,6 +19,8 @@ export interface ModelShape {
   n_layer: number;
   n_embd: number;
   vocab_size: number;
+  /** MLP width; absent: 4·n_embd (then a block is the 12·n_embd² above). */
+  n_inner?: number | null;
 }
 
 export type QuantizationMethod = 'fp32' | 'int8' | 'q4';
@@ -29,7 +31,9 @@ const SLOWDOWN: Record<QuantizationMethod, number> = { int8: 1, fp32: 2, q4: 10 
 const MS_PER_KV_POSITION_GPT2_SMALL = 0.1;
 
 export function costPriorFor(shape: ModelShape, method: QuantizationMethod): CostPrior {
-  const macs = 12 * shape.n_layer * shape.n_embd * shape.n_embd + shape.n_embd * shape.vocab_size;
+  const E = shape.n_embd;
+  const block = 4 * E * E + 2 * E * (shape.n_inner ?? 4 * E); // qkv + attention out, then the MLP's two matmuls
+  const macs = shape.n_layer * block + E * shape.vocab_size;
   const msPerNewToken = (INT8_MS_PER_GPT2_SMALL_TOKEN * SLOWDOWN[method] * macs) / GPT2_SMALL_MACS;
   return {
     fixedMs: 1,

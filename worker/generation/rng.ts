@@ -36,31 +36,24 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-export class Rng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
+/** splitmix32's output words from a 32-bit seed: how a seed fills xoshiro's state. */
+export function splitmix32(seed32: number): () => number {
+  let state = seed32 >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0; // Weyl sequence, then mix
+    return fmix32(state);
+  };
+}
 
-  /** Prefer `Rng.forSequence`; this takes the 32-bit splitmix seed directly. */
-  constructor(seed32: number) {
-    let state = seed32 >>> 0;
-    const next = (): number => {
-      state = (state + 0x9e3779b9) >>> 0; // splitmix32: Weyl sequence, then mix
-      return fmix32(state);
-    };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
-    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the all-zero state is a fixed point
-  }
-
-  /** Stream i of a request seeded with `seed` (see the header for how seeds are reduced). */
-  static forSequence(seed: number, sequence: number): Rng {
-    const { hi, lo } = seedWords(seed);
-    // Chain the words through the finalizer so (seed, i) pairs land on unrelated splitmix seeds.
-    return new Rng(fmix32(lo ^ fmix32(hi ^ fmix32((sequence >>> 0) ^ 0x5bd1e995))));
+/** xoshiro128** itself over a given 4-word state (never all zero). Also the synthetic weights' generator (scripts/lib/prng.ts). */
+export class Xoshiro128 {
+  constructor(
+    private s0: number,
+    private s1: number,
+    private s2: number,
+    private s3: number,
+  ) {
+    if ((s0 | s1 | s2 | s3) === 0) throw new RangeError('the all-zero state is a fixed point of xoshiro128**');
   }
 
   /** Next uniform uint32. */
@@ -74,6 +67,23 @@ export class Rng {
     this.s2 ^= t;
     this.s3 = rotl(this.s3, 11);
     return result >>> 0;
+  }
+}
+
+export class Rng extends Xoshiro128 {
+  /** Prefer `Rng.forSequence`; this takes the 32-bit splitmix seed directly. */
+  constructor(seed32: number) {
+    const next = splitmix32(seed32);
+    const s = [next(), next(), next(), next()];
+    if ((s[0]! | s[1]! | s[2]! | s[3]!) === 0) s[0] = 1; // the all-zero state is a fixed point
+    super(s[0]!, s[1]!, s[2]!, s[3]!);
+  }
+
+  /** Stream i of a request seeded with `seed` (see the header for how seeds are reduced). */
+  static forSequence(seed: number, sequence: number): Rng {
+    const { hi, lo } = seedWords(seed);
+    // Chain the words through the finalizer so (seed, i) pairs land on unrelated splitmix seeds.
+    return new Rng(fmix32(lo ^ fmix32(hi ^ fmix32((sequence >>> 0) ^ 0x5bd1e995))));
   }
 
   /** Uniform float in [0, 1) with 53 random bits (two draws, like `Math.random`'s resolution). */

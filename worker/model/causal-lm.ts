@@ -5,6 +5,7 @@
  */
 import type * as ortTypes from 'onnxruntime-web';
 import type { CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
+import { checkForward, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest, Stage } from './manifest.ts';
 import { Mutex } from './mutex.ts';
 import type { OrtRuntime } from './ort.ts';
@@ -22,12 +23,6 @@ class OrtKVCache implements KVCache {
   ) {}
 }
 
-function asOrtCache(cache: KVCache): OrtKVCache {
-  if (!(cache instanceof OrtKVCache)) throw new TypeError('not a KV cache of this model');
-  if (cache.released) throw new Error('KV cache used after release (a forward() consumes its input cache)');
-  return cache;
-}
-
 export class OnnxCausalLM implements CausalLM {
   readonly config: LMConfig;
   private readonly nHead: number;
@@ -43,14 +38,7 @@ export class OnnxCausalLM implements CausalLM {
     private readonly sessions: readonly Session[],
   ) {
     const c = manifest.config;
-    this.config = {
-      vocabSize: c.vocab_size,
-      nPositions: c.n_positions,
-      nEmbd: c.n_embd,
-      nLayer: c.n_layer,
-      eosTokenId: c.eos_token_id,
-      bosTokenId: c.bos_token_id,
-    };
+    this.config = lmConfig(c);
     this.nHead = c.n_head;
     this.headDim = c.n_embd / c.n_head;
     this.kvType = manifest.kv_dtype;
@@ -58,20 +46,7 @@ export class OnnxCausalLM implements CausalLM {
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
-    const batch = req.inputIds.length;
-    const seq = req.inputIds[0]?.length ?? 0;
-    if (batch === 0 || seq === 0) throw new RangeError('forward() needs at least one row of at least one token');
-    if (req.inputIds.some((row) => row.length !== seq)) throw new RangeError('every row of inputIds must have the same length');
-    const vocab = this.config.vocabSize;
-    if (req.inputIds.some((row) => row.some((id) => !Number.isInteger(id) || id < 0 || id >= vocab))) {
-      throw new RangeError(`token ids must be integers in [0, ${vocab})`);
-    }
-    const past = req.cache ? asOrtCache(req.cache) : null;
-    if (past && past.batch !== batch) throw new RangeError(`cache has ${past.batch} rows, inputIds has ${batch}`);
-    const pastLen = past?.length ?? 0;
-    if (pastLen + seq > this.config.nPositions) {
-      throw new RangeError(`${pastLen + seq} positions exceed the model's context of ${this.config.nPositions}`);
-    }
+    const { batch, seq, past, pastLength: pastLen } = checkForward(req, this.config, OrtKVCache);
     const { Tensor } = this.rt.ort;
     const ids = BigInt64Array.from(req.inputIds.flat(), (id) => BigInt(id)); // [batch, seq]
     const k = req.logitsFor === 'all' ? seq : 1;
@@ -114,7 +89,7 @@ export class OnnxCausalLM implements CausalLM {
   }
 
   selectRows(cache: KVCache, rows: readonly number[]): KVCache {
-    const src = asOrtCache(cache);
+    const src = ownCache(cache, OrtKVCache);
     for (const r of rows) if (r < 0 || r >= src.batch) throw new RangeError(`row ${r} is outside the cache's ${src.batch} rows`);
     const tensors = new Map<string, Tensor>();
     const rowSize = this.nHead * src.length * this.headDim; // one row of [batch, n_head, length, head_dim]

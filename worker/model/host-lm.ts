@@ -11,6 +11,7 @@
 import type * as ortTypes from 'onnxruntime-web';
 import type { CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
 import type { Kernels } from '../kernels/index.ts';
+import { checkForward, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest } from './manifest.ts';
 import { Mutex } from './mutex.ts';
 import type { OrtRuntime } from './ort.ts';
@@ -56,7 +57,7 @@ export class HostCausalLM implements CausalLM {
     private readonly w: HostWeights,
   ) {
     const c = manifest.config;
-    this.config = { vocabSize: c.vocab_size, nPositions: c.n_positions, nEmbd: c.n_embd, nLayer: c.n_layer, eosTokenId: c.eos_token_id, bosTokenId: c.bos_token_id };
+    this.config = lmConfig(c);
     this.H = c.n_head;
     this.hd = c.n_embd / c.n_head;
     this.int8 = manifest.host?.wte.dtype === 'int8';
@@ -64,18 +65,8 @@ export class HostCausalLM implements CausalLM {
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
-    const B = req.inputIds.length;
-    const T = req.inputIds[0]?.length ?? 0;
-    if (B === 0 || T === 0) throw new RangeError('forward() needs at least one row of at least one token');
-    if (req.inputIds.some((row) => row.length !== T)) throw new RangeError('every row of inputIds must have the same length');
-    const { vocabSize: V, nEmbd: E, nLayer: L, nPositions } = this.config;
-    if (req.inputIds.some((row) => row.some((id) => !Number.isInteger(id) || id < 0 || id >= V))) {
-      throw new RangeError(`token ids must be integers in [0, ${V})`);
-    }
-    const past = req.cache ? this.own(req.cache) : null;
-    if (past && past.batch !== B) throw new RangeError(`cache has ${past.batch} rows, inputIds has ${B}`);
-    const P = past?.length ?? 0;
-    if (P + T > nPositions) throw new RangeError(`${P + T} positions exceed the model's context of ${nPositions}`);
+    const { batch: B, seq: T, past, pastLength: P } = checkForward(req, this.config, HostKVCache);
+    const { nEmbd: E, nLayer: L } = this.config;
     const positions = req.logitsFor === 'all' ? T : 1;
 
     return this.mutex.run(async () => {
@@ -109,7 +100,7 @@ export class HostCausalLM implements CausalLM {
   }
 
   selectRows(cache: KVCache, rows: readonly number[]): KVCache {
-    const src = this.own(cache);
+    const src = ownCache(cache, HostKVCache);
     for (const r of rows) if (r < 0 || r >= src.batch) throw new RangeError(`row ${r} is outside the cache's ${src.batch} rows`);
     const rowBytes = this.rowFloats(src.capacity) * 4;
     const ptr = this.k.alloc(rows.length * rowBytes);
@@ -130,12 +121,6 @@ export class HostCausalLM implements CausalLM {
       for (const s of this.sessions) await s.release();
       for (const p of [this.w.wte, this.w.wteScale, this.w.wpe]) if (p !== undefined) this.k.free(p);
     });
-  }
-
-  private own(cache: KVCache): HostKVCache {
-    if (!(cache instanceof HostKVCache)) throw new TypeError('not a KV cache of this model');
-    if (cache.released) throw new Error('KV cache used after release (a forward() consumes its input cache)');
-    return cache;
   }
 
   /** Floats of one row of a cache block: [layer][key|value][n_head][capacity][head_dim]. */

@@ -106,6 +106,8 @@ export const ModelConfig = z.object({
   layer_norm_epsilon: z.number().positive(),
   bos_token_id: z.number().int().nonnegative(),
   eos_token_id: z.number().int().nonnegative(),
+  /** The MLP's width when it is not 4 x n_embd (GPT2Config.n_inner); absent: 4 x n_embd. */
+  n_inner: z.number().int().positive().optional(),
   /** Parameter count of the source checkpoint (tied embedding counted once). */
   parameters: z.number().int().positive(),
 });

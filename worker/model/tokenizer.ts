@@ -5,14 +5,11 @@
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { TextTokenizer } from '../generation/types.ts';
+import { bytesToUnicode } from './bytes-to-unicode.ts';
 
 /** GPT-2's bytes_to_unicode, inverted: vocab character → the byte it stands for. */
 function unicodeToByte(): Map<string, number> {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  const map = new Map<string, number>();
-  let next = 0;
-  for (let b = 0; b < 256; b++) map.set(String.fromCharCode(printable(b) ? b : 256 + next++), b);
-  return map;
+  return new Map(bytesToUnicode().map((char, byte) => [char, byte]));
 }
 
 export function createTokenizer(tokenizerJson: unknown, eosTokenId: number): TextTokenizer {

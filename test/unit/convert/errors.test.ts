@@ -107,7 +107,8 @@ describe('converter rejects bad checkpoints', () => {
     ['n_embd not divisible by n_head', { n_head: 5 }, /not divisible by n_head 5/],
     ['missing n_layer', { n_layer: undefined }, /n_layer must be a non-negative integer/],
     ['another architecture', { model_type: 'llama' }, /model_type is "llama"/],
-    ['a non-GPT-2 MLP width', { n_inner: 100 }, /n_inner 100 is not supported/],
+    ['an MLP width that is not an integer', { n_inner: 1.5 }, /n_inner must be a non-negative integer, got 1\.5/],
+    ['an MLP width of 0', { n_inner: 0 }, /n_inner must be positive/],
     ['per-layer attention scaling', { scale_attn_by_inverse_layer_idx: true }, /scale_attn_by_inverse_layer_idx=true is not supported/],
   ])('bad config: %s', async (_, patch, message) => {
     const dir = copy();

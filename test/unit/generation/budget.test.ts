@@ -107,4 +107,13 @@ describe('costPriorFor', () => {
     expect(tiny.msPerNewToken).toBeGreaterThan(0.5);
     expect(tiny.msPerNewToken).toBeLessThan(2); // the LM head dominates a tiny model
   });
+
+  it('counts the MLP at its real width (n_inner), 4 x n_embd when absent or null', () => {
+    const small = costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257 }, 'int8');
+    expect(costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257, n_inner: null }, 'int8')).toEqual(small);
+    expect(costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257, n_inner: 3072 }, 'int8')).toEqual(small);
+    const narrow = costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257, n_inner: 768 }, 'int8');
+    // per layer 4·E² (attention) + 2·E·n_inner (MLP) instead of 12·E²
+    expect(narrow.msPerNewToken / small.msPerNewToken).toBeCloseTo((12 * 6 * 768 ** 2 + 768 * 50257) / (12 * 12 * 768 ** 2 + 768 * 50257), 6);
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, seedWords } from '../../../worker/generation/rng.ts';
+import { Rng, seedWords, Xoshiro128 } from '../../../worker/generation/rng.ts';
+import { Prng } from '../../../scripts/lib/prng.ts';
 
 const draws = (rng: Rng, n: number) => Array.from({ length: n }, () => rng.nextFloat());
 
@@ -28,9 +29,14 @@ describe('Rng', () => {
 
   it('matches the published xoshiro128** output for a known state', () => {
     // Reference: xoshiro128** with s = {1, 2, 3, 4} (Vigna's C code) yields 11520, 0, 5927040, 70819200.
-    const rng = new Rng(0);
-    Object.assign(rng, { s0: 1, s1: 2, s2: 3, s3: 4 });
+    const rng = new Xoshiro128(1, 2, 3, 4);
     expect([rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32()]).toEqual([11520, 0, 5927040, 70819200]);
+    expect(() => new Xoshiro128(0, 0, 0, 0)).toThrow(/all-zero/);
+  });
+
+  it('seeds the synthetic weights\' generator as it always has (checkpoints and fixtures depend on it)', () => {
+    const p = new Prng(3);
+    expect([p.nextU32(), p.nextU32(), p.nextU32(), p.nextU32()]).toEqual([3088717543, 2765602889, 1645465925, 4261199595]);
   });
 });
 

@@ -3,6 +3,7 @@
  * printable unicode character so BPE tokens can be stored as JSON strings.
  * Printable latin-1 bytes map to themselves; the other 68 bytes map to
  * U+0100 upward in byte order (so space 0x20 becomes 'Ġ' U+0120).
+ * The reader (tokenizer.ts) inverts it; the writers (scripts/tokenizer, the synthetic checkpoints) use it as is.
  */
 export function bytesToUnicode(): string[] {
   const printable = (b: number): boolean =>
