@@ -6,14 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConvertError } from '../../scripts/convert/errors.ts';
-import { fsBlobSource } from '../../scripts/lib/r2-fs-source.ts';
-import type { CausalLM } from '../../worker/generation/types.ts';
-import { loadModel } from '../../worker/model/load-model.ts';
-import { nodeOrt } from '../../worker/model/ort-node.ts';
-import type { Manifest } from '../../worker/model/manifest.ts';
-import { Gpt2Reference } from '../helpers/gpt2-reference.ts';
-import { convertQuiet, maxAbsDiff, ODD, synth, tempDir } from '../helpers/synth-fixtures.ts';
+import { ConvertError } from '../../../scripts/convert/errors.ts';
+import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
+import type { CausalLM } from '../../../worker/generation/types.ts';
+import { loadModel } from '../../../worker/model/load-model.ts';
+import { nodeOrt } from '../../../worker/model/ort-node.ts';
+import type { Manifest } from '../../../worker/model/manifest.ts';
+import { Gpt2Reference } from '../../helpers/gpt2-reference.ts';
+import { convertQuiet, maxAbsDiff, ODD, synth, tempDir } from '../../helpers/synth-fixtures.ts';
 
 const TOL = 1e-4; // as the other synthetic fp32 tests
 const PROMPT = [5, 17, 200, 3, 99, 256, 42];
