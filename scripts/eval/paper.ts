@@ -43,8 +43,8 @@ is Hugging Face's \`gpt2\` (124M parameters when counted exactly).
 # against a running Worker (npm start, or a deployment; --api-key or $EDGE_GPT2_API_KEY when keys are set)
 npm run eval -- --url http://127.0.0.1:8787 --dataset wikitext2 --markdown EVAL.md --label int8
 # or the Worker's app in-process over converted models (one dir can hold several ids)
-npm run convert -- checkpoints/edge-gpt2-small --quant q4 --out .tmp/eval-models --id small-q4
-npm run eval -- --local .tmp/eval-models --model small-q4 --dataset brown --markdown EVAL.md --label q4
+npm run convert -- checkpoints/edge-gpt2-brown --quant q4 --out .tmp/eval-models --id brown-q4
+npm run eval -- --local .tmp/eval-models --model brown-q4 --dataset brown --markdown EVAL.md --label q4
 \`\`\`
 
 The API takes at most \`n_positions - 1\` prompt tokens (\`MAX_INPUT_TOKENS < MAX_TOTAL_TOKENS <= n_positions\`),

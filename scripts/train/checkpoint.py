@@ -15,7 +15,7 @@ import torch
 
 from model import GPT, GPTConfig
 
-DTYPES = {'F16': np.float16, 'F32': np.float32, 'BF16': None}
+DTYPES = {'F16': np.float16, 'F32': np.float32}
 
 
 def hf_config(cfg: GPTConfig) -> dict:
@@ -82,7 +82,13 @@ def read_safetensors(path: str) -> dict:
         if name == '__metadata__':
             continue
         a, b = info['data_offsets']
-        arr = np.frombuffer(data[a:b], dtype=np.dtype(DTYPES[info['dtype']]).newbyteorder('<'))
+        if info['dtype'] == 'BF16':  # bfloat16 is the top half of a float32
+            bits = np.frombuffer(data[a:b], dtype='<u2').astype(np.uint32) << 16
+            arr = bits.view(np.float32)
+        elif info['dtype'] in DTYPES:
+            arr = np.frombuffer(data[a:b], dtype=np.dtype(DTYPES[info['dtype']]).newbyteorder('<'))
+        else:
+            raise ValueError(f"{path}: {name} has dtype {info['dtype']}; supported: F16, F32, BF16")
         out[name] = torch.from_numpy(arr.astype(np.float32).reshape(info['shape']))
     return out
 
@@ -90,14 +96,19 @@ def read_safetensors(path: str) -> dict:
 def hf_state_dict(model: GPT) -> dict:
     """What GPT2LMHeadModel.save_pretrained writes: transformer.* only
     (lm_head.weight is tied to wte and dropped); HF also has no attn.bias
-    buffer in safetensors since transformers 4.31."""
-    return {k: v for k, v in model.state_dict().items()}
+    buffer in safetensors since transformers 4.31. Dropout has no state."""
+    sd = {k: v for k, v in model.state_dict().items()}
+    assert all(k.startswith('transformer.') for k in sd), 'Hugging Face names: transformer.*'
+    return sd
 
 
 def save_checkpoint(model: GPT, out_dir: str):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, 'config.json'), 'w') as f:
         json.dump(hf_config(model.cfg), f, indent=2)
+        f.write('\n')
+    with open(os.path.join(out_dir, 'generation_config.json'), 'w') as f:
+        json.dump({'bos_token_id': model.cfg.eos_token_id, 'eos_token_id': model.cfg.eos_token_id}, f, indent=2)
         f.write('\n')
     write_safetensors(os.path.join(out_dir, 'model.safetensors'), hf_state_dict(model))
 

@@ -76,7 +76,7 @@ def strided_nll(model, ids, context, stride, batch=8):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('ckpt', nargs='?', default=os.path.join(ROOT, 'checkpoints', 'edge-gpt2-small'))
+    p.add_argument('ckpt', nargs='?', default=os.path.join(ROOT, 'checkpoints', 'edge-gpt2-brown'))
     p.add_argument('--context', type=int, default=128)
     p.add_argument('--stride', type=int, default=64)
     p.add_argument('--wikitext-tokens', type=int, default=0, help='0 = all')

@@ -22,6 +22,9 @@ class GPTConfig:
     vocab_size: int = 50257
     layer_norm_epsilon: float = 1e-5
     eos_token_id: int = 50256
+    # Training only (GPT-2's embd_pdrop / attn_pdrop / resid_pdrop, one value): a checkpoint's
+    # config.json always says 0.0, as inference runs without dropout.
+    dropout: float = 0.0
 
     def to_dict(self):
         return asdict(self)
@@ -45,6 +48,10 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
+# torch >= 2.0 has a fused (flash) attention kernel; Debian's torch 1.13 does not. Both compute the same maths.
+HAS_SDPA = hasattr(F, 'scaled_dot_product_attention')
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -52,6 +59,9 @@ class Attention(nn.Module):
         self.n_head = cfg.n_head
         self.c_attn = Conv1D(cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = Conv1D(cfg.n_embd, cfg.n_embd)
+        self.p = cfg.dropout
+        self.attn_dropout = nn.Dropout(cfg.dropout)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x):
         B, T, C = x.shape
@@ -60,12 +70,16 @@ class Attention(nn.Module):
         q = q.view(B, T, self.n_head, hd).transpose(1, 2)  # [B, n_head, T, head_dim]
         k = k.view(B, T, self.n_head, hd).transpose(1, 2)
         v = v.view(B, T, self.n_head, hd).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))  # [B, n_head, T, T]
-        mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        att = att.masked_fill(~mask, float('-inf'))
-        att = F.softmax(att, dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)  # [B, T, C]
-        return self.c_proj(y)
+        if HAS_SDPA and x.is_cuda:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))  # [B, n_head, T, T]
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            att = att.masked_fill(~mask, float('-inf'))
+            att = self.attn_dropout(F.softmax(att, dim=-1))
+            y = att @ v  # [B, n_head, T, head_dim]
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # [B, T, C]
+        return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(nn.Module):
@@ -73,9 +87,10 @@ class MLP(nn.Module):
         super().__init__()
         self.c_fc = Conv1D(cfg.n_embd, 4 * cfg.n_embd)
         self.c_proj = Conv1D(4 * cfg.n_embd, cfg.n_embd)
+        self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x):
-        return self.c_proj(gelu_new(self.c_fc(x)))
+        return self.dropout(self.c_proj(gelu_new(self.c_fc(x))))
 
 
 class Block(nn.Module):
@@ -98,11 +113,12 @@ class Transformer(nn.Module):
         self.wpe = nn.Embedding(cfg.n_positions, cfg.n_embd)
         self.h = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
+        self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, idx):
         T = idx.shape[1]
         pos = torch.arange(T, device=idx.device)
-        x = self.wte(idx) + self.wpe(pos)  # [B, T, C]
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # [B, T, C]
         for block in self.h:
             x = block(x)
         return self.ln_f(x)  # [B, T, C]
@@ -162,10 +178,10 @@ class GPT(nn.Module):
         W = self.transformer.wte.weight  # tied LM head
         if targets is None:
             return h @ W.t(), None  # [B, T, vocab]
-        if self.training:
+        if self.training and not h.is_cuda:
             return None, TiedLMLoss.apply(h.reshape(-1, h.shape[-1]), W, targets.reshape(-1))
-        logits = h @ W.t()
-        return logits, F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
+        logits = h @ W.t()  # on a GPU (bf16 under autocast) memory is not the bottleneck: plain cross-entropy
+        return logits, F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), targets.reshape(-1))
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())

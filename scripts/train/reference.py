@@ -2,7 +2,8 @@
 
   /usr/bin/python3 scripts/train/reference.py [checkpoint-dir] [out.json]
 
-Defaults: checkpoints/edge-gpt2-small → test/fixtures/reference/edge-gpt2-small.json.
+Defaults: checkpoints/edge-gpt2-brown → test/fixtures/reference/edge-gpt2-brown.json (the fixture is named
+after the checkpoint directory).
 Everything is computed in float32 from the float16 weights on disk (cast up),
 so a converter reading the same file must reproduce these numbers up to
 float32 summation order. Prompt ids come from js-tiktoken r50k_base (via node).
@@ -74,8 +75,8 @@ def greedy(model, ids, n):
 
 
 def main():
-    ckpt = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, 'checkpoints', 'edge-gpt2-small')
-    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, 'test', 'fixtures', 'reference', 'edge-gpt2-small.json')
+    ckpt = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(ROOT, 'checkpoints', 'edge-gpt2-brown')
+    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, 'test', 'fixtures', 'reference', os.path.basename(ckpt) + '.json')
     torch.set_num_threads(2)
     model = load_checkpoint(ckpt)
     with open(os.path.join(ckpt, 'model.safetensors'), 'rb') as f:

@@ -1,6 +1,6 @@
 /**
  * The bundled model (model-shards/, int8) and an fp32 conversion of its checkpoint, loaded from R2
- * inside workerd, against the torch reference fixtures (test/fixtures/reference/edge-gpt2-small.json)
+ * inside workerd, against the torch reference fixtures (test/fixtures/reference/edge-gpt2-brown.json)
  * and against the same int8 model run in Node. Also logs load/decode timings and the WASM heap.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ export function bundledModelCases(): void {
       await seed(shards, (key) => fixture(`shards/file/${key}`));
       const fp32 = (await fixtureText('bundled-fp32/list')).split('\n');
       await seed(fp32, (key) => fixture(`bundled-fp32/file/${key}`));
-      ref = JSON.parse(await fixtureText(`file/test/fixtures/reference/${BUNDLED}.json`));
+      ref = JSON.parse(await fixtureText('file/test/fixtures/reference/edge-gpt2-brown.json'));
       for (const p of ref.prompts) {
         const res = await fixtureFetch('bundled/node-greedy', {
           method: 'POST',

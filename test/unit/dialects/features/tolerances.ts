@@ -7,11 +7,13 @@
  * Measured (max |Δ| per hidden value / for the mean-pooled vector / largest |value|):
  *   2 layers × 64  (16:16 build):  2.3e-3 / 1.6e-3 / 1.37  → 0.17% of the largest value
  *   4 layers × 128 (16:58 build):  2.2e-2 / 6.9e-3 / 5.49  → 0.40% of the largest value
- * The bound, 1% of the largest value (0.055 for the 16:58 fixture), leaves ≥ 2.5× margin; the tests
- * log the measured error on every run.
+ *   8 layers × 256 (edge-gpt2-brown, the bundled model): 5.6e-2 / 2.2e-2 / 5.75 → 0.97% of the largest value
+ * The bound, 2% of the largest value (0.115 for edge-gpt2-brown), leaves 2× margin for the deeper,
+ * wider model (more int8 matmuls in the residual stream before ln_f); the tests log the measured error
+ * on every run.
  */
 export const FP32_FEATURE_TOL = 1e-4;
-export const INT8_FEATURE_REL_TOL = 0.01;
+export const INT8_FEATURE_REL_TOL = 0.02;
 
 export function int8FeatureTol(reference: readonly (readonly number[])[]): number {
   return INT8_FEATURE_REL_TOL * Math.max(...reference.flatMap((row) => row.map(Math.abs)));
