@@ -18,7 +18,7 @@ export interface ServerConfig {
   defaultModel: string;
   modelIds: readonly string[];
   /**
-   * Other names a served model answers to in URLs and `model` fields (MODEL_ALIASES="gpt2=edge-gpt2-small"),
+   * Other names a served model answers to in URLs and `model` fields (MODEL_ALIASES="gpt2=edge-gpt2-brown"),
    * so clients written for the retired HF API's `/models/gpt2` keep working. Responses name the real id.
    */
   modelAliases?: ReadonlyMap<string, string>;

@@ -1,6 +1,6 @@
 /**
  * The benchmarked configurations and their artifacts, built once and cached under .tmp/bench/:
- *   ckpt/<source>/          HF checkpoint: the bundled model's (checkpoints/edge-gpt2-small) or a synthetic
+ *   ckpt/<source>/          HF checkpoint: the bundled model's (checkpoints/edge-gpt2-brown) or a synthetic
  *                           gpt2 / distilgpt2-shaped one (`npm run synth`, random weights: speed and memory
  *                           do not depend on the values)
  *   models/<id>/            `npm run convert` output (R2 layout), id = <source>-<quant>[-kv16]-s<stages>[-graph]
@@ -71,7 +71,7 @@ function npm(root: string, script: string, args: string[], log: (l: string) => v
 }
 
 export function checkpointDir(root: string, source: Source, log: (l: string) => void): string {
-  if (source === 'bundled') return path.join(root, 'checkpoints', 'edge-gpt2-small');
+  if (source === 'bundled') return path.join(root, 'checkpoints', 'edge-gpt2-brown');
   const dir = path.join(root, '.tmp', 'bench', 'ckpt', source);
   if (!existsSync(path.join(dir, 'model.safetensors'))) npm(root, 'synth', ['--preset', source, '--out', dir], log);
   return dir;

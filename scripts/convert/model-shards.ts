@@ -18,7 +18,7 @@ import type { QuantMethod } from './weights.ts';
 const { values } = parseArgs({
   options: {
     checkpoint: { type: 'string', default: 'checkpoints/edge-gpt2-brown' },
-    id: { type: 'string', default: 'edge-gpt2-small' },
+    id: { type: 'string', default: 'edge-gpt2-brown' },
     card: { type: 'string' },
     quant: { type: 'string', default: 'int8' },
     out: { type: 'string', default: 'model-shards' },

@@ -28,7 +28,7 @@ export async function startBundledWorker(): Promise<BundledWorker> {
   if (ids.length === 0) {
     throw new Error(`no model in ${dir} (models/<id>/manifest.json + blobs/): the browser tests serve the bundled model`);
   }
-  const modelId = ids.includes('edge-gpt2-small') ? 'edge-gpt2-small' : ids[0]!;
+  const modelId = ids.includes('edge-gpt2-brown') ? 'edge-gpt2-brown' : ids[0]!;
   // withLocalBucket persists under <root>/.wrangler/state/v3 and reads <root>/wrangler.toml.
   mkdirSync(STATE_ROOT, { recursive: true });
   copyFileSync(path.join(ROOT, 'wrangler.toml'), path.join(STATE_ROOT, 'wrangler.toml'));

@@ -187,7 +187,7 @@ describe('several sequences', () => {
       {
         path: '/v1/completions',
         body: {
-          model: 'edge-gpt2-small',
+          model: 'edge-gpt2-brown',
           prompt: 'The meaning of life is',
           stream: true,
           n: 3,

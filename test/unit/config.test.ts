@@ -3,8 +3,8 @@ import { ConfigError, parseConfig } from '../../worker/config.ts';
 import { modelLimits } from '../../worker/service/limits.ts';
 
 const env = {
-  DEFAULT_MODEL: 'edge-gpt2-small',
-  MODEL_IDS: 'edge-gpt2-small, other-model',
+  DEFAULT_MODEL: 'edge-gpt2-brown',
+  MODEL_IDS: 'edge-gpt2-brown, other-model',
   MAX_NEW_TOKENS: '256',
   MAX_INPUT_TOKENS: '768',
   MAX_TOTAL_TOKENS: '1024',
@@ -16,8 +16,8 @@ describe('parseConfig', () => {
   it('parses wrangler.toml vars and the API_KEYS secret', () => {
     const c = parseConfig({ ...env, API_KEYS: 'a, b,,c' });
     expect(c).toMatchObject({
-      defaultModel: 'edge-gpt2-small',
-      modelIds: ['edge-gpt2-small', 'other-model'],
+      defaultModel: 'edge-gpt2-brown',
+      modelIds: ['edge-gpt2-brown', 'other-model'],
       limits: { maxNewTokens: 256, maxInputTokens: 768, maxTotalTokens: 1024 },
       cpuBudgetMs: 25000,
       corsOrigins: '*',
@@ -28,10 +28,10 @@ describe('parseConfig', () => {
       'http://localhost:8787',
     ]);
     expect(parseConfig({ ...env, API_KEYS: undefined }).apiKeys).toEqual([]);
-    expect(parseConfig({ ...env, MODEL_ALIASES: 'gpt2=edge-gpt2-small, openai-community/gpt2=edge-gpt2-small' }).modelAliases).toEqual(
+    expect(parseConfig({ ...env, MODEL_ALIASES: 'gpt2=edge-gpt2-brown, openai-community/gpt2=edge-gpt2-brown' }).modelAliases).toEqual(
       new Map([
-        ['gpt2', 'edge-gpt2-small'],
-        ['openai-community/gpt2', 'edge-gpt2-small'],
+        ['gpt2', 'edge-gpt2-brown'],
+        ['openai-community/gpt2', 'edge-gpt2-brown'],
       ]),
     );
   });
@@ -44,9 +44,9 @@ describe('parseConfig', () => {
       [{ ...env, DEFAULT_MODEL: 'x' }, /DEFAULT_MODEL "x" is not listed in MODEL_IDS/],
       [{ ...env, MAX_INPUT_TOKENS: '2000' }, /MAX_INPUT_TOKENS must be < MAX_TOTAL_TOKENS/],
       [{ ...env, CORS_ORIGINS: 'example.com' }, /CORS_ORIGINS entry "example.com"/],
-      [{ ...env, MODEL_IDS: 'edge-gpt2-small,../etc' }, /MODEL_IDS entry "..\/etc"/],
+      [{ ...env, MODEL_IDS: 'edge-gpt2-brown,../etc' }, /MODEL_IDS entry "..\/etc"/],
       [{ ...env, MODEL_ALIASES: 'gpt2=nope' }, /must point at one of MODEL_IDS/],
-      [{ ...env, MODEL_ALIASES: 'a/b/c=edge-gpt2-small' }, /needs a new name/],
+      [{ ...env, MODEL_ALIASES: 'a/b/c=edge-gpt2-brown' }, /needs a new name/],
     ];
     for (const [e, re] of bad) expect(() => parseConfig(e)).toThrow(re);
     expect(() => parseConfig({})).toThrow(ConfigError);

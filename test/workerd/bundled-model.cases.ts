@@ -10,8 +10,8 @@ import type { LoadedModel, ModelProvider } from '../../worker/model/types.ts';
 import { argmax } from '../../worker/generation/logits.ts';
 import { countingR2, fixture, fixtureFetch, fixtureText, greedy, seed } from './helpers.ts';
 
-const BUNDLED = 'edge-gpt2-small';
-const FP32 = 'edge-gpt2-small-fp32';
+const BUNDLED = 'edge-gpt2-brown';
+const FP32 = 'edge-gpt2-brown-fp32';
 
 interface Reference {
   checkpoint: { model_safetensors_sha256: string };
@@ -31,7 +31,7 @@ export function bundledModelCases(): void {
 
     beforeAll(async () => {
       const shards = (await fixtureText('shards/list')).split('\n');
-      if (!shards.includes(`models/${BUNDLED}/manifest.json`)) throw new Error('the shipped model dir (model-shards/ or $MODEL_SHARDS) has no edge-gpt2-small manifest');
+      if (!shards.includes(`models/${BUNDLED}/manifest.json`)) throw new Error('the shipped model dir (model-shards/ or $MODEL_SHARDS) has no edge-gpt2-brown manifest');
       await seed(shards, (key) => fixture(`shards/file/${key}`));
       const fp32 = (await fixtureText('bundled-fp32/list')).split('\n');
       await seed(fp32, (key) => fixture(`bundled-fp32/file/${key}`));

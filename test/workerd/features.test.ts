@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { int8FeatureTol } from '../unit/dialects/features/tolerances.ts';
 import { fixture, fixtureText, seed } from './helpers.ts';
 
-const ID = 'edge-gpt2-small';
+const ID = 'edge-gpt2-brown';
 
 interface Reference {
   prompts: { name: string; text: string }[];

@@ -12,7 +12,7 @@ import { manifestKey } from '../../worker/model/manifest.ts';
 import { modelProviderFor } from '../../worker/model/provider.ts';
 import { fixture, fixtureFetch, fixtureText, seed } from './helpers.ts';
 
-const ID = 'edge-gpt2-small';
+const ID = 'edge-gpt2-brown';
 const PROMPT = { text: 'The jury said that the city was', ids: [464, 9002, 531, 326, 262, 1748, 373] };
 
 const post = (path: string, body: unknown) =>

@@ -8,5 +8,5 @@ defineClientSuite('in-process', () => ({
   baseURL: 'http://edge-gpt2.test',
   fetch: ((input: RequestInfo | URL, init?: RequestInit) => app.request(input instanceof Request ? input : String(input), init)) as typeof fetch,
   apiKey: 'sk-test-2',
-  modelId: 'edge-gpt2-small',
+  modelId: 'edge-gpt2-brown',
 }));

@@ -100,9 +100,9 @@ const ROUTES: Route[] = [
   { path: '/generate', base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 } }), fields: tgiFields, jsonOnly: true },
   { path: '/generate_stream', base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 } }), fields: tgiFields, jsonOnly: true },
   { path: '/', base: () => ({ inputs: 'Hello', stream: false, parameters: { max_new_tokens: 2 } }), fields: tgiFields, jsonOnly: true },
-  { path: '/models/edge-gpt2-small', base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 }, options: {} }), fields: hfFields, jsonOnly: false },
-  { path: '/v1/completions', base: () => ({ model: 'edge-gpt2-small', prompt: 'Hello', max_tokens: 2 }), fields: oaFields, jsonOnly: true },
-  { path: '/models/edge-gpt2-small/v1/completions', base: () => ({ prompt: 'Hello', max_tokens: 2, stream: true }), fields: oaFields, jsonOnly: true },
+  { path: '/models/edge-gpt2-brown', base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 }, options: {} }), fields: hfFields, jsonOnly: false },
+  { path: '/v1/completions', base: () => ({ model: 'edge-gpt2-brown', prompt: 'Hello', max_tokens: 2 }), fields: oaFields, jsonOnly: true },
+  { path: '/models/edge-gpt2-brown/v1/completions', base: () => ({ prompt: 'Hello', max_tokens: 2, stream: true }), fields: oaFields, jsonOnly: true },
   { path: '/tokenize', base: () => ({ inputs: 'Hello' }), fields: { inputs: { kind: 'string', outOfRange: ['""'] } }, jsonOnly: true },
 ];
 

@@ -87,33 +87,33 @@ describe('golden wire bytes', () => {
   });
 
   it('HF', async () => {
-    const aliases = new Map([['openai-community/gpt2', 'edge-gpt2-small'], ['gpt2', 'edge-gpt2-small']]);
+    const aliases = new Map([['openai-community/gpt2', 'edge-gpt2-brown'], ['gpt2', 'edge-gpt2-brown']]);
     const { app } = makeApp({ config: testConfig({ modelAliases: aliases }) });
     const text = await record(app, [
-      ['bare string', '/models/edge-gpt2-small', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '"Once upon"' }],
+      ['bare string', '/models/edge-gpt2-brown', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '"Once upon"' }],
       [
         'num_return_sequences + details',
-        '/models/edge-gpt2-small',
+        '/models/edge-gpt2-brown',
         json({ inputs: 'Hello', parameters: { max_new_tokens: 4, num_return_sequences: 2, details: true, seed: 1, return_full_text: false } }),
       ],
       ['greedy via temperature 0, stop', '/models/gpt2', json({ inputs: 'Hello', parameters: { max_new_tokens: 6, temperature: 0, stop: ['o'] } })],
       ['hub-style alias, stream', '/models/openai-community/gpt2', json({ inputs: 'Hello', stream: true, parameters: { max_new_tokens: 3, seed: 2, details: true } })],
-      ['GET facts', '/models/edge-gpt2-small', { headers: { accept: 'application/json' } }],
+      ['GET facts', '/models/edge-gpt2-brown', { headers: { accept: 'application/json' } }],
       ['error: unknown model', '/models/nope', json({ inputs: 'Hello' })],
-      ['error: validation', '/models/edge-gpt2-small', json({ inputs: 'Hello', parameters: { top_p: 2 } })],
-      ['error: over budget', '/models/edge-gpt2-small', json({ inputs: 'a '.repeat(60) })],
-      ['error: streaming n > 1', '/models/edge-gpt2-small', json({ inputs: 'a', stream: true, parameters: { num_return_sequences: 2 } })],
+      ['error: validation', '/models/edge-gpt2-brown', json({ inputs: 'Hello', parameters: { top_p: 2 } })],
+      ['error: over budget', '/models/edge-gpt2-brown', json({ inputs: 'a '.repeat(60) })],
+      ['error: streaming n > 1', '/models/edge-gpt2-brown', json({ inputs: 'a', stream: true, parameters: { num_return_sequences: 2 } })],
     ]);
     const loading = await record(makeApp({ provider: fakeProvider({ ready: false }) }).app, [
-      ['wait_for_model false while loading', '/models/edge-gpt2-small', json({ inputs: 'Hello' })],
+      ['wait_for_model false while loading', '/models/edge-gpt2-brown', json({ inputs: 'Hello' })],
     ]);
     await expect(text + loading).toMatchFileSnapshot(file('hf'));
   });
 
   it('OpenAI', async () => {
-    const { app } = makeApp({ config: testConfig({ modelAliases: new Map([['gpt2', 'edge-gpt2-small'], ['openai-community/gpt2', 'edge-gpt2-small']]) }) });
+    const { app } = makeApp({ config: testConfig({ modelAliases: new Map([['gpt2', 'edge-gpt2-brown'], ['openai-community/gpt2', 'edge-gpt2-brown']]) }) });
     const text = await record(app, [
-      ['one prompt', '/v1/completions', json({ model: 'edge-gpt2-small', prompt: 'Hello', max_tokens: 4, seed: 1 })],
+      ['one prompt', '/v1/completions', json({ model: 'edge-gpt2-brown', prompt: 'Hello', max_tokens: 4, seed: 1 })],
       [
         'prompts × n, logprobs, echo, stop',
         '/v1/completions',
@@ -129,7 +129,7 @@ describe('golden wire bytes', () => {
         json({ model: 'tgi', prompt: ['Hello', 'a'], n: 2, max_tokens: 3, stream: true, stream_options: { include_usage: true }, logprobs: 1, echo: true, seed: 9 }),
       ],
       ['stream, stop held back', '/v1/completions', json({ prompt: 'Hi there', max_tokens: 6, stream: true, temperature: 0, stop: ['e'] })],
-      ['HF path, stream with TGI fields', '/models/edge-gpt2-small/v1/completions', json({ model: 'x', prompt: 'Hello', max_tokens: 3, stream: true, seed: 3 })],
+      ['HF path, stream with TGI fields', '/models/edge-gpt2-brown/v1/completions', json({ model: 'x', prompt: 'Hello', max_tokens: 3, stream: true, seed: 3 })],
       ['HF hub path, not streamed', '/models/openai-community/gpt2/v1/completions', json({ prompt: 'Hello', max_tokens: 2, seed: 3 })],
       ['GET /v1/models', '/v1/models'],
       ['error: unknown model', '/v1/completions', json({ model: 'davinci', prompt: 'a' })],
@@ -149,20 +149,20 @@ describe('golden wire bytes', () => {
   it('features', async () => {
     const { app } = makeApp({ provider: featureProvider() });
     const text = await record(app, [
-      ['HF features, one string', '/pipeline/feature-extraction/edge-gpt2-small', json({ inputs: 'Hello world' })],
-      ['HF features, list, normalized', '/models/edge-gpt2-small/pipeline/feature-extraction', json({ inputs: ['a', 'Hello'], normalize: true })],
-      ['HF features, truncated', '/pipeline/feature-extraction/edge-gpt2-small', json({ inputs: 'a '.repeat(60), truncate: true })],
-      ['embeddings, float', '/v1/embeddings', json({ model: 'edge-gpt2-small', input: ['Hello', 'a b'] })],
+      ['HF features, one string', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: 'Hello world' })],
+      ['HF features, list, normalized', '/models/edge-gpt2-brown/pipeline/feature-extraction', json({ inputs: ['a', 'Hello'], normalize: true })],
+      ['HF features, truncated', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: 'a '.repeat(60), truncate: true })],
+      ['embeddings, float', '/v1/embeddings', json({ model: 'edge-gpt2-brown', input: ['Hello', 'a b'] })],
       ['embeddings, base64', '/v1/embeddings', json({ input: 'Hello', encoding_format: 'base64' })],
       ['embeddings, token ids', '/v1/embeddings', json({ input: [72, 101] })],
-      ['error: empty', '/pipeline/feature-extraction/edge-gpt2-small', json({ inputs: '' })],
-      ['error: too long', '/pipeline/feature-extraction/edge-gpt2-small', json({ inputs: 'a '.repeat(60) })],
+      ['error: empty', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: '' })],
+      ['error: too long', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: 'a '.repeat(60) })],
       ['error: token id', '/v1/embeddings', json({ input: [[1], [999999]] })],
       ['error: dimensions', '/v1/embeddings', json({ input: 'a', dimensions: 3 })],
       ['error: unknown model', '/v1/embeddings', json({ input: 'a', model: 'nope' })],
     ]);
     const plain = await record(makeApp().app, [
-      ['error: no hidden states (HF)', '/pipeline/feature-extraction/edge-gpt2-small', json({ inputs: 'a' })],
+      ['error: no hidden states (HF)', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: 'a' })],
       ['error: no hidden states (OpenAI)', '/v1/embeddings', json({ input: 'a' })],
     ]);
     await expect(text + plain).toMatchFileSnapshot(file('features'));
@@ -180,9 +180,9 @@ describe('golden wire bytes', () => {
     const keyed = makeApp({ config: testConfig({ apiKeys: ['k1'] }) }).app;
     const auth = await record(keyed, [
       ['401 TGI', '/generate', json({ inputs: 'a' })],
-      ['401 HF', '/models/edge-gpt2-small', json({ inputs: 'a' })],
+      ['401 HF', '/models/edge-gpt2-brown', json({ inputs: 'a' })],
       ['401 OpenAI', '/v1/completions', json({ prompt: 'a' }, { authorization: 'Bearer wrong' })],
-      ['401 features', '/pipeline/feature-extraction/edge-gpt2-small', json({ inputs: 'a' })],
+      ['401 features', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: 'a' })],
       ['401 embeddings', '/v1/embeddings', json({ input: 'a' })],
       ['401 bad header', '/generate', json({ inputs: 'a' }, { authorization: 'Basic abc' })],
     ]);

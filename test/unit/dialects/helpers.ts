@@ -10,7 +10,7 @@ import type { LoadedModel, LoadProgress, ModelProvider, ModelState } from '../..
 import { ModelLoadError } from '../../../worker/model/types.ts';
 import { FakeLM, FakeTokenizer, hashLogits } from '../generation/fakes.ts';
 
-export const MODEL_ID = 'edge-gpt2-small';
+export const MODEL_ID = 'edge-gpt2-brown';
 
 export function testConfig(over: Partial<ServerConfig> = {}): ServerConfig {
   return {

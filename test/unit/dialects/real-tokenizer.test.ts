@@ -12,11 +12,11 @@ import { FakeLM, hashLogits } from '../generation/fakes.ts';
 import { json, parseSSE, testConfig } from './helpers.ts';
 
 const root = new URL('../../../model-shards/', import.meta.url);
-const manifest = parseManifest(JSON.parse(readFileSync(new URL('models/edge-gpt2-small/manifest.json', root), 'utf8')));
+const manifest = parseManifest(JSON.parse(readFileSync(new URL('models/edge-gpt2-brown/manifest.json', root), 'utf8')));
 const tokenizer = createTokenizer(JSON.parse(readFileSync(new URL(manifest.tokenizer.key, root), 'utf8')), manifest.config.eos_token_id);
 const lm = new FakeLM(hashLogits(tokenizer.vocabSize, 3, 8), { vocabSize: tokenizer.vocabSize, nPositions: 128 });
-const model: LoadedModel = { id: 'edge-gpt2-small', manifest, lm, tokenizer };
-const models: ModelProvider = { ids: ['edge-gpt2-small'], defaultId: 'edge-gpt2-small', get: async () => model, state: () => ({ state: 'ready' }), manifest: async () => model.manifest };
+const model: LoadedModel = { id: 'edge-gpt2-brown', manifest, lm, tokenizer };
+const models: ModelProvider = { ids: ['edge-gpt2-brown'], defaultId: 'edge-gpt2-brown', get: async () => model, state: () => ({ state: 'ready' }), manifest: async () => model.manifest };
 const app = createApp({ models, config: testConfig({ limits: { maxNewTokens: 16, maxInputTokens: 96, maxTotalTokens: 128 } }) });
 
 const ODD = [
@@ -36,7 +36,7 @@ describe('real GPT-2 tokenizer', () => {
     for (const text of ODD) {
       const label = JSON.stringify(text);
       expect((await app.request('/generate', json({ inputs: text, parameters: { max_new_tokens: 3 } }))).status, label).toBe(200);
-      expect((await app.request('/models/edge-gpt2-small', json({ inputs: text, parameters: { max_new_tokens: 3 } }))).status, label).toBe(200);
+      expect((await app.request('/models/edge-gpt2-brown', json({ inputs: text, parameters: { max_new_tokens: 3 } }))).status, label).toBe(200);
       expect((await app.request('/v1/completions', json({ prompt: text, max_tokens: 3, echo: true, logprobs: 1 }))).status, label).toBe(200);
       const tok = await app.request('/tokenize', json({ inputs: text }));
       expect(tok.status, label).toBe(200);

@@ -6,7 +6,7 @@ import type { LambadaEvalResult, PerplexityEvalResult } from '../../../scripts/e
 const ppl = (label: string, perplexity: number, sha = 'a'.repeat(64)): PerplexityEvalResult => ({
   kind: 'perplexity',
   label,
-  model: 'edge-gpt2-small',
+  model: 'edge-gpt2-brown',
   quantization: label,
   server: 'http://127.0.0.1:8787',
   dataset: 'wikitext2',
@@ -54,7 +54,7 @@ describe('upsertMarkdown', () => {
     expect(md.startsWith('# Evaluation')).toBe(true);
     expect(md).toContain('| 117M | 35.13 | 45.99 |');
     expect(md).toContain('29.41');
-    expect(md).toMatch(/\| int8 \| edge-gpt2-small \| int8 \| 40\.500 \| 1\.2346 \| 286177 \| 1024 \| 512 \| 2026-11-25 \|  \|/);
+    expect(md).toMatch(/\| int8 \| edge-gpt2-brown \| int8 \| 40\.500 \| 1\.2346 \| 286177 \| 1024 \| 512 \| 2026-11-25 \|  \|/);
   });
 
   it('adds rows with new labels, replaces a row with the same label, keeps the rest of the file', () => {

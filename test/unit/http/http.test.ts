@@ -12,7 +12,7 @@ describe('auth', () => {
     expect(tgi.status).toBe(401);
     expect(tgi.headers.get('www-authenticate')).toBe('Bearer');
     expect(await tgi.json()).toEqual({ error: 'missing API key: send "Authorization: Bearer <api key>"', error_type: 'authentication' });
-    const hf = await app.request('/models/edge-gpt2-small', json(body, { authorization: 'Bearer nope' }));
+    const hf = await app.request('/models/edge-gpt2-brown', json(body, { authorization: 'Bearer nope' }));
     expect(hf.status).toBe(401);
     expect(await hf.json()).toEqual({ error: 'invalid API key', error_type: 'authentication' });
     const oa = await app.request('/v1/completions', json({ prompt: 'x' }, { authorization: 'Bearer key-one-but-longer' }));
@@ -144,14 +144,14 @@ describe('page hooks', () => {
       },
     });
     expect(await (await app.request('/')).text()).toBe('<p>root</p>');
-    const html = await app.request('/models/edge-gpt2-small', { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    const html = await app.request('/models/edge-gpt2-brown', { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
     expect(html.status).toBe(200);
-    expect(await html.text()).toBe('<p>edge-gpt2-small</p>');
-    expect(seen).toEqual(['edge-gpt2-small']);
-    const api = await app.request('/models/edge-gpt2-small', { headers: { accept: '*/*' } });
+    expect(await html.text()).toBe('<p>edge-gpt2-brown</p>');
+    expect(seen).toEqual(['edge-gpt2-brown']);
+    const api = await app.request('/models/edge-gpt2-brown', { headers: { accept: '*/*' } });
     expect(api.status).toBe(401);
-    const authed = await app.request('/models/edge-gpt2-small', { headers: { accept: 'application/json', authorization: 'Bearer k' } });
-    expect(await authed.json()).toEqual({ id: 'edge-gpt2-small', pipeline_tag: 'text-generation', state: 'ready' });
+    const authed = await app.request('/models/edge-gpt2-brown', { headers: { accept: 'application/json', authorization: 'Bearer k' } });
+    expect(await authed.json()).toEqual({ id: 'edge-gpt2-brown', pipeline_tag: 'text-generation', state: 'ready' });
   });
 });
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { graphOf, manifestBlobs, parseManifest, stageGraphs } from '../../../worker/model/manifest.ts';
 import { buildMatMulModelFiles } from './fixtures/model-files.ts';
 
-const shipped = JSON.parse(readFileSync('model-shards/models/edge-gpt2-small/manifest.json', 'utf8')) as Record<string, unknown> & {
+const shipped = JSON.parse(readFileSync('model-shards/models/edge-gpt2-brown/manifest.json', 'utf8')) as Record<string, unknown> & {
   stages: Record<string, unknown>[];
 };
 const edit = (f: (m: typeof shipped) => void) => {

@@ -8,9 +8,9 @@ export function fixtureManifest(card: Record<string, unknown> | undefined = defa
   return parseManifest({
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
-    id: 'edge-gpt2-small',
+    id: 'edge-gpt2-brown',
     created_at: '2026-11-25T12:00:00Z',
-    source: { name: 'checkpoints/edge-gpt2-small', converter: 'edge-gpt2 convert 0.1.0' },
+    source: { name: 'checkpoints/edge-gpt2-brown', converter: 'edge-gpt2 convert 0.1.0' },
     config: {
       architecture: 'gpt2',
       n_layer: 6,
@@ -56,7 +56,7 @@ export function defaultCard(): Record<string, unknown> {
 }
 
 /** A provider that records get() calls; its state is whatever the test sets. */
-export function fakeProvider(manifest: Manifest, ids = ['edge-gpt2-small', 'other-model']) {
+export function fakeProvider(manifest: Manifest, ids = ['edge-gpt2-brown', 'other-model']) {
   const calls: string[] = [];
   let state: ModelState = { state: 'unloaded' };
   const provider: ModelProvider = {

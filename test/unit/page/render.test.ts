@@ -10,7 +10,7 @@ const config = { maxNewTokens: 256, maxInputTokens: 768, maxTotalTokens: 1024, c
 function view(over: Partial<PageView> = {}): PageView {
   return {
     origin: 'https://gpt.example.workers.dev',
-    modelId: 'edge-gpt2-small',
+    modelId: 'edge-gpt2-brown',
     manifest: fixtureManifest(),
     manifestError: null,
     state: { state: 'unloaded' },
@@ -36,7 +36,7 @@ function dd(page: string, label: string): string | undefined {
 describe('renderPage', () => {
   it('shows the manifest facts', async () => {
     const page = await renderPage(view());
-    expect(page).toContain('<h1>edge-gpt2-small</h1>');
+    expect(page).toContain('<h1>edge-gpt2-brown</h1>');
     expect(dd(page, 'Parameters')).toBe('44.9 M (44,900,352)');
     expect(dd(page, 'Layers / heads / width')).toBe('6 / 8 / 512 (head dim 64)');
     expect(dd(page, 'Context')).toBe('512 tokens');
@@ -103,10 +103,10 @@ describe('renderPage', () => {
     // The -d payload is valid JSON once the shell's single quotes are removed.
     const body = (code: string) => JSON.parse(/-d '(.*)'$/s.exec(code)![1]!);
     expect(body(tgi!).parameters.seed).toBe(42);
-    expect(hf).toContain("'https://gpt.example.workers.dev/models/edge-gpt2-small'");
-    expect(body(openai!)).toMatchObject({ model: 'edge-gpt2-small', stream: true });
+    expect(hf).toContain("'https://gpt.example.workers.dev/models/edge-gpt2-brown'");
+    expect(body(openai!)).toMatchObject({ model: 'edge-gpt2-brown', stream: true });
     expect(jsOpenai).toContain('baseURL: "https://gpt.example.workers.dev/v1"');
-    expect(jsHf).toContain('endpointUrl: "https://gpt.example.workers.dev/models/edge-gpt2-small"');
+    expect(jsHf).toContain('endpointUrl: "https://gpt.example.workers.dev/models/edge-gpt2-brown"');
     expect(page).not.toContain('Authorization: Bearer');
   });
 

@@ -14,8 +14,8 @@ function setup(opts: { manifest?: (id: string) => Promise<ReturnType<typeof fixt
   const reads: string[] = [];
   const read = opts.manifest ?? (async () => m);
   const config = parseConfig({
-    DEFAULT_MODEL: 'edge-gpt2-small',
-    MODEL_IDS: 'edge-gpt2-small,other-model',
+    DEFAULT_MODEL: 'edge-gpt2-brown',
+    MODEL_IDS: 'edge-gpt2-brown,other-model',
     MAX_NEW_TOKENS: '256',
     MAX_INPUT_TOKENS: '768',
     MAX_TOTAL_TOKENS: '1024',
@@ -38,10 +38,10 @@ describe('the model page in the app', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(res.headers.get('content-security-policy')).toContain("connect-src 'self'");
     const page = await res.text();
-    expect(page).toContain('<h1>edge-gpt2-small</h1>');
+    expect(page).toContain('<h1>edge-gpt2-brown</h1>');
     expect(page).toContain('curl -N &#39;https://edge.example/generate_stream&#39;');
     expect(calls).toEqual([]); // no model load
-    expect(reads).toEqual(['edge-gpt2-small']);
+    expect(reads).toEqual(['edge-gpt2-brown']);
     await app.request('https://edge.example/');
     expect(reads).toHaveLength(1); // cached within the TTL
   });
@@ -51,7 +51,7 @@ describe('the model page in the app', () => {
     setState({ state: 'ready' });
     const page = await (await app.request('https://edge.example/')).text();
     expect(page).toContain('loaded and ready');
-    expect(calls).toEqual(['edge-gpt2-small']);
+    expect(calls).toEqual(['edge-gpt2-brown']);
     expect(reads).toEqual([]);
   });
 
@@ -59,13 +59,13 @@ describe('the model page in the app', () => {
     let fail = true;
     const { app, reads } = setup({
       manifest: async () => {
-        if (fail) throw new ModelLoadError('manifest_missing', 'no manifest at models/edge-gpt2-small/manifest.json');
+        if (fail) throw new ModelLoadError('manifest_missing', 'no manifest at models/edge-gpt2-brown/manifest.json');
         return fixtureManifest();
       },
     });
     const res = await app.request('https://edge.example/');
     expect(res.status).toBe(503);
-    expect(await res.text()).toContain('no manifest at models/edge-gpt2-small/manifest.json');
+    expect(await res.text()).toContain('no manifest at models/edge-gpt2-brown/manifest.json');
     fail = false;
     expect((await app.request('https://edge.example/')).status).toBe(200);
     expect(reads).toHaveLength(2);
@@ -81,7 +81,7 @@ describe('the model page in the app', () => {
       });
       const page = await (await app.request('https://edge.example/')).text();
       expect(page).not.toContain('secret internals');
-      expect(page).toContain('the manifest of edge-gpt2-small could not be read');
+      expect(page).toContain('the manifest of edge-gpt2-brown could not be read');
       expect(log).toHaveBeenCalledOnce();
     } finally {
       log.mockRestore();
@@ -107,7 +107,7 @@ describe('the model page in the app', () => {
     const page = await (await app.request('https://edge.example/', { headers: { Accept: BROWSER } })).text();
     expect(page).toContain('id="p-api_key"');
     expect(page).toContain('"authEnabled":true');
-    expect((await app.request('https://edge.example/models/edge-gpt2-small', { headers: { Accept: BROWSER } })).status).toBe(200);
+    expect((await app.request('https://edge.example/models/edge-gpt2-brown', { headers: { Accept: BROWSER } })).status).toBe(200);
   });
 });
 

@@ -11,7 +11,7 @@ const WRONG: unknown[] = [null, true, 0, -1, 1.5, 1e308, '', 'x', [], [''], [[]]
 
 const ROUTES = [
   {
-    path: '/pipeline/feature-extraction/edge-gpt2-small',
+    path: '/pipeline/feature-extraction/edge-gpt2-brown',
     fields: ['inputs', 'parameters', 'parameters.truncate', 'parameters.truncation_direction', 'options.wait_for_model', 'normalize', 'truncate', 'prompt_name'],
     base: () => ({ inputs: ['a', 'b'], parameters: { truncate: true }, options: {} }),
     openai: false,
@@ -19,7 +19,7 @@ const ROUTES = [
   {
     path: '/v1/embeddings',
     fields: ['input', 'model', 'encoding_format', 'dimensions', 'normalize'],
-    base: () => ({ input: ['a', 'b'], model: 'edge-gpt2-small' }),
+    base: () => ({ input: ['a', 'b'], model: 'edge-gpt2-brown' }),
     openai: true,
   },
 ];

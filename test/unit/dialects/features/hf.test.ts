@@ -4,7 +4,7 @@ import { checkAnswerSize, MAX_FEATURE_INPUTS, MAX_FEATURE_VALUES } from '../../.
 import { expectedHidden, featureProvider } from './fake.ts';
 import { fakeProvider, json, makeApp, testConfig } from '../helpers.ts';
 
-const URL_ = '/pipeline/feature-extraction/edge-gpt2-small';
+const URL_ = '/pipeline/feature-extraction/edge-gpt2-brown';
 
 function setup(over: Parameters<typeof makeApp>[0] = {}) {
   const provider = featureProvider();
@@ -41,13 +41,13 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
   });
 
   it('answers on the hub-style path, the hf-inference router path and an alias', async () => {
-    const aliases = new Map([['openai-community/gpt2', 'edge-gpt2-small'], ['gpt2', 'edge-gpt2-small']]);
+    const aliases = new Map([['openai-community/gpt2', 'edge-gpt2-brown'], ['gpt2', 'edge-gpt2-brown']]);
     const { app, provider } = setup({ config: testConfig({ modelAliases: aliases }) });
     const want = [expectedHidden(provider.tokenizer.encode('Hello'))];
     for (const path of [
       '/pipeline/feature-extraction/openai-community/gpt2',
       '/pipeline/feature-extraction/gpt2',
-      '/models/edge-gpt2-small/pipeline/feature-extraction',
+      '/models/edge-gpt2-brown/pipeline/feature-extraction',
       '/models/openai-community/gpt2/pipeline/feature-extraction',
     ]) {
       const res = await app.request(path, json({ inputs: 'Hello' }));
@@ -130,7 +130,7 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
     const { app } = setup();
     const res = await app.request('/pipeline/feature-extraction/nope', json({ inputs: 'a' }));
     expect(res.status).toBe(404);
-    expect(await res.json()).toMatchObject({ error_type: 'not_found', models: ['edge-gpt2-small'] });
+    expect(await res.json()).toMatchObject({ error_type: 'not_found', models: ['edge-gpt2-brown'] });
   });
 
   it('while the model loads: 503 with estimated_time (wait_for_model false, the default), or waits when asked', async () => {
@@ -141,7 +141,7 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
     const res = await app.request(URL_, json({ inputs: 'a' }));
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(await res.json()).toMatchObject({ error: 'Model edge-gpt2-small is currently loading', error_type: 'model_loading' });
+    expect(await res.json()).toMatchObject({ error: 'Model edge-gpt2-brown is currently loading', error_type: 'model_loading' });
     const waiting = app.request(URL_, json({ inputs: 'a', options: { wait_for_model: true } }));
     open();
     expect((await waiting).status).toBe(200);
@@ -153,7 +153,7 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
     const res = await app.request(URL_, json({ inputs: 'a' }));
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({
-      error: 'model edge-gpt2-small was converted without hidden states (last_hidden_state); re-convert it to serve features',
+      error: 'model edge-gpt2-brown was converted without hidden states (last_hidden_state); re-convert it to serve features',
       error_type: 'validation',
     });
   });

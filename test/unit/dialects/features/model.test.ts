@@ -1,7 +1,7 @@
 /**
  * The feature routes over the real bundled model, through the whole app in Node (onnxruntime-web WASM):
- * model-shards/ as shipped (int8; $MODEL_SHARDS for another conversion) and an fp32 conversion of checkpoints/edge-gpt2-small, against the
- * torch reference hidden states (after ln_f) in test/fixtures/reference/edge-gpt2-small.json.
+ * model-shards/ as shipped (int8; $MODEL_SHARDS for another conversion) and an fp32 conversion of checkpoints/edge-gpt2-brown, against the
+ * torch reference hidden states (after ln_f) in test/fixtures/reference/edge-gpt2-brown.json.
  * The numbers come from the fixture file, so a retrained model only needs its fixtures regenerated.
  */
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -30,13 +30,13 @@ describe('POST /v1/embeddings (OpenAI)', () => {
   it('one mean-pooled n_embd vector per input, in order, with usage', async () => {
     const { app, provider } = setup();
     const texts = ['Hello world', 'the é'];
-    const res = await app.request(URL_, json({ model: 'edge-gpt2-small', input: texts }));
+    const res = await app.request(URL_, json({ model: 'edge-gpt2-brown', input: texts }));
     expect(res.status).toBe(200);
     const body = (await res.json()) as EmbeddingsBody;
     const ids = texts.map((t) => provider.tokenizer.encode(t));
     const n = ids[0]!.length + ids[1]!.length;
     expect(ids.map((x) => x.length)).toEqual([2, 5]);
-    expect(body).toMatchObject({ object: 'list', model: 'edge-gpt2-small', usage: { prompt_tokens: n, total_tokens: n } });
+    expect(body).toMatchObject({ object: 'list', model: 'edge-gpt2-brown', usage: { prompt_tokens: n, total_tokens: n } });
     expect(body.data.map((d) => [d.object, d.index])).toEqual([['embedding', 0], ['embedding', 1]]);
     body.data.forEach((d, i) => {
       const want = expectedMean(ids[i]!);
@@ -74,8 +74,8 @@ describe('POST /v1/embeddings (OpenAI)', () => {
       baseURL: 'http://edge-gpt2.test/v1',
       fetch: ((input: RequestInfo | URL, init?: RequestInit) => app.request(input instanceof Request ? input : String(input), init)) as typeof fetch,
     });
-    const sdk = await client.embeddings.create({ model: 'edge-gpt2-small', input: ['Hello world', 'é'], dimensions: 8 });
-    const raw = await client.embeddings.create({ model: 'edge-gpt2-small', input: ['Hello world', 'é'], encoding_format: 'float' });
+    const sdk = await client.embeddings.create({ model: 'edge-gpt2-brown', input: ['Hello world', 'é'], dimensions: 8 });
+    const raw = await client.embeddings.create({ model: 'edge-gpt2-brown', input: ['Hello world', 'é'], encoding_format: 'float' });
     expect(sdk.data.map((d) => Array.from(d.embedding))).toEqual(raw.data.map((d) => d.embedding));
     expect(sdk.usage).toEqual(raw.usage);
   });
@@ -89,7 +89,7 @@ describe('POST /v1/embeddings (OpenAI)', () => {
   it('refuses bad requests with OpenAI 400s {error: {message, type, param, code}}', async () => {
     const { app, provider } = setup(); // MAX_INPUT_TOKENS 48, vocabulary 268
     const cases: [unknown, string, string | null, string | null][] = [
-      [{ model: 'edge-gpt2-small' }, 'input is required', 'input', 'missing_required_parameter'],
+      [{ model: 'edge-gpt2-brown' }, 'input is required', 'input', 'missing_required_parameter'],
       [{ input: '' }, 'input must not be empty', 'input', null],
       [{ input: ['a', ''] }, 'input[1] must not be empty', 'input', null],
       [{ input: [] }, 'input has the wrong type', 'input', null],
@@ -114,11 +114,11 @@ describe('POST /v1/embeddings (OpenAI)', () => {
   });
 
   it('model: a served id, an alias or absent (default); anything else is 404 model_not_found', async () => {
-    const { app } = setup({ config: testConfig({ modelAliases: new Map([['text-embedding-3-small', 'edge-gpt2-small']]) }) });
-    for (const model of ['edge-gpt2-small', 'text-embedding-3-small', undefined]) {
+    const { app } = setup({ config: testConfig({ modelAliases: new Map([['text-embedding-3-small', 'edge-gpt2-brown']]) }) });
+    for (const model of ['edge-gpt2-brown', 'text-embedding-3-small', undefined]) {
       const res = await app.request(URL_, json({ input: 'a', model }));
       expect(res.status, String(model)).toBe(200);
-      expect(((await res.json()) as EmbeddingsBody).model).toBe('edge-gpt2-small');
+      expect(((await res.json()) as EmbeddingsBody).model).toBe('edge-gpt2-brown');
     }
     const res = await app.request(URL_, json({ input: 'a', model: 'gpt-5' }));
     expect(res.status).toBe(404);

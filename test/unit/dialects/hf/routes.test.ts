@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../../worker/model/types.ts';
 import { fakeProvider, json, makeApp, parseSSE, testConfig } from '../helpers.ts';
 
-const URL_ = '/models/edge-gpt2-small';
+const URL_ = '/models/edge-gpt2-brown';
 
 describe('POST /models/:model (HF Inference API)', () => {
   it('accepts a bare JSON string body with any content type (the HF curl example) and returns the full text', async () => {
@@ -54,8 +54,8 @@ describe('POST /models/:model (HF Inference API)', () => {
 
   it('MODEL_ALIASES: /models/gpt2 and hub-style /models/org/name reach the served model', async () => {
     const aliases = new Map([
-      ['gpt2', 'edge-gpt2-small'],
-      ['openai-community/gpt2', 'edge-gpt2-small'],
+      ['gpt2', 'edge-gpt2-brown'],
+      ['openai-community/gpt2', 'edge-gpt2-brown'],
     ]);
     const { app } = makeApp({ config: testConfig({ modelAliases: aliases }) });
     const body = { inputs: 'Hello', parameters: { seed: 3, max_new_tokens: 4 } };
@@ -63,7 +63,7 @@ describe('POST /models/:model (HF Inference API)', () => {
     expect(await (await app.request('/models/gpt2', json(body))).json()).toEqual(direct);
     expect(await (await app.request('/models/openai-community/gpt2', json(body))).json()).toEqual(direct);
     const oa = await (await app.request('/v1/completions', json({ model: 'gpt2', prompt: 'Hello', max_tokens: 1 }))).json();
-    expect(oa.model).toBe('edge-gpt2-small');
+    expect(oa.model).toBe('edge-gpt2-brown');
     const hfClientPath = await app.request('/models/openai-community/gpt2/v1/completions', json({ prompt: 'Hello', max_tokens: 1 }));
     expect(hfClientPath.status).toBe(200);
     const missing = await app.request('/models/openai-community/gpt3', json(body));
@@ -75,9 +75,9 @@ describe('POST /models/:model (HF Inference API)', () => {
     const res = await app.request('/models/gpt2-xl', json({ inputs: 'Hello' }));
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({
-      error: 'model "gpt2-xl" is not served here; served models: edge-gpt2-small',
+      error: 'model "gpt2-xl" is not served here; served models: edge-gpt2-brown',
       error_type: 'not_found',
-      models: ['edge-gpt2-small'],
+      models: ['edge-gpt2-brown'],
     });
   });
 
@@ -99,14 +99,14 @@ describe('POST /models/:model (HF Inference API)', () => {
     const res = await app.request(URL_, json({ inputs: 'Hello' }));
     expect(res.status).toBe(503);
     const body = await res.json();
-    expect(body).toMatchObject({ error: 'Model edge-gpt2-small is currently loading', error_type: 'model_loading' });
+    expect(body).toMatchObject({ error: 'Model edge-gpt2-brown is currently loading', error_type: 'model_loading' });
     expect(typeof body.estimated_time).toBe('number');
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(provider.loads).toBe(1);
-    expect(provider.state('edge-gpt2-small').state).toBe('loading');
+    expect(provider.state('edge-gpt2-brown').state).toBe('loading');
     open();
-    await provider.get('edge-gpt2-small');
-    expect(provider.state('edge-gpt2-small').state).toBe('ready');
+    await provider.get('edge-gpt2-brown');
+    expect(provider.state('edge-gpt2-brown').state).toBe('ready');
     expect((await app.request(URL_, json({ inputs: 'Hello' }))).status).toBe(200);
     expect(provider.loads).toBe(1);
   });

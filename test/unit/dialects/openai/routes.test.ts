@@ -19,7 +19,7 @@ describe('POST /v1/completions', () => {
     const { app } = makeApp();
     const res = await app.request(
       '/v1/completions',
-      json({ model: 'edge-gpt2-small', prompt: 'Hello', max_tokens: 3, seed: 11, stream: true, stream_options: { include_usage: true } }),
+      json({ model: 'edge-gpt2-brown', prompt: 'Hello', max_tokens: 3, seed: 11, stream: true, stream_options: { include_usage: true } }),
     );
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const text = await res.text();
@@ -27,7 +27,7 @@ describe('POST /v1/completions', () => {
     const created = Number(/"created":(\d+)/.exec(text)![1]);
     const ref = await reference('Hello', { maxNewTokens: 3, doSample: true, seed: 11 });
     const head = `{"id":"${id}","object":"text_completion","created":${created},"choices":`;
-    const tail = `,"model":"edge-gpt2-small","system_fingerprint":"fp_0000000000"`;
+    const tail = `,"model":"edge-gpt2-brown","system_fingerprint":"fp_0000000000"`;
     const expected =
       ref.tokens.map((t) => `data: ${head}[{"text":${JSON.stringify(t.text)},"index":0,"logprobs":null,"finish_reason":null}]${tail},"usage":null}\n\n`).join('') +
       `data: ${head}[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}]${tail},"usage":null}\n\n` +
@@ -49,7 +49,7 @@ describe('POST /v1/completions', () => {
     const res = await (await app.request('/v1/completions', json({ prompt: 'Hello', max_tokens: 6, temperature: 0 }))).json();
     expect(res).toMatchObject({
       object: 'text_completion',
-      model: 'edge-gpt2-small',
+      model: 'edge-gpt2-brown',
       choices: [{ text: ref.done[0]!.type === 'done' ? ref.done[0]!.text : '', index: 0, logprobs: null, finish_reason: 'length' }],
       usage: { prompt_tokens: 1, completion_tokens: 6, total_tokens: 7 },
     });
@@ -126,7 +126,7 @@ describe('POST /v1/completions', () => {
 describe('/models/:id/v1/completions (for @huggingface/inference)', () => {
   it('stream chunks also carry TGI token / generated_text / details, the finish on the last token’s chunk', async () => {
     const { app } = makeApp();
-    const { data } = parseSSE(await (await app.request('/models/edge-gpt2-small/v1/completions', json({ prompt: 'Hello', max_tokens: 3, seed: 2, stream: true }))).text());
+    const { data } = parseSSE(await (await app.request('/models/edge-gpt2-brown/v1/completions', json({ prompt: 'Hello', max_tokens: 3, seed: 2, stream: true }))).text());
     expect(data.at(-1)).toBe('[DONE]');
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
     expect(chunks).toHaveLength(3);
@@ -150,7 +150,7 @@ describe('GET /v1/models', () => {
     const { app } = makeApp();
     expect(await (await app.request('/v1/models')).json()).toEqual({
       object: 'list',
-      data: [{ id: 'edge-gpt2-small', object: 'model', created: 0, owned_by: 'edge-gpt2' }],
+      data: [{ id: 'edge-gpt2-brown', object: 'model', created: 0, owned_by: 'edge-gpt2' }],
     });
   });
 });

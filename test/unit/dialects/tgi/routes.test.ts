@@ -168,7 +168,7 @@ describe('ops', () => {
     const { app } = makeApp({ provider });
     const res = await app.request('/health');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', models: { 'edge-gpt2-small': { state: 'unloaded' } } });
+    expect(await res.json()).toEqual({ status: 'ok', models: { 'edge-gpt2-brown': { state: 'unloaded' } } });
     expect(provider.loads).toBe(0);
   });
   it('/health reports the WASM heap when the runtime provides it', async () => {
@@ -192,7 +192,7 @@ describe('ops', () => {
     const provider = fakeProvider({ ready: false });
     const { app } = makeApp({ provider });
     const info = await (await app.request('/info')).json();
-    expect(info).toMatchObject({ model_id: 'edge-gpt2-small', max_input_tokens: 48, max_total_tokens: 64, max_new_tokens: 32, model_dtype: null });
+    expect(info).toMatchObject({ model_id: 'edge-gpt2-brown', max_input_tokens: 48, max_total_tokens: 64, max_new_tokens: 32, model_dtype: null });
     expect(provider.loads).toBe(0);
     expect(info.n_positions).toBeNull();
   });
