@@ -17,6 +17,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      // `/// <reference path>` is how a module opts into the ambient `*.wasm` declaration (worker/wasm.d.ts).
+      '@typescript-eslint/triple-slash-reference': ['error', { path: 'always', types: 'prefer-import', lib: 'always' }],
       'import-x/no-restricted-paths': [
         'error',
         {
@@ -28,7 +30,7 @@ export default tseslint.config(
             // model/ turns manifests and blobs into a CausalLM: it knows generation's contract and the kernels, nothing of HTTP.
             { target: worker('model'), from: './worker', except: ['./model', './generation', './kernels'], message: 'model/ imports only generation/ (types) and kernels/' },
             // service/ is the application core between the dialects and the model.
-            { target: worker('service'), from: './worker', except: ['./service', './model', './generation'], message: 'service/ imports only model/ and generation/' },
+            { target: worker('service'), from: './worker', except: ['./service', './model', './generation', './config.ts'], message: 'service/ imports only model/, generation/ and config.ts' },
             // http/ is transport: middleware, SSE, body limits, error mapping. It never sees the model.
             { target: worker('http'), from: './worker', except: ['./http', './service', './generation'], message: 'http/ imports only service/ (its errors) and generation/' },
             // dialects/ map wire formats onto the service: never the model or the kernels directly.

@@ -7,7 +7,7 @@
  * past + seq; checked against a plain TypeScript forward pass in test/unit/convert/convert.test.ts).
  */
 import { innerWidth } from '../lib/gpt2-names.ts';
-import { DT, type GraphBuilder } from './onnx-builder.ts';
+import { DT } from './onnx-builder.ts';
 import { tiedEmbedding, type TiedEmbedding } from './embedding.ts';
 import { fp32Weight, linear, type WeightContext } from './weights.ts';
 
@@ -88,13 +88,26 @@ export async function buildStage(ctx: WeightContext, s: StageSpec, onLayer?: (i:
 }
 
 /** One pre-LN transformer block. x: [batch, seq, n_embd]. */
-async function block(ctx: WeightContext, x: string, i: number, pk: string, pv: string, kvType: number, eps: number, H: number): Promise<string> {
+async function block(
+  ctx: WeightContext,
+  x: string,
+  i: number,
+  pk: string,
+  pv: string,
+  kvType: number,
+  eps: number,
+  H: number,
+): Promise<string> {
   const { g } = ctx;
   const E = ctx.ck.config.n_embd;
   const I = innerWidth(ctx.ck.config);
   const p = `h.${i}`;
   const ln = async (name: string, input: string): Promise<string> =>
-    g.op1('LayerNormalization', [input, await fp32Weight(ctx, `${p}.${name}.weight`, [E]), await fp32Weight(ctx, `${p}.${name}.bias`, [E])], { axis: -1, epsilon: { float: eps } });
+    g.op1(
+      'LayerNormalization',
+      [input, await fp32Weight(ctx, `${p}.${name}.weight`, [E]), await fp32Weight(ctx, `${p}.${name}.bias`, [E])],
+      { axis: -1, epsilon: { float: eps } },
+    );
 
   const qkv = await linear(ctx, await ln('ln_1', x), `${p}.attn.c_attn`, E, 3 * E); // [batch, seq, 3*n_embd]
   const [q, k, v] = g.op('Split', [qkv, g.constI64([E, E, E])], { axis: 2 }, { outputs: 3 }) as [string, string, string];
@@ -103,10 +116,15 @@ async function block(ctx: WeightContext, x: string, i: number, pk: string, pv: s
   const presentNames = f16 ? [`present_key_f32.${i}`, `present_value_f32.${i}`] : [`present_key.${i}`, `present_value.${i}`];
   // Inputs: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value.
   // past/present: [batch, n_head, past(+seq), head_dim]; output [batch, seq, n_embd].
-  const [attn] = g.op('MultiHeadAttention', [q, k, v, '', '', '', toF32(pk), toF32(pv)], { num_heads: H, unidirectional: 1 }, {
-    domain: 'com.microsoft',
-    outputs: [`attn_${i}`, ...presentNames],
-  });
+  const [attn] = g.op(
+    'MultiHeadAttention',
+    [q, k, v, '', '', '', toF32(pk), toF32(pv)],
+    { num_heads: H, unidirectional: 1 },
+    {
+      domain: 'com.microsoft',
+      outputs: [`attn_${i}`, ...presentNames],
+    },
+  );
   if (f16) {
     g.op1('Cast', [presentNames[0]!], { to: DT.FLOAT16 }, { output: `present_key.${i}` });
     g.op1('Cast', [presentNames[1]!], { to: DT.FLOAT16 }, { output: `present_value.${i}` });

@@ -34,32 +34,50 @@ const rows: [string, number][] = [];
 const [E, V] = [768, 50257];
 
 {
-  const x = k.alloc(E * 4), out = k.alloc(V * 4), w = k.alloc(V * E), scale = k.alloc(V * 4);
-  fill(x, E, 'f32'), fill(w, V * E, 'i8'), fill(scale, V, 'f32');
+  const x = k.alloc(E * 4),
+    out = k.alloc(V * 4),
+    w = k.alloc(V * E),
+    scale = k.alloc(V * 4);
+  fill(x, E, 'f32');
+  fill(w, V * E, 'i8');
+  fill(scale, V, 'f32');
   rows.push(['head_i8  E=768 V=50257 rows=1', median(() => k.headInt8(x, 1, w, scale, V, E, out))]);
   [x, out, w, scale].forEach(k.free);
 }
 {
-  const x = k.alloc(E * 4), out = k.alloc(V * 4), w = k.alloc(V * E * 4);
-  fill(x, E, 'f32'), fill(w, V * E, 'f32');
+  const x = k.alloc(E * 4),
+    out = k.alloc(V * 4),
+    w = k.alloc(V * E * 4);
+  fill(x, E, 'f32');
+  fill(w, V * E, 'f32');
   rows.push(['head_f32 E=768 V=50257 rows=1', median(() => k.headF32(x, 1, w, V, E, out))]);
   [x, out, w].forEach(k.free);
 }
 const [H, hd, LAYERS] = [12, 64, 12];
 for (const past of [31, 255, 511]) {
   const cap = past + 1;
-  const q = k.alloc(H * hd * 4), out = k.alloc(H * hd * 4);
+  const q = k.alloc(H * hd * 4),
+    out = k.alloc(H * hd * 4);
   fill(q, H * hd, 'f32');
   const caches = Array.from({ length: LAYERS }, () => {
-    const kc = k.alloc(H * cap * hd * 4), vc = k.alloc(H * cap * hd * 4);
-    fill(kc, H * cap * hd, 'f32'), fill(vc, H * cap * hd, 'f32');
+    const kc = k.alloc(H * cap * hd * 4),
+      vc = k.alloc(H * cap * hd * 4);
+    fill(kc, H * cap * hd, 'f32');
+    fill(vc, H * cap * hd, 'f32');
     return [kc, vc] as const;
   });
-  rows.push([`attend   H=12 hd=64 T=1 past=${past} ×12 layers`, median(() => {
-    for (const [kc, vc] of caches) k.attend(q, 1, past, kc, vc, cap, H, hd, out);
-  })]);
-  caches.forEach(([a, b]) => (k.free(a), k.free(b)));
-  k.free(q), k.free(out);
+  rows.push([
+    `attend   H=12 hd=64 T=1 past=${past} ×12 layers`,
+    median(() => {
+      for (const [kc, vc] of caches) k.attend(q, 1, past, kc, vc, cap, H, hd, out);
+    }),
+  ]);
+  for (const [a, b] of caches) {
+    k.free(a);
+    k.free(b);
+  }
+  k.free(q);
+  k.free(out);
 }
 
 console.log(`kernels micro-benchmark (Node ${process.versions.node}, median of ${CALLS} calls, ms per call)`);

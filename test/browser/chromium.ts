@@ -12,17 +12,17 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { bundledChromium } from './bundled-chromium.ts';
 
-export const ARTIFACTS = 'test-artifacts';
+const ARTIFACTS = 'test-artifacts';
 
 const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
-export interface ChromiumChoice {
+interface ChromiumChoice {
   executablePath: string;
   source: 'CHROMIUM_PATH' | 'system' | '@sparticuz/chromium';
   env: Record<string, string>;
 }
 
-export function resolveChromium(): ChromiumChoice {
+function resolveChromium(): ChromiumChoice {
   const configured = process.env.CHROMIUM_PATH;
   if (configured) {
     if (!existsSync(configured)) throw new Error(`CHROMIUM_PATH=${configured} does not exist`);

@@ -15,7 +15,7 @@ import { convertQuiet } from './synth-fixtures.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Name of the checkpoint dir under checkpoints/ and of its fixture under test/fixtures/reference/. */
 export const CHECKPOINT_NAME = 'edge-gpt2-brown';
-export const CHECKPOINT_DIR = path.join(ROOT, 'checkpoints', CHECKPOINT_NAME);
+const CHECKPOINT_DIR = path.join(ROOT, 'checkpoints', CHECKPOINT_NAME);
 export const REFERENCE_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'reference', `${CHECKPOINT_NAME}.json`);
 const CACHE = path.join(ROOT, '.tmp', 'test-models');
 
@@ -24,7 +24,9 @@ function inputsKey(opts: object): string {
   const h = createHash('sha256').update(JSON.stringify(opts));
   for (const f of ['config.json', 'model.safetensors']) h.update(readFileSync(path.join(CHECKPOINT_DIR, f)));
   for (const dir of ['scripts/convert', 'scripts/lib', 'scripts/tokenizer']) {
-    for (const f of readdirSync(path.join(ROOT, dir)).filter((n) => n.endsWith('.ts')).sort()) {
+    for (const f of readdirSync(path.join(ROOT, dir))
+      .filter((n) => n.endsWith('.ts'))
+      .sort()) {
       h.update(f).update(readFileSync(path.join(ROOT, dir, f)));
     }
   }
@@ -53,7 +55,8 @@ export async function cachedConversion(o: Options): Promise<string> {
   const dir = path.join(CACHE, `${prefix}${inputsKey(o)}`);
   if (existsSync(path.join(dir, 'models', o.id, 'manifest.json'))) return dir;
   mkdirSync(CACHE, { recursive: true });
-  for (const old of readdirSync(CACHE)) if (old.startsWith(prefix) && !old.includes('.tmp')) rmSync(path.join(CACHE, old), { recursive: true, force: true });
+  for (const old of readdirSync(CACHE))
+    if (old.startsWith(prefix) && !old.includes('.tmp')) rmSync(path.join(CACHE, old), { recursive: true, force: true });
   const work = `${dir}.tmp${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     const input = checkpointInput(path.join(work, 'checkpoint'));

@@ -3,7 +3,7 @@
  * the plain-TypeScript reference forward pass (test/helpers/gpt2-reference.ts, run Node-side).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { CausalLM, KVCache } from '../../worker/generation/types.ts';
+import type { KVCache } from '../../worker/generation/types.ts';
 import { workerdOrt } from '../../worker/model/ort-workerd.ts';
 import { createModelProvider } from '../../worker/model/registry.ts';
 import type { ModelProvider } from '../../worker/model/types.ts';
@@ -78,7 +78,9 @@ export function modelForwardCases(): void {
       const ids = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % V);
       const a = await fp.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'all' });
       const b = await q.lm.forward({ inputIds: [ids], cache: null, logitsFor: 'all' });
-      const agree = ids.filter((_, p) => argmax(a.logits.subarray(p * V, (p + 1) * V)) === argmax(b.logits.subarray(p * V, (p + 1) * V))).length;
+      const agree = ids.filter(
+        (_, p) => argmax(a.logits.subarray(p * V, (p + 1) * V)) === argmax(b.logits.subarray(p * V, (p + 1) * V)),
+      ).length;
       expect(agree / ids.length).toBeGreaterThanOrEqual(0.9);
       expect(maxAbsDiff(a.logits, b.logits)).toBeLessThan(0.5);
     });
@@ -115,7 +117,9 @@ export function modelForwardCases(): void {
       const { lm } = await models.get('synth-fp32');
       await expect(lm.forward({ inputIds: [], cache: null, logitsFor: 'last' })).rejects.toThrow(RangeError);
       await expect(lm.forward({ inputIds: [[1, 2], [3]], cache: null, logitsFor: 'last' })).rejects.toThrow(RangeError);
-      await expect(lm.forward({ inputIds: [Array.from({ length: 65 }, () => 1)], cache: null, logitsFor: 'last' })).rejects.toThrow(/context/);
+      await expect(lm.forward({ inputIds: [Array.from({ length: 65 }, () => 1)], cache: null, logitsFor: 'last' })).rejects.toThrow(
+        /context/,
+      );
       await expect(lm.forward({ inputIds: [[1, V]], cache: null, logitsFor: 'last' })).rejects.toThrow(/token ids/);
       expect(E).toBe(lm.config.nEmbd);
     });

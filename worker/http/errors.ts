@@ -50,7 +50,7 @@ export class ApiError extends Error {
   }
 }
 
-export function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCode {
+function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCode {
   switch (type) {
     case 'validation':
       return dialect === 'tgi' ? 422 : 400;
@@ -109,7 +109,7 @@ const TYPE_OF: Record<ServiceErrorCode, ErrorType> = {
 };
 
 /** The service's error as an HTTP error: its code picks the type (hence each dialect's status). */
-export function fromServiceError(e: ServiceError): ApiError {
+function fromServiceError(e: ServiceError): ApiError {
   const d = e.details;
   const opts: ApiErrorOptions = {};
   if (d.param !== undefined) opts.param = d.param;

@@ -68,7 +68,7 @@ export function progressComments(ch: SSEChannel): (p: LoadProgress) => void {
   };
 }
 
-export function progressText(p: LoadProgress, pct: number): string {
+function progressText(p: LoadProgress, pct: number): string {
   const mb = (b: number) => (b / 1e6).toFixed(1);
   if (p.phase === 'ready') return 'model ready';
   if (p.phase === 'session') return `loading: creating session${p.stage !== undefined ? ` for stage ${p.stage}` : ''}`;

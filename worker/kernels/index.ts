@@ -1,6 +1,3 @@
 // worker/kernels: our WASM SIMD kernels (attention over a resident KV cache, LM head) and their wrapper.
 // The loaders are imported directly by their users: node.ts (Node) or workerd.ts (the Worker).
-export { createKernels, HEAD_I8_MAX_E } from './kernels.ts';
 export type { Kernels } from './kernels.ts';
-export { KernelError } from './errors.ts';
-export type { KernelErrorCode } from './errors.ts';

@@ -48,12 +48,24 @@ interface Exports {
   memory: WebAssembly.Memory;
   head_i8(x: number, rows: number, w: number, scale: number, V: number, E: number, out: number, xq: number): void;
   head_f32(x: number, rows: number, w: number, V: number, E: number, out: number): void;
-  attend(q: number, T: number, past: number, k: number, v: number, cap: number, H: number, hd: number, out: number, scratch: number, scale: number): void;
+  attend(
+    q: number,
+    T: number,
+    past: number,
+    k: number,
+    v: number,
+    cap: number,
+    H: number,
+    hd: number,
+    out: number,
+    scratch: number,
+    scale: number,
+  ): void;
   kv_append(src: number, T: number, stride: number, H: number, hd: number, dst: number, cap: number, past: number): void;
 }
 
 /** Largest E for head_i8: E·8191·128 must fit in an i32 accumulator (see the .wat). */
-export const HEAD_I8_MAX_E = 2048;
+const HEAD_I8_MAX_E = 2048;
 
 export function createKernels(module: WebAssembly.Module): Kernels {
   const ex = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
@@ -80,7 +92,10 @@ export function createKernels(module: WebAssembly.Module): Kernels {
   /** [ptr, ptr + bytes) must lie inside the memory (a WASM trap would say much less). */
   function inside(name: string, ptr: number, bytes: number): void {
     if (!Number.isInteger(ptr) || ptr < 0 || ptr + bytes > memory.buffer.byteLength)
-      throw new KernelError('KERNEL_BOUNDS', `${name}: [${ptr}, ${ptr + bytes}) is outside the kernel memory (${memory.buffer.byteLength} bytes)`);
+      throw new KernelError(
+        'KERNEL_BOUNDS',
+        `${name}: [${ptr}, ${ptr + bytes}) is outside the kernel memory (${memory.buffer.byteLength} bytes)`,
+      );
   }
 
   return {

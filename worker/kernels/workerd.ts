@@ -2,7 +2,7 @@
  * The kernels in workerd: the .wasm is imported as a precompiled module (wrangler.toml's CompiledWasm
  * rule; workerd refuses to compile WASM from bytes at runtime), instantiated synchronously once.
  */
-/// <reference path="../model/wasm.d.ts" />
+/// <reference path="../wasm.d.ts" />
 import kernelsWasm from './gpt2-kernels.wasm';
 import { createKernels, type Kernels } from './kernels.ts';
 

@@ -16,8 +16,8 @@ export interface LoaderOptions {
   log?: (line: string) => void;
 }
 
-export const DEFAULT_CONCURRENCY = 4;
-export const DEFAULT_ATTEMPT_TIMEOUT_MS = 60_000;
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 60_000;
 
 /** Rejects when `p` has not settled after `ms`: a hung read must not hang every waiting request. */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -39,8 +39,10 @@ async function getWithRetry(source: BlobSource, key: string, opts: LoaderOptions
   const log = opts.log ?? console.log;
   try {
     const timeoutMs = opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
-    return await withRetry(() => withTimeout(source.get(key), timeoutMs, `get ${key}`), opts.retry ?? DEFAULT_RETRY, (attempt, delay, err) =>
-      log(`[model] get ${key} failed (${errorText(err)}); retry ${attempt + 1} in ${Math.round(delay)} ms`),
+    return await withRetry(
+      () => withTimeout(source.get(key), timeoutMs, `get ${key}`),
+      opts.retry ?? DEFAULT_RETRY,
+      (attempt, delay, err) => log(`[model] get ${key} failed (${errorText(err)}); retry ${attempt + 1} in ${Math.round(delay)} ms`),
     );
   } catch (err) {
     throw new ModelLoadError('fetch_failed', `could not read ${key} from the model bucket: ${errorText(err)}`);
@@ -80,7 +82,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 }
 
 /** Throws blob_corrupt unless `bytes` are exactly what `ref` describes. */
-export async function verifyBlob(ref: BlobRef, bytes: Uint8Array): Promise<void> {
+async function verifyBlob(ref: BlobRef, bytes: Uint8Array): Promise<void> {
   if (bytes.byteLength !== ref.bytes) {
     throw new ModelLoadError('blob_corrupt', `${ref.key} has ${bytes.byteLength} bytes, the manifest says ${ref.bytes}`);
   }

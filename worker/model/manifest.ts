@@ -50,10 +50,10 @@ export const BlobRef = z.object({
 export type BlobRef = z.infer<typeof BlobRef>;
 
 /** A weight shard: ONNX external data, referenced from the graph by `location`. */
-export const ShardRef = BlobRef.extend({
+const ShardRef = BlobRef.extend({
   location: z.string().min(1),
 });
-export type ShardRef = z.infer<typeof ShardRef>;
+type ShardRef = z.infer<typeof ShardRef>;
 
 /** host-attention: one ORT graph between two attentions; `shards` are locations of the stage's shards it reads. */
 export const Segment = z.object({
@@ -86,7 +86,7 @@ export const HostTensor = BlobRef.extend({
 });
 export type HostTensor = z.infer<typeof HostTensor>;
 
-export const HostParts = z.object({
+const HostParts = z.object({
   /** [vocab, n_embd]: the token embedding and (tied) LM head. */
   wte: HostTensor,
   /** [vocab] float32: per-row scale when wte is int8. */
@@ -94,7 +94,7 @@ export const HostParts = z.object({
   /** [n_positions, n_embd] float32. */
   wpe: HostTensor,
 });
-export type HostParts = z.infer<typeof HostParts>;
+type HostParts = z.infer<typeof HostParts>;
 
 export const ModelConfig = z.object({
   architecture: z.literal('gpt2'),
@@ -113,7 +113,7 @@ export const ModelConfig = z.object({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
-export const Quantization = z.object({
+const Quantization = z.object({
   method: z.enum(['fp32', 'int8', 'q4']),
   /** q4 only: block size along the input dimension. */
   block_size: z.number().int().positive().optional(),
@@ -188,7 +188,8 @@ export function parseManifest(json: unknown): Manifest {
   if (host && m.version < MANIFEST_VERSION_HOST) fail(`layout host-attention needs version ${MANIFEST_VERSION_HOST}`);
   for (const st of m.stages) {
     if (host !== (st.segments !== undefined)) fail(`layout ${m.layout ?? 'graph'} stages have ${host ? '`segments`' : 'a `graph`'}`);
-    if (st.segments && st.segments.length !== st.layers[1] - st.layers[0] + 1) fail('a host-attention stage has one segment per layer, plus one');
+    if (st.segments && st.segments.length !== st.layers[1] - st.layers[0] + 1)
+      fail('a host-attention stage has one segment per layer, plus one');
   }
   if (host && m.stages.length !== 1) fail('layout host-attention has exactly one stage');
   return m;

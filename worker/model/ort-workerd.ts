@@ -8,7 +8,7 @@
  * emscripten glue (ort-wasm-simd-threaded.mjs) inlined, so no dynamic import() happens at runtime.
  * 1.30 ships only the SIMD "threaded" binary; with numThreads = 1 it spawns no workers.
  */
-/// <reference path="./wasm.d.ts" />
+/// <reference path="../wasm.d.ts" />
 import * as ort from 'onnxruntime-web/wasm';
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import type { Kernels } from '../kernels/index.ts';

@@ -22,7 +22,7 @@ export function formatBytes(bytes: number): string {
 }
 
 /** 124439808 → "124.4 M". */
-export function formatCount(n: number): string {
+function formatCount(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
@@ -58,9 +58,7 @@ export function shardSummary(m: Manifest): ShardSummary {
 export function modelFacts(m: Manifest): Fact[] {
   const c = m.config;
   const s = shardSummary(m);
-  const quant = m.quantization.block_size
-    ? `${m.quantization.method} (block ${m.quantization.block_size})`
-    : m.quantization.method;
+  const quant = m.quantization.block_size ? `${m.quantization.method} (block ${m.quantization.block_size})` : m.quantization.method;
   const total = s.shardBytes + s.graphBytes + m.tokenizer.bytes;
   return [
     { label: 'Model id', value: m.id },
@@ -77,7 +75,7 @@ export function modelFacts(m: Manifest): Fact[] {
     {
       label: 'Attention',
       value: m.host
-        ? 'in the Worker\'s WASM kernels, KV cache kept there between steps (host-attention)'
+        ? "in the Worker's WASM kernels, KV cache kept there between steps (host-attention)"
         : 'inside the ONNX graph (MultiHeadAttention with past/present key-values)',
     },
     { label: 'Tokenizer', value: `${m.tokenizer.format} (${formatBytes(m.tokenizer.bytes)})` },
@@ -109,7 +107,7 @@ export function limitFacts(config: PageConfig, m: Manifest | null): Fact[] {
 }
 
 /** The card's text fields, in this order; `eval` is a table (see evalTable). */
-export const CARD_TEXT_FIELDS = ['description', 'training', 'license', 'limitations', 'citation'] as const;
+const CARD_TEXT_FIELDS = ['description', 'training', 'license', 'limitations', 'citation'] as const;
 
 const isScalar = (v: unknown): boolean => v === null || ['string', 'number', 'boolean'].includes(typeof v);
 
@@ -117,7 +115,9 @@ function cardValue(v: unknown): string {
   if (typeof v === 'string') return v;
   // A flat object reads better as "k: v, k: v" than as JSON; anything deeper stays JSON.
   if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(isScalar)) {
-    return Object.entries(v).map(([k, x]) => `${k}: ${String(x)}`).join(', ');
+    return Object.entries(v)
+      .map(([k, x]) => `${k}: ${String(x)}`)
+      .join(', ');
   }
   return JSON.stringify(v);
 }

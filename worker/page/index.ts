@@ -1,4 +1,4 @@
-export { createModelPage, modelPages } from './routes.ts';
+export { modelPages } from './routes.ts';
 export { renderPage, type PageView } from './render.ts';
 export { prefersHtml } from '../http/accept.ts';
-export { pageConfigFrom, type PageConfig, type PageDeps } from './types.ts';
+export { pageConfigFrom } from './types.ts';

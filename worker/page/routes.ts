@@ -49,7 +49,7 @@ function manifestReader(deps: PageDeps): (id: string) => Promise<ManifestLookup>
  * Renders the page of one served model (`id` must be one of `deps.models.ids`). Its signature is the
  * `ModelPageRenderer` hook of worker/dialects/hf/routes.ts, so `GET /models/:model` can also be wired there.
  */
-export function createModelPage(deps: PageDeps): (c: Context, id: string) => Promise<Response> {
+function createModelPage(deps: PageDeps): (c: Context, id: string) => Promise<Response> {
   const readManifest = manifestReader(deps);
   return async (c, id) => {
     const { manifest, error } = await readManifest(id);
@@ -78,7 +78,10 @@ export function createModelPage(deps: PageDeps): (c: Context, id: string) => Pro
  * The page in the shape of worker/app.ts's `AppDeps.pages` hook: `root` for GET /, `model` for
  * GET /models/:model when a browser asks for HTML (the app checks the id and the Accept header).
  */
-export function modelPages(deps: PageDeps): { root: (c: Context) => Promise<Response>; model: (c: Context, id: string) => Promise<Response> } {
+export function modelPages(deps: PageDeps): {
+  root: (c: Context) => Promise<Response>;
+  model: (c: Context, id: string) => Promise<Response>;
+} {
   const page = createModelPage(deps);
   return { root: (c) => page(c, deps.models.defaultId), model: page };
 }

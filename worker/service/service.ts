@@ -117,7 +117,10 @@ export function createService(deps: ServiceDeps) {
         ),
       );
       const estimate = estimateSeconds(state);
-      throw new ServiceError('loading', `Model ${id} is currently loading`, { extra: { estimated_time: estimate }, retryAfterS: Math.ceil(estimate) });
+      throw new ServiceError('loading', `Model ${id} is currently loading`, {
+        extra: { estimated_time: estimate },
+        retryAfterS: Math.ceil(estimate),
+      });
     },
 
     limits,
@@ -156,7 +159,8 @@ export function createService(deps: ServiceDeps) {
       try {
         deps.checkBudget(ids.length, 0, limits(model));
       } catch (e) {
-        if (e instanceof BudgetError) throw new ServiceError('over_limit', `${field}: ${e.message}`, { param: field, reason: 'context_length_exceeded' });
+        if (e instanceof BudgetError)
+          throw new ServiceError('over_limit', `${field}: ${e.message}`, { param: field, reason: 'context_length_exceeded' });
         throw e;
       }
       return ids;
@@ -175,14 +179,15 @@ export function createService(deps: ServiceDeps) {
     },
 
     /** Final hidden states of each input (see embed.ts), within CPU_BUDGET_MS. */
-    embed: (model: Model, inputs: readonly number[][], signal: AbortSignal, field: string) => embed(model, inputs, signal, field, config.cpuBudgetMs),
+    embed: (model: Model, inputs: readonly number[][], signal: AbortSignal, field: string) =>
+      embed(model, inputs, signal, field, config.cpuBudgetMs),
   };
 }
 
 export type Service = ReturnType<typeof createService>;
 
 /** Seconds left, extrapolated from bytes loaded so far; a fixed guess before there is any progress. */
-export function estimateSeconds(state: ModelState, now = Date.now()): number {
+function estimateSeconds(state: ModelState, now = Date.now()): number {
   if (state.state !== 'loading') return DEFAULT_LOAD_ESTIMATE_S;
   const { loadedBytes, totalBytes } = state.progress;
   const f = totalBytes > 0 ? loadedBytes / totalBytes : 0;

@@ -64,7 +64,9 @@ export interface FakeProvider extends ModelProvider {
 }
 
 /** A provider that "loads" instantly (or behind `gate`), with the same lazy/shared/no-failure-cache rules as the real one. */
-export function fakeProvider(opts: { ready?: boolean; nPositions?: number; beforeForward?: ConstructorParameters<typeof FakeLM>[2] } = {}): FakeProvider {
+export function fakeProvider(
+  opts: { ready?: boolean; nPositions?: number; beforeForward?: ConstructorParameters<typeof FakeLM>[2] } = {},
+): FakeProvider {
   const tokenizer = new FakeTokenizer();
   const nPositions = opts.nPositions ?? 64;
   const lm = new FakeLM(readableLogits(tokenizer.vocabSize), { vocabSize: tokenizer.vocabSize, nPositions }, opts.beforeForward);
@@ -120,7 +122,7 @@ export function fakeProvider(opts: { ready?: boolean; nPositions?: number; befor
 }
 
 /** Hash logits, tilted towards lowercase letters, space and the ' world'/' the' merges: readable output. */
-export function readableLogits(vocabSize: number) {
+function readableLogits(vocabSize: number) {
   const base = hashLogits(vocabSize, 7, 2);
   return (history: readonly number[]) => {
     const out = base(history);

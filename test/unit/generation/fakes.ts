@@ -13,7 +13,7 @@ import type { CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig, TextTo
 const utf8 = new TextEncoder();
 
 /** Merges beyond the 256 byte tokens. Several end or start inside a multi-byte character. */
-export const FAKE_MERGES: readonly Uint8Array[] = [
+const FAKE_MERGES: readonly Uint8Array[] = [
   utf8.encode('Hello'),
   utf8.encode(' world'),
   utf8.encode(' the'),
@@ -42,7 +42,7 @@ export class FakeTokenizer implements TextTokenizer {
   encode(text: string): number[] {
     const bytes = utf8.encode(text);
     const ids: number[] = [];
-    for (let i = 0; i < bytes.length; ) {
+    for (let i = 0; i < bytes.length;) {
       let best = bytes[i]!;
       let bestLen = 1;
       for (let id = 256; id < this.eosTokenId; id++) {

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   defaultParams,
   generate,
-  GenerationError,
   Rng,
   sampleToken,
   type GenerationEvent,
@@ -112,7 +111,9 @@ describe('generate: decoding', () => {
   it('top_k = 1 and a tiny top_p sample exactly the greedy text', async () => {
     const logits = hashLogits(V, 8, 3);
     const run = async (q: Partial<GenerationParams>) =>
-      tokens(await collect(generate(new FakeLM(logits, { vocabSize: V }), tok, [A], params({ maxNewTokens: 10, stopOnEos: false, ...q })))).map((t) => t.id);
+      tokens(
+        await collect(generate(new FakeLM(logits, { vocabSize: V }), tok, [A], params({ maxNewTokens: 10, stopOnEos: false, ...q }))),
+      ).map((t) => t.id);
     const greedy = await run({});
     expect(await run({ doSample: true, topK: 1, seed: 5 })).toEqual(greedy);
     expect(await run({ doSample: true, topP: 1e-6, seed: 6 })).toEqual(greedy);
@@ -123,7 +124,17 @@ describe('generate: decoding', () => {
     const lm = new FakeLM(hashLogits(V, 2), { vocabSize: V });
     const events = await collect(generate(lm, tok, [A], params({ maxNewTokens: 3, doSample: true, numSequences: 3, stopOnEos: false })));
     const order = events.filter((e): e is TokenEvent => e.type === 'token').map((e) => [e.index, e.sequence]);
-    expect(order).toEqual([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]]);
+    expect(order).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 0],
+      [2, 1],
+      [2, 2],
+    ]);
   });
 
   it('reports top alternatives and logprobs of the penalised distribution', async () => {
@@ -148,7 +159,8 @@ describe('generate: penalties', () => {
     return r;
   };
   const text = async (q: Partial<GenerationParams>, prompt = [32]) =>
-    dones(await collect(generate(new FakeLM(ab, { vocabSize: V }), tok, prompt, params({ maxNewTokens: 6, stopOnEos: false, ...q }))))[0]!.text;
+    dones(await collect(generate(new FakeLM(ab, { vocabSize: V }), tok, prompt, params({ maxNewTokens: 6, stopOnEos: false, ...q }))))[0]!
+      .text;
 
   it('without penalties greedy repeats the favourite', async () => {
     expect(await text({})).toBe('AAAAAA');
@@ -214,7 +226,9 @@ describe('generate: stopping and text', () => {
 
   it('releases held-back text when the prefix turns out not to be a stop', async () => {
     const script = tok.encode('a ST b');
-    const events = await collect(generate(new FakeLM(spell(script, 1), { vocabSize: V }), tok, [A], params({ maxNewTokens: 20, stop: ['STOP'] })));
+    const events = await collect(
+      generate(new FakeLM(spell(script, 1), { vocabSize: V }), tok, [A], params({ maxNewTokens: 20, stop: ['STOP'] })),
+    );
     checkStream(events, 1);
     expect(tokens(events).map((t) => t.text)).toEqual(['a', ' ', '', '', 'ST ', 'b', '']);
     expect(dones(events)[0]).toMatchObject({ finishReason: 'eos_token', text: 'a ST b' });
@@ -222,7 +236,9 @@ describe('generate: stopping and text', () => {
 
   it('flushes held-back text in the last token event when max_new_tokens ends the sequence', async () => {
     const script = tok.encode('xyST');
-    const events = await collect(generate(new FakeLM(spell(script, 1), { vocabSize: V }), tok, [A], params({ maxNewTokens: 4, stop: ['STOP'] })));
+    const events = await collect(
+      generate(new FakeLM(spell(script, 1), { vocabSize: V }), tok, [A], params({ maxNewTokens: 4, stop: ['STOP'] })),
+    );
     checkStream(events, 1);
     expect(tokens(events).map((t) => t.text)).toEqual(['x', 'y', '', 'ST']);
     expect(dones(events)[0]).toMatchObject({ finishReason: 'length', text: 'xyST' });

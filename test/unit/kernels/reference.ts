@@ -1,7 +1,7 @@
 /** Plain float64 references for the kernels, and seeded test data. */
 
 /** mulberry32: small and seeded; uniform in [0, 1). */
-export function rng(seed: number): () => number {
+function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -41,7 +41,16 @@ export function headRef(x: Float32Array, rows: number, w: ArrayLike<number>, V: 
 }
 
 /** Causal attention in float64. q [T, H*hd], k/v [H, cap, hd] → out [T, H*hd]. */
-export function attendRef(q: Float32Array, T: number, past: number, k: Float32Array, v: Float32Array, cap: number, H: number, hd: number): Float64Array {
+export function attendRef(
+  q: Float32Array,
+  T: number,
+  past: number,
+  k: Float32Array,
+  v: Float32Array,
+  cap: number,
+  H: number,
+  hd: number,
+): Float64Array {
   const out = new Float64Array(T * H * hd);
   const scale = 1 / Math.sqrt(hd);
   for (let i = 0; i < T; i++) {

@@ -31,7 +31,7 @@ describe('createModelProvider', () => {
       ids: ['a', 'b'],
       defaultId: 'a',
       runtime: noRuntime,
-      load: (id, onProgress) => {
+      load: (_id, onProgress) => {
         loads++;
         report = onProgress;
         return pending.promise;

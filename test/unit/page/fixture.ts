@@ -43,7 +43,7 @@ export function fixtureManifest(card: Record<string, unknown> | undefined = defa
   });
 }
 
-export function defaultCard(): Record<string, unknown> {
+function defaultCard(): Record<string, unknown> {
   return {
     description: 'A small GPT-2 trained on the Brown corpus <b>for tests</b> & demos',
     training: '6 layers, 1 h on 2 CPU cores',

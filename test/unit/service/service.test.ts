@@ -62,7 +62,13 @@ describe('service: models', () => {
     const { service, provider } = setup();
     const model = await service.load(MODEL_ID);
     expect(model).not.toHaveProperty('manifest');
-    expect(model.facts).toMatchObject({ nPositions: 64, nEmbd: 8, vocabSize: provider.tokenizer.vocabSize, quantization: 'int8', hiddenStates: false });
+    expect(model.facts).toMatchObject({
+      nPositions: 64,
+      nEmbd: 8,
+      vocabSize: provider.tokenizer.vocabSize,
+      quantization: 'int8',
+      hiddenStates: false,
+    });
     expect(model.facts.fingerprint).toBe('fp_0000000000');
     const m = fakeManifest(MODEL_ID, provider.tokenizer, 128);
     m.stages[0]!.outputs.push('last_hidden_state');
@@ -84,9 +90,17 @@ describe('service: prepare', () => {
     const model = await service.load(MODEL_ID);
     const v = provider.tokenizer.vocabSize;
     const a = await rejection(() => service.prepare(model, [1, v], params(1)));
-    expect([a.code, a.message, a.details.param]).toEqual(['validation', `prompt token id ${v} is out of range (vocabulary size ${v})`, 'prompt']);
+    expect([a.code, a.message, a.details.param]).toEqual([
+      'validation',
+      `prompt token id ${v} is out of range (vocabulary size ${v})`,
+      'prompt',
+    ]);
     const b = await rejection(() => service.prepareInput(model, [v + 3], null, 'input[1]'));
-    expect([b.code, b.message, b.details.param]).toEqual(['validation', `input[1] has token id ${v + 3}, out of range (vocabulary size ${v})`, 'input[1]']);
+    expect([b.code, b.message, b.details.param]).toEqual([
+      'validation',
+      `input[1] has token id ${v + 3}, out of range (vocabulary size ${v})`,
+      'input[1]',
+    ]);
   });
 
   it('truncates when asked (TGI keeps the last tokens; TEI either end), else refuses over the limit', async () => {
@@ -104,6 +118,7 @@ describe('service: prepare', () => {
   });
 
   it('run: generation failures arrive as ServiceErrors', async () => {
+    // eslint-disable-next-line require-yield -- a generator that fails before its first event
     const broken: GenerateFn = async function* () {
       throw new GenerationError('model_output', 'NaN logits');
     };

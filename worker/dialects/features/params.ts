@@ -56,8 +56,6 @@ export const HfFeaturesRequest = z.object({
 });
 export type HfFeaturesRequest = z.infer<typeof HfFeaturesRequest>;
 
-export type { Truncation };
-
 export interface HfFeaturesPlan {
   inputs: string[];
   /** A single string in: answer `[1][tokens][n_embd]`; a list: one such array per input. */
@@ -80,7 +78,8 @@ export function planHfFeatures(req: HfFeaturesRequest): HfFeaturesPlan {
   }
   const inputs = typeof req.inputs === 'string' ? [req.inputs] : req.inputs;
   inputs.forEach((s, i) => {
-    if (s.length === 0) throw new ApiError('validation', `inputs${typeof req.inputs === 'string' ? '' : `[${i}]`} must not be empty`, { param: 'inputs' });
+    if (s.length === 0)
+      throw new ApiError('validation', `inputs${typeof req.inputs === 'string' ? '' : `[${i}]`} must not be empty`, { param: 'inputs' });
   });
   const truncate = (p.truncate ?? p.truncation ?? false) ? (p.truncation_direction ?? 'right') : null;
   return {
@@ -125,7 +124,8 @@ export function parseEmbeddingsRequest(body: unknown): EmbeddingsRequest {
 
 export function planEmbeddings(req: EmbeddingsRequest): EmbeddingsPlan {
   const i = req.input;
-  const inputs: (string | number[])[] = typeof i === 'string' ? [i] : typeof i[0] === 'number' ? [i as number[]] : (i as string[] | number[][]);
+  const inputs: (string | number[])[] =
+    typeof i === 'string' ? [i] : typeof i[0] === 'number' ? [i as number[]] : (i as string[] | number[][]);
   inputs.forEach((s, k) => {
     // api.openai.com refuses empty strings too; an empty input has no tokens to pool.
     if (s.length === 0) throw new ApiError('validation', `input${inputs.length > 1 ? `[${k}]` : ''} must not be empty`, { param: 'input' });

@@ -17,7 +17,7 @@ import type { HiddenStates } from '../../service/types.ts';
 export type { HiddenStates };
 
 /** `[tokens][nEmbd]` nested arrays; with `normalize`, every token's vector has unit L2 norm. */
-export function tokenRows(h: HiddenStates, normalize = false): number[][] {
+function tokenRows(h: HiddenStates, normalize = false): number[][] {
   const rows: number[][] = [];
   for (let t = 0; t < h.tokens; t++) {
     const row = h.data.subarray(t * h.nEmbd, (t + 1) * h.nEmbd); // [nEmbd]
@@ -50,7 +50,7 @@ export function l2Normalize(v: Float32Array): Float32Array {
 }
 
 /** Little-endian float32 bytes, base64 (numpy's `np.frombuffer(b64decode(s), dtype="<f4")` reads it back). */
-export function float32Base64(v: Float32Array): string {
+function float32Base64(v: Float32Array): string {
   const bytes = new Uint8Array(v.length * 4);
   const view = new DataView(bytes.buffer);
   v.forEach((x, i) => view.setFloat32(i * 4, x, true));
@@ -59,7 +59,7 @@ export function float32Base64(v: Float32Array): string {
   return btoa(bin);
 }
 
-export interface EmbeddingOut {
+interface EmbeddingOut {
   object: 'embedding';
   index: number;
   embedding: number[] | string;
@@ -72,7 +72,12 @@ export interface EmbeddingsResponse {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-export function embeddingsResponse(model: string, vectors: readonly Float32Array[], encoding: 'float' | 'base64', promptTokens: number): EmbeddingsResponse {
+export function embeddingsResponse(
+  model: string,
+  vectors: readonly Float32Array[],
+  encoding: 'float' | 'base64',
+  promptTokens: number,
+): EmbeddingsResponse {
   return {
     object: 'list',
     data: vectors.map((v, index) => ({ object: 'embedding', index, embedding: encoding === 'base64' ? float32Base64(v) : Array.from(v) })),

@@ -10,7 +10,7 @@ import { parseWith } from '../../http/validate.ts';
 import { anyInt, baseParams, drawSeed, HfOptions, MAX_SEQUENCES, num, reduceSeed, stopList } from '../shared/params.ts';
 import type { GenerationParams, ServerConfig } from '../../service/types.ts';
 
-export const HfParameters = z.object({
+const HfParameters = z.object({
   max_new_tokens: z.int().min(1).nullish(),
   max_time: num().gt(0).nullish(),
   temperature: num().min(0).lte(100).nullish(),
@@ -20,7 +20,14 @@ export const HfParameters = z.object({
   do_sample: z.boolean().nullish(),
   num_return_sequences: z.int().min(1).max(MAX_SEQUENCES).nullish(),
   return_full_text: z.boolean().nullish(),
-  seed: anyInt().pipe(z.number().gte(-(2 ** 63)).lte(2 ** 64)).nullish(),
+  seed: anyInt()
+    .pipe(
+      z
+        .number()
+        .gte(-(2 ** 63))
+        .lte(2 ** 64),
+    )
+    .nullish(),
   stop: stopList.nullish(),
   details: z.boolean().nullish(),
 });
@@ -33,8 +40,8 @@ export const HfRequest = z.object({
 });
 export type HfRequest = z.infer<typeof HfRequest>;
 
-export const HF_DEFAULT_MAX_NEW_TOKENS = 50;
-export const HF_DEFAULT_TOP_K = 50;
+const HF_DEFAULT_MAX_NEW_TOKENS = 50;
+const HF_DEFAULT_TOP_K = 50;
 
 export interface HfPlan {
   inputs: string;

@@ -8,12 +8,23 @@
 import { z } from 'zod';
 import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
-import { anyInt, baseParams, drawSeed, MAX_PROMPT_IDS, MAX_SEQUENCES, MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, MAX_TOP_N, num, reduceSeed } from '../shared/params.ts';
+import {
+  anyInt,
+  baseParams,
+  drawSeed,
+  MAX_PROMPT_IDS,
+  MAX_SEQUENCES,
+  MAX_STOP_LENGTH,
+  MAX_STOP_SEQUENCES,
+  MAX_TOP_N,
+  num,
+  reduceSeed,
+} from '../shared/params.ts';
 import type { GenerationParams, ServerConfig } from '../../service/types.ts';
 
-export const MAX_PROMPTS = 8;
-export const MAX_LOGIT_BIAS = 300;
-export const OPENAI_DEFAULT_MAX_TOKENS = 16;
+const MAX_PROMPTS = 8;
+const MAX_LOGIT_BIAS = 300;
+const OPENAI_DEFAULT_MAX_TOKENS = 16;
 
 const tokenId = z.int().min(0);
 export const OpenAiRequest = z.object({
@@ -45,7 +56,14 @@ export const OpenAiRequest = z.object({
     .record(z.string().regex(/^\d{1,9}$/, '$ keys must be token ids'), num().min(-100).lte(100))
     .refine((r) => Object.keys(r).length <= MAX_LOGIT_BIAS, `$ must have at most ${MAX_LOGIT_BIAS} entries`)
     .nullish(),
-  seed: anyInt().pipe(z.number().gte(-(2 ** 63)).lte(2 ** 64)).nullish(),
+  seed: anyInt()
+    .pipe(
+      z
+        .number()
+        .gte(-(2 ** 63))
+        .lte(2 ** 64),
+    )
+    .nullish(),
   user: z.string().nullish(),
 });
 export type OpenAiRequest = z.infer<typeof OpenAiRequest>;

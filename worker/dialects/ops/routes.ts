@@ -10,7 +10,7 @@ import { parseWith } from '../../http/validate.ts';
 import type { Model, Service } from '../../service/types.ts';
 import { MAX_SEQUENCES, MAX_STOP_SEQUENCES, MAX_TOP_N } from '../shared/params.ts';
 
-export const SERVER_VERSION = '0.1.0';
+const SERVER_VERSION = '0.1.0';
 
 const TokenizeRequest = z.object({ inputs: z.string().min(1) });
 
@@ -54,7 +54,10 @@ export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
   });
 
   app.post('/tokenize', tgi, async (c) => {
-    const req = parseWith(TokenizeRequest, await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }));
+    const req = parseWith(
+      TokenizeRequest,
+      await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }),
+    );
     const model = await service.load(service.defaultId);
     return c.json(tokenizeWithOffsets(model, req.inputs));
   });
@@ -66,7 +69,7 @@ export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
  * from token lengths, and are mapped to code-point offsets (a token that starts or ends inside a
  * character covers the whole character).
  */
-export function tokenizeWithOffsets(model: Model, inputs: string) {
+function tokenizeWithOffsets(model: Model, inputs: string) {
   const ids = model.tokenizer.encode(inputs);
   const chars = Array.from(inputs);
   // charAtByte[b] = index of the code point that byte b belongs to.

@@ -18,7 +18,14 @@ export const TgiParameters = z.object({
   max_new_tokens: z.int().min(1).nullish(),
   repetition_penalty: num().gt(0).nullish(),
   return_full_text: z.boolean().nullish(),
-  seed: anyInt().pipe(z.number().min(0).lte(2 ** 64)).nullish(),
+  seed: anyInt()
+    .pipe(
+      z
+        .number()
+        .min(0)
+        .lte(2 ** 64),
+    )
+    .nullish(),
   stop: stopList.nullish(),
   temperature: num().gt(0).nullish(),
   top_k: z.int().min(1).nullish(),
@@ -50,7 +57,7 @@ export interface TgiPlan {
   truncate: number | null;
 }
 
-export const TGI_DEFAULT_MAX_NEW_TOKENS = 100;
+const TGI_DEFAULT_MAX_NEW_TOKENS = 100;
 
 export function parseTgiRequest(body: unknown): TgiRequest {
   return parseWith(TgiRequest, body);

@@ -35,7 +35,7 @@ export interface TgiWireOptions {
 /** JSON has no NaN/Infinity: a -Infinity logprob (a banned token) becomes null like serde's f32 NaN. */
 const lp = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : x);
 
-export function tgiToken(t: TokenEvent): TgiToken {
+function tgiToken(t: TokenEvent): TgiToken {
   return { id: t.id, text: t.text, logprob: lp(t.logprob), special: t.special };
 }
 
@@ -89,9 +89,7 @@ export interface TgiDetailsOptions extends TgiWireOptions {
 
 function details(seq: SequenceResult, gen: CollectedGeneration, opts: TgiDetailsOptions) {
   const prefill =
-    opts.decoderInputDetails && gen.prompt
-      ? gen.prompt.tokens.map((t) => ({ id: t.id, text: t.text, logprob: lp(t.logprob) }))
-      : [];
+    opts.decoderInputDetails && gen.prompt ? gen.prompt.tokens.map((t) => ({ id: t.id, text: t.text, logprob: lp(t.logprob) })) : [];
   const body: Record<string, unknown> = {
     finish_reason: seq.done.finishReason,
     generated_tokens: seq.done.generatedTokens,

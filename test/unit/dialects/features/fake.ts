@@ -17,7 +17,7 @@ export function expectedHidden(ids: readonly number[]): number[][] {
   return ids.map((_, t) => Array.from(hiddenOf(ids.slice(0, t + 1))));
 }
 
-export class HiddenFakeLM implements CausalLM {
+class HiddenFakeLM implements CausalLM {
   /** Every forward's request, as the model saw it. */
   readonly calls: ForwardRequest[] = [];
   constructor(readonly inner: FakeLM) {}
@@ -64,5 +64,8 @@ export function featureProvider(opts: Parameters<typeof fakeProvider>[0] = {}): 
     lm: hlm,
     manifest: { ...m.manifest, stages: m.manifest.stages.map((s) => ({ ...s, outputs: [...s.outputs, 'logits', 'last_hidden_state'] })) },
   });
-  return Object.assign(p, { hlm, get: async (id: string, onProgress?: Parameters<FakeProvider['get']>[1]) => withHidden(await get(id, onProgress)) });
+  return Object.assign(p, {
+    hlm,
+    get: async (id: string, onProgress?: Parameters<FakeProvider['get']>[1]) => withHidden(await get(id, onProgress)),
+  });
 }

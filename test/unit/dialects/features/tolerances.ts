@@ -13,7 +13,7 @@
  * on every run.
  */
 export const FP32_FEATURE_TOL = 1e-4;
-export const INT8_FEATURE_REL_TOL = 0.02;
+const INT8_FEATURE_REL_TOL = 0.02;
 
 export function int8FeatureTol(reference: readonly (readonly number[])[]): number {
   return INT8_FEATURE_REL_TOL * Math.max(...reference.flatMap((row) => row.map(Math.abs)));

@@ -1,11 +1,11 @@
 /**
  * Per-token cost of the generation core on GPT-2-wide rows (50,257 logits), without a model:
- * `npx tsx test/unit/generation/sampling-bench.ts`. Prints ms per token for each parameter set, so
+ * `npx tsx scripts/bench/sampling.ts`. Prints ms per token for each parameter set, so
  * it can be compared with the model's forward time (tens of ms per token in the WASM build).
  */
-import { defaultParams, Rng, type GenerationParams } from '../../../worker/generation/index.ts';
-import { createWorkspace, Sequence } from '../../../worker/generation/sequence.ts';
-import { FakeTokenizer, hashLogits } from './fakes.ts';
+import { defaultParams, Rng, type GenerationParams } from '../../worker/generation/index.ts';
+import { createWorkspace, Sequence } from '../../worker/generation/sequence.ts';
+import { FakeTokenizer, hashLogits } from '../../test/unit/generation/fakes.ts';
 
 const V = 50257;
 const tok = new FakeTokenizer(); // token text is not on the measured path except for top alternatives
@@ -22,7 +22,13 @@ const cases: [string, Partial<GenerationParams>][] = [
 const ws = createWorkspace(V);
 for (const [name, p] of cases) {
   const params: GenerationParams = { ...defaultParams(), ...p, maxNewTokens: 1e9 };
-  const seq = new Sequence(0, params, { ...tok, vocabSize: V, decode: () => '', isSpecial: () => false } as never, Rng.forSequence(1, 0), []);
+  const seq = new Sequence(
+    0,
+    params,
+    { ...tok, vocabSize: V, decode: () => '', isSpecial: () => false } as never,
+    Rng.forSequence(1, 0),
+    [],
+  );
   const n = 60;
   for (let i = 0; i < 5; i++) seq.pick(rows[i % rows.length]!, ws); // warm-up
   const t0 = performance.now();
