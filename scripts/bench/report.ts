@@ -4,6 +4,7 @@
  * 128 MB (MiB) per-isolate limit; workerd's process RSS includes the runtime itself and is shown apart.
  */
 import type { ModelConfig } from '../../worker/model/manifest.ts';
+import type { Conditions } from './conditions.ts';
 import type { BenchConfig } from './models.ts';
 import type { StageAloneResult } from './stage-alone.ts';
 import { formatSummary, MB, mib, summarize, type Summary } from './stats.ts';
@@ -34,6 +35,8 @@ export interface ConfigResult {
   node: EngineResult[];
   /** 1-min load average of the machine before and after this configuration (the box is shared). */
   loadAvg?: [number, number];
+  /** How quiet the machine was while this configuration ran (scripts/bench/conditions.ts). */
+  conditions?: Conditions;
 }
 
 export interface ServeResult {
@@ -174,12 +177,18 @@ export function renderReport(r: BenchResults): string {
   const m = r.machine;
   const s = r.suite;
   const loads = r.configs.flatMap((c) => c.loadAvg ?? []);
+  const noisy = r.configs.filter((c) => c.conditions && !c.conditions.quiet);
+  const others = r.configs.map((c) => c.conditions?.othersCores).filter((x): x is number => typeof x === 'number');
+  const othersText = others.length ? ` Other processes' CPU during the runs: ${Math.max(...others).toFixed(2)} cores at most.` : '';
   const load = loads.length ? ` 1-min load average during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${m.cores} cores (shared machine: absolute times are inflated by that much contention; ratios measured back to back are more robust).` : '';
   const parts = [
+    ...(noisy.length
+      ? [`> **NOT A QUIET MACHINE** for ${noisy.map((c) => c.id).join(', ')}: ${noisy.flatMap((c) => c.conditions!.notQuiet).join('; ')}. These numbers are not results.`]
+      : []),
     `Measured ${m.date} on ${m.cpu} (${m.cores} cores), Node ${m.node}, wrangler ${m.wrangler} (${m.workerd}), ` +
       `onnxruntime-web ${m.onnxruntimeWeb}, onnxruntime-node ${m.onnxruntimeNode}, transformers.js ${m.transformersJs}.`,
     `Command: \`${m.command}\`. Cells: median (min–max) of ${s.runs} warm runs; decode = median step of ${s.decodeSteps} steps per run; ` +
-      `generate = ${s.genTokens} greedy tokens after a 32-token prompt, prefill included; cold = fresh process per sample.${load}`,
+      `generate = ${s.genTokens} greedy tokens after a 32-token prompt, prefill included; cold = fresh process per sample.${load}${othersText}`,
     '### Inside workerd (the Worker\'s model code, local R2)',
     workerdTable(r),
     `¹ Memory of one request as the Worker serves it — \`generate()\` with a ${Math.max(...s.pasts)}-token prompt and 16 new ` +

@@ -19,8 +19,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { QUIET_LOAD_BEFORE } from './conditions.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loudWarning, watchConditions } from './conditions.ts';
 import { corpusIds } from './corpus.ts';
 import { bundleBenchWorker, startDevServer } from './dev-server.ts';
 import { configId, DEFAULT_CONFIGS, parseConfig, prepare, type Artifacts, type BenchConfig } from './models.ts';
@@ -181,6 +183,9 @@ async function main(): Promise<void> {
     throw new Error(`--into ${v.into} was measured with ${JSON.stringify(earlier.suite)}; pass the same --runs/--steps/--pasts/--gen`);
   }
 
+  if (loadavg()[0]! > QUIET_LOAD_BEFORE) {
+    log(`[bench] WARNING: 1-min load is ${loadavg()[0]!.toFixed(2)} before starting: stop other jobs (tests, builds, training) or these numbers are not results.`);
+  }
   const artifacts = configs.map((c) => prepare(ROOT, c, log));
   // Every model uses GPT-2's tokenizer (bundled and synthetic checkpoints alike): one corpus for all.
   const corpusFile = path.join(ROOT, '.tmp', 'bench', 'corpus.json');
@@ -198,7 +203,8 @@ async function main(): Promise<void> {
   for (const [i, c] of configs.entries()) {
     const a = artifacts[i]!;
     const manifest = JSON.parse(readFileSync(path.join(a.modelDir, 'models', a.id, 'manifest.json'), 'utf8')) as ConfigResult['manifest'];
-    const r: ConfigResult = { id: configId(c), config: c, manifest: { config: manifest.config, memory: manifest.memory }, node: [], loadAvg: [loadavg()[0]!, 0] };
+    const r: ConfigResult = { id: configId(c), config: c, manifest: { config: manifest.config, memory: manifest.memory }, node: [] };
+    const watch = watchConditions();
     log(`\n[bench] === ${r.id} ===`);
     if (v['serve-only']) {
       const old = earlier?.configs.find((x) => x.id === r.id);
@@ -229,7 +235,9 @@ async function main(): Promise<void> {
         r.node.push({ engine, error: (err as Error).message });
       }
     }
-    r.loadAvg = [r.loadAvg?.[0] ?? 0, loadavg()[0]!]; // 1-min load average before / after this config
+    r.conditions = watch.end();
+    r.loadAvg = r.conditions.load1; // 1-min load average before / after this config
+    if (!r.conditions.quiet) log(loudWarning(r.id, r.conditions));
     results.configs = [...results.configs.filter((x) => x.id !== r.id), r];
     writeFileSync(outFile, JSON.stringify(results, null, 2)); // after every config: a crash keeps what was measured
   }

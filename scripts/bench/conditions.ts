@@ -1,0 +1,119 @@
+/**
+ * The conditions a benchmark ran under. On a 2-core machine, another job's compile or test run halves
+ * what we measure (numbers taken beside other jobs were off by 2× and once led to a wrong "floor"
+ * conclusion), so every run records the load average before and after, and the CPU that processes
+ * outside the benchmark's own process tree used while it ran. A run that was not quiet says so loudly
+ * and is marked in the results, so its numbers never pass for quiet-machine figures.
+ *
+ * Linux only (/proc); elsewhere the share is unknown and the run is judged on the load average alone.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+
+/** What counts as quiet: other processes used at most this many cores' worth of CPU on average… */
+export const QUIET_OTHERS_CORES = 0.1;
+/** …and the 1-min load average before the run was at most this (the benchmark itself adds ~1). */
+export const QUIET_LOAD_BEFORE = 0.5;
+
+export interface Conditions {
+  /** 1-min load average when the measurement started and when it ended. */
+  load1: [number, number];
+  /** Cores' worth of CPU used by processes outside this benchmark's process tree, averaged over the run; null off Linux. */
+  othersCores: number | null;
+  seconds: number;
+  quiet: boolean;
+  /** Why the run is not quiet (empty when quiet). */
+  notQuiet: string[];
+}
+
+interface Snapshot {
+  at: number;
+  load1: number;
+  /** Jiffies all CPUs spent busy (user + nice + system + irq + softirq + steal). */
+  busy: number | null;
+  /** Jiffies this process tree spent (live descendants plus the reaped ones counted in our cutime/cstime). */
+  ours: number | null;
+}
+
+function readProc(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function busyJiffies(): number | null {
+  const line = readProc('/proc/stat')?.split('\n', 1)[0];
+  if (!line?.startsWith('cpu ')) return null;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+}
+
+/** [pid, ppid, utime + stime, cutime + cstime] of a /proc/<pid>/stat line (the name may hold spaces). */
+function procStat(pid: string): [number, number, number, number] | null {
+  const s = readProc(`/proc/${pid}/stat`);
+  if (!s) return null;
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+  return [Number(pid), Number(f[1]), Number(f[11]) + Number(f[12]), Number(f[13]) + Number(f[14])];
+}
+
+function treeJiffies(root: number): number | null {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  const stats = pids.map(procStat).filter((s) => s !== null);
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of stats) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const byPid = new Map(stats.map((s) => [s[0], s]));
+  let total = byPid.get(root)?.[3] ?? 0; // children we already reaped
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    total += byPid.get(pid)?.[2] ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return total;
+}
+
+function snapshot(): Snapshot {
+  return { at: performance.now(), load1: loadavg()[0]!, busy: busyJiffies(), ours: treeJiffies(process.pid) };
+}
+
+/** The reasons a run with this load before it and this much CPU taken by others is not quiet (none: quiet). */
+export function whyNotQuiet(load1Before: number, othersCores: number | null, cores = cpus().length): string[] {
+  const reasons: string[] = [];
+  if (load1Before > QUIET_LOAD_BEFORE) reasons.push(`1-min load ${load1Before.toFixed(2)} before the run (quiet: ≤ ${QUIET_LOAD_BEFORE})`);
+  if (othersCores !== null && othersCores > QUIET_OTHERS_CORES) {
+    reasons.push(`other processes used ${othersCores.toFixed(2)} of ${cores} cores during the run (quiet: ≤ ${QUIET_OTHERS_CORES})`);
+  }
+  return reasons;
+}
+
+/** Start watching; `end()` says how quiet the machine was in between. */
+export function watchConditions(): { end(): Conditions } {
+  const start = snapshot();
+  return {
+    end() {
+      const stop = snapshot();
+      const seconds = (stop.at - start.at) / 1000;
+      const hz = 100; // USER_HZ: /proc reports jiffies of 1/100 s on Linux
+      const othersCores =
+        start.busy === null || stop.busy === null || start.ours === null || stop.ours === null || seconds <= 0
+          ? null
+          : Math.max(0, stop.busy - start.busy - (stop.ours - start.ours)) / hz / seconds;
+      const notQuiet = whyNotQuiet(start.load1, othersCores);
+      return { load1: [start.load1, stop.load1], othersCores, seconds, quiet: notQuiet.length === 0, notQuiet };
+    },
+  };
+}
+
+/** A banner nobody can miss in a scrolling log. */
+export function loudWarning(what: string, c: Conditions): string {
+  const bar = '!'.repeat(100);
+  return [bar, `!! NOT A QUIET MACHINE (${what}): these numbers are not results.`, ...c.notQuiet.map((r) => `!!   ${r}`), bar].join('\n');
+}
