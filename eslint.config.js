@@ -24,17 +24,42 @@ export default tseslint.config(
         {
           zones: [
             // generation/ is pure TypeScript: no Hono, no ORT, no Workers runtime, nothing else of the Worker.
-            { target: worker('generation'), from: './worker', except: ['./generation'], message: 'generation/ imports nothing outside itself' },
+            {
+              target: worker('generation'),
+              from: './worker',
+              except: ['./generation'],
+              message: 'generation/ imports nothing outside itself',
+            },
             // kernels/ are the WASM kernels and their loaders: leaf code.
             { target: worker('kernels'), from: './worker', except: ['./kernels'], message: 'kernels/ imports nothing outside itself' },
             // model/ turns manifests and blobs into a CausalLM: it knows generation's contract and the kernels, nothing of HTTP.
-            { target: worker('model'), from: './worker', except: ['./model', './generation', './kernels'], message: 'model/ imports only generation/ (types) and kernels/' },
+            {
+              target: worker('model'),
+              from: './worker',
+              except: ['./model', './generation', './kernels'],
+              message: 'model/ imports only generation/ (types) and kernels/',
+            },
             // service/ is the application core between the dialects and the model.
-            { target: worker('service'), from: './worker', except: ['./service', './model', './generation', './config.ts'], message: 'service/ imports only model/, generation/ and config.ts' },
+            {
+              target: worker('service'),
+              from: './worker',
+              except: ['./service', './model', './generation', './config.ts'],
+              message: 'service/ imports only model/, generation/ and config.ts',
+            },
             // http/ is transport: middleware, SSE, body limits, error mapping. It never sees the model.
-            { target: worker('http'), from: './worker', except: ['./http', './service', './generation'], message: 'http/ imports only service/ (its errors) and generation/' },
+            {
+              target: worker('http'),
+              from: './worker',
+              except: ['./http', './service', './generation'],
+              message: 'http/ imports only service/ (its errors) and generation/',
+            },
             // dialects/ map wire formats onto the service: never the model or the kernels directly.
-            { target: worker('dialects'), from: './worker', except: ['./dialects', './service', './http', './generation'], message: 'dialects/ import only service/, http/ and generation/' },
+            {
+              target: worker('dialects'),
+              from: './worker',
+              except: ['./dialects', './service', './http', './generation'],
+              message: 'dialects/ import only service/, http/ and generation/',
+            },
           ],
         },
       ],
@@ -44,7 +69,10 @@ export default tseslint.config(
     // generation/ must not reach for runtime- or framework-specific packages either.
     files: ['worker/generation/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^(hono|onnxruntime-web|cloudflare:)', message: 'generation/ is runtime-agnostic' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(hono|onnxruntime-web|cloudflare:)', message: 'generation/ is runtime-agnostic' }] },
+      ],
     },
   },
 );

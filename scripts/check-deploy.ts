@@ -47,11 +47,7 @@ export function judge(size: BundleSize): { lines: string[]; ok: boolean } {
     (value > limit.bytes ? '  OVER' : '');
   const { uncompressed, formerGzipFree, formerGzipPaid } = WORKER_SIZE_LIMITS;
   return {
-    lines: [
-      row('raw ', size.raw, uncompressed),
-      row('gzip', size.gzip, formerGzipFree),
-      row('gzip', size.gzip, formerGzipPaid),
-    ],
+    lines: [row('raw ', size.raw, uncompressed), row('gzip', size.gzip, formerGzipFree), row('gzip', size.gzip, formerGzipPaid)],
     ok: size.raw <= uncompressed.bytes && size.gzip <= formerGzipPaid.bytes,
   };
 }

@@ -24,7 +24,10 @@ async function seed(): Promise<void> {
     return;
   }
   const fingerprint = `${SHARDS}:${treeFingerprint(files)}`;
-  const stamp: { fingerprint?: string } = await readFile(STAMP, 'utf8').then((s) => JSON.parse(s), () => ({}));
+  const stamp: { fingerprint?: string } = await readFile(STAMP, 'utf8').then(
+    (s) => JSON.parse(s),
+    () => ({}),
+  );
   if (stamp.fingerprint === fingerprint) {
     console.log(`[start] local R2 already seeded from ${path.relative(ROOT, SHARDS)}/ (${files.length} files)`);
     return;
@@ -45,7 +48,10 @@ async function seed(): Promise<void> {
 async function announceWhenReady(child: ReturnType<typeof spawn>): Promise<void> {
   const url = `http://${HOST}:${PORT}`;
   for (let i = 0; i < 600 && child.exitCode === null; i++) {
-    const up = await fetch(`${url}/health`).then(() => true, () => false);
+    const up = await fetch(`${url}/health`).then(
+      () => true,
+      () => false,
+    );
     if (up) {
       console.log(`\n[start] edge-gpt2 is up at ${url}  (the model loads on the first request)`);
       console.log(`[start] try: curl -N ${url}/generate_stream -H 'Content-Type: application/json' \\`);
@@ -67,7 +73,12 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 }
 
 async function main(): Promise<void> {
-  if (await fetch(`http://${HOST}:${PORT}/`).then(() => true, () => false)) {
+  if (
+    await fetch(`http://${HOST}:${PORT}/`).then(
+      () => true,
+      () => false,
+    )
+  ) {
     throw new Error(`something already listens on ${HOST}:${PORT}; stop it or set PORT=<free port>`);
   }
   await seed();

@@ -31,7 +31,8 @@ function putRemote(bucket: string, files: readonly DirFile[]): void {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    if (r.status !== 0) throw new Error(`wrangler r2 object put ${bucket}/${f.key} failed (exit ${r.status}); nothing after it was uploaded`);
+    if (r.status !== 0)
+      throw new Error(`wrangler r2 object put ${bucket}/${f.key} failed (exit ${r.status}); nothing after it was uploaded`);
   }
 }
 

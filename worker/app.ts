@@ -35,7 +35,12 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Hono {
-  const serviceDeps = { models: deps.models, config: deps.config, generate: deps.generate ?? generate, checkBudget: deps.checkBudget ?? checkBudget };
+  const serviceDeps = {
+    models: deps.models,
+    config: deps.config,
+    generate: deps.generate ?? generate,
+    checkBudget: deps.checkBudget ?? checkBudget,
+  };
   const service = createService(deps.onStep ? { ...serviceDeps, onStep: deps.onStep } : serviceDeps);
   const app = new Hono();
 

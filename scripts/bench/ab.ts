@@ -14,7 +14,10 @@ import { prefill } from './prefill.ts';
 import { summarize } from './stats.ts';
 
 async function main(): Promise<void> {
-  const { values: v, positionals } = parseArgs({ allowPositionals: true, options: { past: { type: 'string', default: '512' }, rounds: { type: 'string', default: '15' }, seq: { type: 'string', default: '1' } } });
+  const { values: v, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { past: { type: 'string', default: '512' }, rounds: { type: 'string', default: '15' }, seq: { type: 'string', default: '1' } },
+  });
   const rt = nodeOrt();
   const past = Number(v.past);
   const seq = Number(v.seq);
@@ -40,11 +43,15 @@ async function main(): Promise<void> {
     }
   }
   const base = models[0]!;
-  console.log(`interleaved ${rounds} rounds, ${seq} token(s) after ${past} past, ORT-web WASM 1 thread (heap ${(rt.heapBytes() / 2 ** 20).toFixed(0)} MB)`);
+  console.log(
+    `interleaved ${rounds} rounds, ${seq} token(s) after ${past} past, ORT-web WASM 1 thread (heap ${(rt.heapBytes() / 2 ** 20).toFixed(0)} MB)`,
+  );
   for (const x of models) {
     const s = summarize(x.ms);
     const ratio = summarize(x.ms.map((ms, i) => base.ms[i]! / ms));
-    console.log(`${x.id.padEnd(28)} ${s.median.toFixed(1).padStart(8)} ms (${s.min.toFixed(1)}–${s.max.toFixed(1)})  speed-up vs ${base.id}: ${ratio.median.toFixed(2)}× (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`);
+    console.log(
+      `${x.id.padEnd(28)} ${s.median.toFixed(1).padStart(8)} ms (${s.min.toFixed(1)}–${s.max.toFixed(1)})  speed-up vs ${base.id}: ${ratio.median.toFixed(2)}× (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`,
+    );
   }
 }
 

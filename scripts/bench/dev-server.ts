@@ -21,11 +21,15 @@ export const BUNDLE_DIR = '.tmp/bench/bundle';
 export function bundleBenchWorker(root: string): string {
   const out = path.join(root, BUNDLE_DIR);
   rmSync(out, { recursive: true, force: true });
-  execFileSync(path.join(root, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', out, ENTRY, '--config', 'wrangler.toml'], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
-  });
+  execFileSync(
+    path.join(root, 'node_modules/.bin/wrangler'),
+    ['deploy', '--dry-run', '--outdir', out, ENTRY, '--config', 'wrangler.toml'],
+    {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
+    },
+  );
   // Its own copy of the config too: an edit to wrangler.toml would otherwise restart the isolate.
   copyFileSync(path.join(root, 'wrangler.toml'), path.join(out, 'wrangler.toml'));
   return path.join(out, 'worker.js');
@@ -67,13 +71,17 @@ function groupPids(pgid: number, name: string): number[] {
  */
 function request(url: string, body?: string): Promise<{ ok: boolean; status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: body === undefined ? 'GET' : 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ ok: (res.statusCode ?? 500) < 400, status: res.statusCode ?? 500, text }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      url,
+      { method: body === undefined ? 'GET' : 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ ok: (res.statusCode ?? 500) < 400, status: res.statusCode ?? 500, text }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -93,9 +101,20 @@ function statusKb(pid: number, field: string): number {
 export async function startDevServer(root: string, persistTo: string, logFile: string, bundle?: string): Promise<DevServer> {
   const [port, inspector] = [await freePort(), await freePort()];
   const args = [
-    'dev', ...(bundle ? [path.relative(root, bundle), '--no-bundle'] : [ENTRY]),
-    '--config', bundle ? path.relative(root, path.join(path.dirname(bundle), 'wrangler.toml')) : 'wrangler.toml', '--ip', '127.0.0.1', '--port', String(port),
-    '--inspector-port', String(inspector), '--persist-to', persistTo, '--log-level', 'warn',
+    'dev',
+    ...(bundle ? [path.relative(root, bundle), '--no-bundle'] : [ENTRY]),
+    '--config',
+    bundle ? path.relative(root, path.join(path.dirname(bundle), 'wrangler.toml')) : 'wrangler.toml',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--inspector-port',
+    String(inspector),
+    '--persist-to',
+    persistTo,
+    '--log-level',
+    'warn',
     '--show-interactive-dev-session=false',
   ];
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
@@ -136,7 +155,13 @@ export async function startDevServer(root: string, persistTo: string, logFile: s
       await stop();
       throw new Error(`wrangler could not bundle ${ENTRY} (a worker/ module does not build right now); see ${logFile}`);
     }
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`wrangler dev not ready after 120 s; see ${logFile}`);

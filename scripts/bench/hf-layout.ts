@@ -62,7 +62,14 @@ export function writeHfLayout(modelDir: string, id: string, checkpointDir: strin
   c('bench_axis0', [0], [1]);
   c('bench_zero', [0], []);
   c('bench_one', [1], []);
-  const n = (opType: string, input: string[], output: string, attrs: Attr[] = []): Node => ({ opType, domain: '', name: `bench_${output}`, input, output: [output], attribute: attrs });
+  const n = (opType: string, input: string[], output: string, attrs: Attr[] = []): Node => ({
+    opType,
+    domain: '',
+    name: `bench_${output}`,
+    input,
+    output: [output],
+    attribute: attrs,
+  });
   const ints = (name: string, i: number): Attr => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
   const pre: Node[] = [
     n('Shape', ['input_ids'], 'bench_seq1', [ints('start', 1), ints('end', 2)]), // [1]
@@ -94,6 +101,10 @@ export function writeHfLayout(modelDir: string, id: string, checkpointDir: strin
   copyFileSync(path.join(checkpointDir, 'tokenizer.json'), path.join(out, 'tokenizer.json'));
   const tc = path.join(checkpointDir, 'tokenizer_config.json');
   if (existsSync(tc)) copyFileSync(tc, path.join(out, 'tokenizer_config.json'));
-  else writeFileSync(path.join(out, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', model_max_length: manifest.config.n_positions }));
+  else
+    writeFileSync(
+      path.join(out, 'tokenizer_config.json'),
+      JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', model_max_length: manifest.config.n_positions }),
+    );
   return out;
 }

@@ -13,7 +13,11 @@ import { prefill } from './prefill.ts';
 
 const { values: v, positionals } = parseArgs({
   allowPositionals: true,
-  options: { past: { type: 'string', default: '512' }, steps: { type: 'string', default: '10' }, prefill: { type: 'string', default: '0' } },
+  options: {
+    past: { type: 'string', default: '512' },
+    steps: { type: 'string', default: '10' },
+    prefill: { type: 'string', default: '0' },
+  },
 });
 const [dir, id] = positionals;
 if (!dir || !id) throw new Error('usage: host-profile.ts <model-dir> <id> [--past N] [--steps N] [--prefill N]');
@@ -41,7 +45,13 @@ timeMethod(lm.k, 'attend', '  of which attend kernel');
 timeMethod(lm, 'head', 'LM head (head kernel + copies)');
 timeMethod(lm, 'embed', 'embedding');
 
-const ORDER = ['ORT segment runs (dense layers)', 'attention (kernels + JS glue)', '  of which attend kernel', 'LM head (head kernel + copies)', 'embedding'];
+const ORDER = [
+  'ORT segment runs (dense layers)',
+  'attention (kernels + JS glue)',
+  '  of which attend kernel',
+  'LM head (head kernel + copies)',
+  'embedding',
+];
 const ids = (n: number) => Array.from({ length: n }, (_, i) => 100 + ((i * 7919) % 50000));
 const n = Number(v.steps);
 let wall = 0;

@@ -16,7 +16,14 @@ const MS = 'com.microsoft';
 
 interface Variant {
   name: string;
-  build(g: GraphBuilder, x: string, w: Float32Array, K: number, N: number, place: (name: string, type: number, dims: number[], data: ArrayBufferView) => string): string;
+  build(
+    g: GraphBuilder,
+    x: string,
+    w: Float32Array,
+    K: number,
+    N: number,
+    place: (name: string, type: number, dims: number[], data: ArrayBufferView) => string,
+  ): string;
 }
 
 const VARIANTS: Variant[] = [
@@ -33,14 +40,24 @@ const VARIANTS: Variant[] = [
     build: (g, x, w, K, N, place) => {
       const amax = w.reduce((a, v) => Math.max(a, Math.abs(v)), 0) || 1;
       const q = Int8Array.from(w, (v) => Math.round((v / amax) * 127));
-      return g.op1('DynamicQuantizeMatMul', [x, place('wq', DT.INT8, [K, N], q), place('s', DT.FLOAT, [1], Float32Array.of(amax / 127))], {}, { domain: MS });
+      return g.op1(
+        'DynamicQuantizeMatMul',
+        [x, place('wq', DT.INT8, [K, N], q), place('s', DT.FLOAT, [1], Float32Array.of(amax / 127))],
+        {},
+        { domain: MS },
+      );
     },
   },
   {
     name: 'int8 DynamicQuantizeMatMul, unit scale, then × per-column scale',
     build: (g, x, w, K, N, place) => {
       const { q, scale } = quantizeInt8Columns(w, K, N);
-      const y = g.op1('DynamicQuantizeMatMul', [x, place('wq', DT.INT8, [K, N], q), place('one', DT.FLOAT, [1], Float32Array.of(1))], {}, { domain: MS });
+      const y = g.op1(
+        'DynamicQuantizeMatMul',
+        [x, place('wq', DT.INT8, [K, N], q), place('one', DT.FLOAT, [1], Float32Array.of(1))],
+        {},
+        { domain: MS },
+      );
       return g.op1('Mul', [y, place('s', DT.FLOAT, [N], scale)]);
     },
   },
@@ -113,11 +130,25 @@ function miPerColumn(g: GraphBuilder, x: string, W: string, S: string): string {
   return g.op1('Mul', [g.op1('Cast', [acc], { to: DT.FLOAT }), g.op1('Mul', [xs, S])]);
 }
 
-function nbits(g: GraphBuilder, x: string, w: Float32Array, K: number, N: number, place: (n: string, t: number, d: number[], a: ArrayBufferView) => string, bits: 4 | 8, block: number): string {
+function nbits(
+  g: GraphBuilder,
+  x: string,
+  w: Float32Array,
+  K: number,
+  N: number,
+  place: (n: string, t: number, d: number[], a: ArrayBufferView) => string,
+  bits: 4 | 8,
+  block: number,
+): string {
   const blocks = Math.ceil(K / block);
   if (bits === 4) {
     const q4 = quantizeQ4Rows(transpose(w, K, N), N, K, block);
-    return g.op1('MatMulNBits', [x, place('wq', DT.UINT8, [N, blocks, block / 2], q4.data), place('s', DT.FLOAT, [N * blocks], q4.scales)], { K, N, bits, block_size: block }, { domain: MS });
+    return g.op1(
+      'MatMulNBits',
+      [x, place('wq', DT.UINT8, [N, blocks, block / 2], q4.data), place('s', DT.FLOAT, [N * blocks], q4.scales)],
+      { K, N, bits, block_size: block },
+      { domain: MS },
+    );
   }
   // 8-bit, symmetric around the default zero point 128: q = round(v / scale) + 128.
   const wt = transpose(w, K, N); // [N, K]
@@ -129,13 +160,26 @@ function nbits(g: GraphBuilder, x: string, w: Float32Array, K: number, N: number
       for (let k = b * block; k < Math.min(K, (b + 1) * block); k++) amax = Math.max(amax, Math.abs(wt[n * K + k]!));
       const s = amax / 127 || 1;
       scales[n * blocks + b] = s;
-      for (let k = b * block; k < Math.min(K, (b + 1) * block); k++) data[(n * blocks + b) * block + (k - b * block)] = Math.round(wt[n * K + k]! / s) + 128;
+      for (let k = b * block; k < Math.min(K, (b + 1) * block); k++)
+        data[(n * blocks + b) * block + (k - b * block)] = Math.round(wt[n * K + k]! / s) + 128;
     }
   }
-  return g.op1('MatMulNBits', [x, place('wq', DT.UINT8, [N, blocks, block], data), place('s', DT.FLOAT, [N * blocks], scales)], { K, N, bits, block_size: block }, { domain: MS });
+  return g.op1(
+    'MatMulNBits',
+    [x, place('wq', DT.UINT8, [N, blocks, block], data), place('s', DT.FLOAT, [N * blocks], scales)],
+    { K, N, bits, block_size: block },
+    { domain: MS },
+  );
 }
 
-export async function timeVariant(v: Variant, K: number, N: number, ms: readonly number[], runs: number, inline = false): Promise<Record<number, number>> {
+export async function timeVariant(
+  v: Variant,
+  K: number,
+  N: number,
+  ms: readonly number[],
+  runs: number,
+  inline = false,
+): Promise<Record<number, number>> {
   const g = new GraphBuilder('micro');
   const x = g.input('x', DT.FLOAT, [1, 'm', K]);
   const w = new Float32Array(K * N);
@@ -163,7 +207,11 @@ export async function timeVariant(v: Variant, K: number, N: number, ms: readonly
     }
     graph = onnx.ModelProto.encode(model).finish();
   }
-  const session = await ort.InferenceSession.create(graph, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', ...(inline ? {} : { externalData: external }) });
+  const session = await ort.InferenceSession.create(graph, {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+    ...(inline ? {} : { externalData: external }),
+  });
   const out: Record<number, number> = {};
   for (const m of ms) {
     const feed = { x: new ort.Tensor('float32', new Float32Array(m * K).fill(0.1), [1, m, K]) };
@@ -181,11 +229,22 @@ export async function timeVariant(v: Variant, K: number, N: number, ms: readonly
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { k: { type: 'string', default: '768' }, n: { type: 'string', default: '50257' }, m: { type: 'string', default: '1,128' }, runs: { type: 'string', default: '20' }, only: { type: 'string' }, inline: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      k: { type: 'string', default: '768' },
+      n: { type: 'string', default: '50257' },
+      m: { type: 'string', default: '1,128' },
+      runs: { type: 'string', default: '20' },
+      only: { type: 'string' },
+      inline: { type: 'boolean', default: false },
+    },
+  });
   const K = Number(values.k);
   const N = Number(values.n);
   const ms = values.m!.split(',').map(Number);
-  console.log(`y = x·W, W [${K}, ${N}], onnxruntime-web ${ort.env.versions.web} WASM, 1 thread, weights ${values.inline ? 'inside the .onnx' : 'as external data'}; median of ${values.runs} runs, ms`);
+  console.log(
+    `y = x·W, W [${K}, ${N}], onnxruntime-web ${ort.env.versions.web} WASM, 1 thread, weights ${values.inline ? 'inside the .onnx' : 'as external data'}; median of ${values.runs} runs, ms`,
+  );
   for (const v of VARIANTS.filter((x) => !values.only || x.name.includes(values.only))) {
     try {
       const r = await timeVariant(v, K, N, ms, Number(values.runs), values.inline);

@@ -54,7 +54,13 @@ export function configId(c: BenchConfig): string {
 export function parseConfig(spec: string): BenchConfig {
   const m = spec.match(/^(bundled|distilgpt2|gpt2)[-:](int8|q4)(?:[-:](kv16))?[-:]s?(\d+)(?:[-:](kv16))?(?:[-:](graph))?$/);
   if (!m) throw new Error(`bad config "${spec}": expected <bundled|distilgpt2|gpt2>-<int8|q4>[-kv16]-s<stages>[-graph]`);
-  return { source: m[1] as Source, quant: m[2] as Quant, stages: Number(m[4]), kv: m[3] || m[5] ? 'float16' : 'float32', ...(m[6] ? { attention: 'graph' as const } : {}) };
+  return {
+    source: m[1] as Source,
+    quant: m[2] as Quant,
+    stages: Number(m[4]),
+    kv: m[3] || m[5] ? 'float16' : 'float32',
+    ...(m[6] ? { attention: 'graph' as const } : {}),
+  };
 }
 
 export interface Artifacts {
@@ -86,14 +92,20 @@ export function prepare(root: string, c: BenchConfig, log: (l: string) => void):
   // in another layout (made before host attention became the converter's default).
   const layout = existsSync(manifest) ? ((JSON.parse(readFileSync(manifest, 'utf8')) as { layout?: string }).layout ?? 'graph') : null;
   const stale =
-    existsSync(manifest) && (statSync(manifest).mtimeMs < statSync(path.join(checkpoint, 'model.safetensors')).mtimeMs || layout !== layoutOf(c));
+    existsSync(manifest) &&
+    (statSync(manifest).mtimeMs < statSync(path.join(checkpoint, 'model.safetensors')).mtimeMs || layout !== layoutOf(c));
   if (stale) {
     rmSync(modelDir, { recursive: true, force: true });
     rmSync(path.join(root, '.tmp', 'bench', 'hf', id), { recursive: true, force: true });
   }
   if (!existsSync(manifest)) {
     const attention = c.attention ? ['--attention', c.attention] : [];
-    npm(root, 'convert', [checkpoint, '--quant', c.quant, '--stages', String(c.stages), '--kv', c.kv, ...attention, '--out', modelDir, '--id', id], log);
+    npm(
+      root,
+      'convert',
+      [checkpoint, '--quant', c.quant, '--stages', String(c.stages), '--kv', c.kv, ...attention, '--out', modelDir, '--id', id],
+      log,
+    );
   }
   let hf: Artifacts['hf'] = null;
   if (layoutOf(c) === 'host-attention') {

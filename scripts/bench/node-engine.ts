@@ -42,7 +42,9 @@ async function main(): Promise<void> {
       probe = await tfjsProbe(job.hfRoot, job.hfName, job.dtype, job.engine === 'tfjs-wasm' ? 'wasm' : 'native', log);
       break;
   }
-  const result = job.coldOnly ? { cold: await coldStart(probe, corpus), memory: { rssPeak: selfPeakRss() } } : await runSuite(probe, { ...job.suite, corpus, log });
+  const result = job.coldOnly
+    ? { cold: await coldStart(probe, corpus), memory: { rssPeak: selfPeakRss() } }
+    : await runSuite(probe, { ...job.suite, corpus, log });
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

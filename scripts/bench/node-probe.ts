@@ -51,7 +51,11 @@ export async function nativeOrt(threads = 1): Promise<OrtRuntime> {
 export function ourProbe(dir: string, id: string, runtime: OrtRuntime): Probe {
   let lm: LoadedModel | undefined;
   let kvPeak = 0;
-  const model = () => lm ?? (() => { throw new Error('load() first'); })();
+  const model = () =>
+    lm ??
+    (() => {
+      throw new Error('load() first');
+    })();
   return {
     async load() {
       const lines: string[] = [];

@@ -49,8 +49,16 @@ export interface ServeResult {
 
 export interface BenchResults {
   machine: {
-    cpu: string; cores: number; node: string; wrangler: string; workerd: string;
-    onnxruntimeWeb: string; onnxruntimeNode: string; transformersJs: string; date: string; command: string;
+    cpu: string;
+    cores: number;
+    node: string;
+    wrangler: string;
+    workerd: string;
+    onnxruntimeWeb: string;
+    onnxruntimeNode: string;
+    transformersJs: string;
+    date: string;
+    command: string;
     loadAvg?: number;
   };
   suite: Omit<SuiteOptions, 'corpus' | 'log'>;
@@ -89,34 +97,49 @@ function label(c: ConfigResult): string {
 
 export function workerdTable(r: BenchResults): string {
   const pasts = r.suite.pasts;
-  const rows = r.configs.filter((c) => c.workerd?.suite).map((c) => {
-    const s = c.workerd!.suite!;
-    const loads = c.coldRuns ?? [s.cold];
-    // Memory: one request in a fresh isolate when measured (the suite's own numbers also hold the
-    // prefilled cache it forks from, and every earlier test's peak), else the suite's.
-    const mem = c.serve ? { heap: c.serve.heap, kvJsBytes: c.serve.kvJsBytes, rssPeak: c.serve.rssPeak } : s.memory;
-    const est = isolateBytes(mem.heap, mem.kvJsBytes);
-    return [
-      label(c),
-      mib(c.manifest.memory.weights_bytes),
-      f0(summarize(loads.map((l) => l.load.fetchMs ?? NaN))),
-      f0(summarize(loads.map((l) => l.load.sessionMs ?? NaN))),
-      f0(coldFirstToken(loads)),
-      f1(s.warmFirstTokenMs),
-      f0(s.prefillTokS),
-      ...decodeCells(s, pasts),
-      f1(s.generateTokS),
-      mib(mem.heap),
-      mib(mem.kvJsBytes),
-      mib(est),
-      mib(mem.rssPeak),
-      fits(est),
-    ];
-  });
+  const rows = r.configs
+    .filter((c) => c.workerd?.suite)
+    .map((c) => {
+      const s = c.workerd!.suite!;
+      const loads = c.coldRuns ?? [s.cold];
+      // Memory: one request in a fresh isolate when measured (the suite's own numbers also hold the
+      // prefilled cache it forks from, and every earlier test's peak), else the suite's.
+      const mem = c.serve ? { heap: c.serve.heap, kvJsBytes: c.serve.kvJsBytes, rssPeak: c.serve.rssPeak } : s.memory;
+      const est = isolateBytes(mem.heap, mem.kvJsBytes);
+      return [
+        label(c),
+        mib(c.manifest.memory.weights_bytes),
+        f0(summarize(loads.map((l) => l.load.fetchMs ?? NaN))),
+        f0(summarize(loads.map((l) => l.load.sessionMs ?? NaN))),
+        f0(coldFirstToken(loads)),
+        f1(s.warmFirstTokenMs),
+        f0(s.prefillTokS),
+        ...decodeCells(s, pasts),
+        f1(s.generateTokS),
+        mib(mem.heap),
+        mib(mem.kvJsBytes),
+        mib(est),
+        mib(mem.rssPeak),
+        fits(est),
+      ];
+    });
   return table(
-    ['config', 'weights MB', 'fetch+verify ms', 'sessions ms', 'cold first token ms', 'warm first token ms', 'prefill tok/s',
-      ...pasts.map((p) => `decode ms/tok @${p}`), 'generate tok/s', `WASM heap MB ¹`, `KV in JS MB ¹`,
-      'isolate MB ¹', 'workerd VmHWM MB', 'fits 128 MB ¹'],
+    [
+      'config',
+      'weights MB',
+      'fetch+verify ms',
+      'sessions ms',
+      'cold first token ms',
+      'warm first token ms',
+      'prefill tok/s',
+      ...pasts.map((p) => `decode ms/tok @${p}`),
+      'generate tok/s',
+      `WASM heap MB ¹`,
+      `KV in JS MB ¹`,
+      'isolate MB ¹',
+      'workerd VmHWM MB',
+      'fits 128 MB ¹',
+    ],
     rows,
   );
 }
@@ -125,12 +148,37 @@ export function stageTable(r: BenchResults): string {
   const rows = r.configs.flatMap((c) =>
     (c.stages ?? []).map((s) => {
       const est = isolateBytes(s.heapAfterDecode, s.kvJsBytes);
-      return [c.id, String(s.stage), `${s.layers[0]}..${s.layers[1] - 1}`, mib(s.heapAfterSession), mib(s.heapAfterPrefill), mib(s.heapAfterDecode), mib(s.kvJsBytes), mib(est), mib(s.rssPeak), fits(est)];
+      return [
+        c.id,
+        String(s.stage),
+        `${s.layers[0]}..${s.layers[1] - 1}`,
+        mib(s.heapAfterSession),
+        mib(s.heapAfterPrefill),
+        mib(s.heapAfterDecode),
+        mib(s.kvJsBytes),
+        mib(est),
+        mib(s.rssPeak),
+        fits(est),
+      ];
     }),
   );
   if (rows.length === 0) return '';
   const p = Math.max(...r.suite.pasts);
-  return table(['config', 'stage', 'layers', 'heap after session MB', 'after prefill 128 MB', `after decode @${p} MB`, `KV in JS @${p} MB`, 'isolate MB', 'workerd VmHWM MB', 'fits 128 MB'], rows);
+  return table(
+    [
+      'config',
+      'stage',
+      'layers',
+      'heap after session MB',
+      'after prefill 128 MB',
+      `after decode @${p} MB`,
+      `KV in JS @${p} MB`,
+      'isolate MB',
+      'workerd VmHWM MB',
+      'fits 128 MB',
+    ],
+    rows,
+  );
 }
 
 export function engineTable(r: BenchResults): string {
@@ -145,10 +193,35 @@ export function engineTable(r: BenchResults): string {
         continue;
       }
       const s = e.suite;
-      rows.push([c.id, e.engine, f0(summarize((e.cold ?? [s.cold]).map((x) => x.loadMs))), f0(coldFirstToken(e.cold ?? [s.cold])), f1(s.warmFirstTokenMs), f0(s.prefillTokS), ...decodeCells(s, pasts), f1(s.generateTokS), mib(s.memory.heap), mib(s.memory.rssPeak)]);
+      rows.push([
+        c.id,
+        e.engine,
+        f0(summarize((e.cold ?? [s.cold]).map((x) => x.loadMs))),
+        f0(coldFirstToken(e.cold ?? [s.cold])),
+        f1(s.warmFirstTokenMs),
+        f0(s.prefillTokS),
+        ...decodeCells(s, pasts),
+        f1(s.generateTokS),
+        mib(s.memory.heap),
+        mib(s.memory.rssPeak),
+      ]);
     }
   }
-  return table(['config', 'engine', 'load ms', 'cold first token ms', 'warm first token ms', 'prefill tok/s', ...pasts.map((p) => `decode ms/tok @${p}`), 'generate tok/s', 'WASM heap MB', 'process peak RSS MB'], rows);
+  return table(
+    [
+      'config',
+      'engine',
+      'load ms',
+      'cold first token ms',
+      'warm first token ms',
+      'prefill tok/s',
+      ...pasts.map((p) => `decode ms/tok @${p}`),
+      'generate tok/s',
+      'WASM heap MB',
+      'process peak RSS MB',
+    ],
+    rows,
+  );
 }
 
 /** workerd relative to transformers.js (WASM): >1 means the Worker is faster. */
@@ -162,7 +235,8 @@ export function ratioTable(r: BenchResults): string {
       const t = ref.suite!;
       const x = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '—');
       rows.push([
-        c.id, `workerd vs ${ref.engine}`,
+        c.id,
+        `workerd vs ${ref.engine}`,
         x(t.warmFirstTokenMs.median, ours.warmFirstTokenMs.median),
         x(ours.prefillTokS.median, t.prefillTokS.median),
         ...pasts.map((p) => x(t.decodeMs[String(p)]?.median ?? NaN, ours.decodeMs[String(p)]?.median ?? NaN)),
@@ -180,20 +254,24 @@ export function renderReport(r: BenchResults): string {
   const noisy = r.configs.filter((c) => c.conditions && !c.conditions.quiet);
   const others = r.configs.map((c) => c.conditions?.othersCores).filter((x): x is number => typeof x === 'number');
   const othersText = others.length ? ` Other processes' CPU during the runs: ${Math.max(...others).toFixed(2)} cores at most.` : '';
-  const load = loads.length ? ` 1-min load average during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${m.cores} cores (shared machine: absolute times are inflated by that much contention; ratios measured back to back are more robust).` : '';
+  const load = loads.length
+    ? ` 1-min load average during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${m.cores} cores (shared machine: absolute times are inflated by that much contention; ratios measured back to back are more robust).`
+    : '';
   const parts = [
     ...(noisy.length
-      ? [`> **NOT A QUIET MACHINE** for ${noisy.map((c) => c.id).join(', ')}: ${noisy.flatMap((c) => c.conditions!.notQuiet).join('; ')}. These numbers are not results.`]
+      ? [
+          `> **NOT A QUIET MACHINE** for ${noisy.map((c) => c.id).join(', ')}: ${noisy.flatMap((c) => c.conditions!.notQuiet).join('; ')}. These numbers are not results.`,
+        ]
       : []),
     `Measured ${m.date} on ${m.cpu} (${m.cores} cores), Node ${m.node}, wrangler ${m.wrangler} (${m.workerd}), ` +
       `onnxruntime-web ${m.onnxruntimeWeb}, onnxruntime-node ${m.onnxruntimeNode}, transformers.js ${m.transformersJs}.`,
     `Command: \`${m.command}\`. Cells: median (min–max) of ${s.runs} warm runs; decode = median step of ${s.decodeSteps} steps per run; ` +
       `generate = ${s.genTokens} greedy tokens after a 32-token prompt, prefill included; cold = fresh process per sample.${load}${othersText}`,
-    '### Inside workerd (the Worker\'s model code, local R2)',
+    "### Inside workerd (the Worker's model code, local R2)",
     workerdTable(r),
     `¹ Memory of one request as the Worker serves it — \`generate()\` with a ${Math.max(...s.pasts)}-token prompt and 16 new ` +
       'tokens — in a fresh workerd that has done nothing else, where measured; otherwise the peak over the whole speed suite ' +
-      '(which also holds the prefilled cache it forks from). WASM heap = onnxruntime-web\'s heap plus our kernels\' memory ' +
+      "(which also holds the prefilled cache it forks from). WASM heap = onnxruntime-web's heap plus our kernels' memory " +
       '(host-attention keeps the KV cache there); KV in JS = the cache onnxruntime-web hands back as JS arrays (graph layout).',
   ];
   const st = stageTable(r);

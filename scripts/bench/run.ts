@@ -45,10 +45,13 @@ function machine(command: string): BenchResults['machine'] {
       return '';
     }
   })();
-  const version = (pkg: string) => (JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = (pkg: string) =>
+    (JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
   const workerd = (() => {
     try {
-      return execFileSync(path.join(ROOT, 'node_modules/@cloudflare/workerd-linux-64/bin/workerd'), ['--version'], { encoding: 'utf8' }).trim();
+      return execFileSync(path.join(ROOT, 'node_modules/@cloudflare/workerd-linux-64/bin/workerd'), ['--version'], {
+        encoding: 'utf8',
+      }).trim();
     } catch {
       return 'unknown';
     }
@@ -68,7 +71,14 @@ function machine(command: string): BenchResults['machine'] {
   };
 }
 
-async function runWorkerd(bundle: string, a: Artifacts, c: BenchConfig, suite: Omit<SuiteOptions, 'log'>, coldRuns: number, perStage: boolean): Promise<Partial<ConfigResult>> {
+async function runWorkerd(
+  bundle: string,
+  a: Artifacts,
+  c: BenchConfig,
+  suite: Omit<SuiteOptions, 'log'>,
+  coldRuns: number,
+  perStage: boolean,
+): Promise<Partial<ConfigResult>> {
   const { persistTo } = benchState(ROOT);
   const logFile = path.join(ROOT, '.tmp', 'bench', 'wrangler-dev.log');
   const out: Partial<ConfigResult> = { coldRuns: [], startMs: [] };
@@ -87,7 +97,8 @@ async function runWorkerd(bundle: string, a: Artifacts, c: BenchConfig, suite: O
     } catch (err) {
       // wrangler sometimes restarts the runtime under us ("Your worker restarted mid-request", or the
       // connection drops): the isolate's state is gone, so this fresh-process sample is redone.
-      if (!/restarted mid-request|ECONNRESET|ECONNREFUSED|socket hang up/.test(String(err)) || ++attempts > Math.max(1, coldRuns)) throw err;
+      if (!/restarted mid-request|ECONNRESET|ECONNREFUSED|socket hang up/.test(String(err)) || ++attempts > Math.max(1, coldRuns))
+        throw err;
       log(`[workerd ${a.id}] the runtime went away mid-run (${String(err).slice(0, 120)}); measuring this sample again in a fresh process`);
       out.startMs!.pop();
       r--;
@@ -117,7 +128,9 @@ async function measureServe(bundle: string, a: Artifacts, corpus: readonly numbe
   const dev = await startDevServer(ROOT, persistTo, path.join(ROOT, '.tmp', 'bench', 'wrangler-dev.log'), bundle);
   try {
     const r = await dev.call<Omit<ServeResult, 'rssPeak'>>('/bench/serve', { id: a.id, ids: corpus.slice(0, past), new: 16 });
-    log(`[workerd ${a.id}] one request (${r.context} tokens) in a fresh isolate: heap ${(r.heap / 2 ** 20).toFixed(1)} MB + ${(r.kvJsBytes / 2 ** 20).toFixed(1)} MB KV in JS`);
+    log(
+      `[workerd ${a.id}] one request (${r.context} tokens) in a fresh isolate: heap ${(r.heap / 2 ** 20).toFixed(1)} MB + ${(r.kvJsBytes / 2 ** 20).toFixed(1)} MB KV in JS`,
+    );
     return { heap: r.heap, kvJsBytes: r.kvJsBytes, context: r.context, rssPeak: dev.rss().hwm };
   } finally {
     await dev.stop();
@@ -173,9 +186,17 @@ async function main(): Promise<void> {
   const engines = v.engines!.split(',').map((e) => e.trim()) as (typeof ENGINES)[number][];
   for (const e of engines) if (!ENGINES.includes(e)) throw new Error(`unknown engine ${e}; one of ${ENGINES.join(', ')}`);
   const coldRuns = Number(v['cold-runs']);
-  const suiteBase = { runs: Number(v.runs), decodeSteps: Number(v.steps), pasts: v.pasts!.split(',').map(Number), genTokens: Number(v.gen) };
+  const suiteBase = {
+    runs: Number(v.runs),
+    decodeSteps: Number(v.steps),
+    pasts: v.pasts!.split(',').map(Number),
+    genTokens: Number(v.gen),
+  };
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
-  const earlier = v.into && existsSync(path.resolve(ROOT, v.into)) ? (JSON.parse(readFileSync(path.resolve(ROOT, v.into), 'utf8')) as BenchResults) : null;
+  const earlier =
+    v.into && existsSync(path.resolve(ROOT, v.into))
+      ? (JSON.parse(readFileSync(path.resolve(ROOT, v.into), 'utf8')) as BenchResults)
+      : null;
   const results: BenchResults = earlier
     ? { ...earlier, machine: { ...earlier.machine, command: `${earlier.machine.command}; ${command}` } }
     : { machine: machine(command), suite: suiteBase, configs: [] };
@@ -184,7 +205,9 @@ async function main(): Promise<void> {
   }
 
   if (loadavg()[0]! > QUIET_LOAD_BEFORE) {
-    log(`[bench] WARNING: 1-min load is ${loadavg()[0]!.toFixed(2)} before starting: stop other jobs (tests, builds, training) or these numbers are not results.`);
+    log(
+      `[bench] WARNING: 1-min load is ${loadavg()[0]!.toFixed(2)} before starting: stop other jobs (tests, builds, training) or these numbers are not results.`,
+    );
   }
   const artifacts = configs.map((c) => prepare(ROOT, c, log));
   // Every model uses GPT-2's tokenizer (bundled and synthetic checkpoints alike): one corpus for all.
@@ -222,8 +245,15 @@ async function main(): Promise<void> {
       const tfjs = engine.startsWith('tfjs');
       if (c.stages > 1 || (tfjs && !a.hf)) continue; // engines other than workerd run one-stage graphs
       const job: EngineJob = {
-        engine, dir: a.modelDir, id: a.id, hfRoot: a.hf?.root ?? '', hfName: a.hf?.name ?? '', dtype: a.hf?.dtype ?? '',
-        corpusFile, coldOnly: false, suite: suiteBase,
+        engine,
+        dir: a.modelDir,
+        id: a.id,
+        hfRoot: a.hf?.root ?? '',
+        hfName: a.hf?.name ?? '',
+        dtype: a.hf?.dtype ?? '',
+        corpusFile,
+        coldOnly: false,
+        suite: suiteBase,
       };
       try {
         const suite = (await runNodeEngine(job)) as SuiteResult;

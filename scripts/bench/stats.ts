@@ -29,4 +29,5 @@ export function perTokenMs(stepMs: readonly number[]): number {
 }
 
 export const MB = 2 ** 20;
-export const mib = (bytes: number | undefined): string => (bytes === undefined || !Number.isFinite(bytes) || bytes === 0 ? '—' : (bytes / MB).toFixed(1));
+export const mib = (bytes: number | undefined): string =>
+  bytes === undefined || !Number.isFinite(bytes) || bytes === 0 ? '—' : (bytes / MB).toFixed(1);

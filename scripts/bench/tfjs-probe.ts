@@ -16,7 +16,13 @@ type Generator = ((text: string, opts: Record<string, unknown>) => Promise<unkno
   tokenizer: { encode(t: string): number[]; decode(ids: number[], o?: Record<string, unknown>): string };
 };
 
-export async function tfjsProbe(hfRoot: string, name: string, dtype: string, backend: 'wasm' | 'native', log: (l: string) => void): Promise<Probe> {
+export async function tfjsProbe(
+  hfRoot: string,
+  name: string,
+  dtype: string,
+  backend: 'wasm' | 'native',
+  log: (l: string) => void,
+): Promise<Probe> {
   let heap = () => 0;
   if (backend === 'wasm') {
     heap = hookInstantiate();
@@ -32,9 +38,10 @@ export async function tfjsProbe(hfRoot: string, name: string, dtype: string, bac
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
   env.localModelPath = hfRoot.endsWith('/') ? hfRoot : `${hfRoot}/`;
-  const sessionOptions = backend === 'wasm'
-    ? { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }
-    : { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1 };
+  const sessionOptions =
+    backend === 'wasm'
+      ? { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }
+      : { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1 };
   let gen: Generator | undefined;
   const texts = new Map<number, string>();
   const text = (ids: number[]): string => {
@@ -53,7 +60,12 @@ export async function tfjsProbe(hfRoot: string, name: string, dtype: string, bac
       // With the hook, transformers.js lists no devices of its own: 'auto' maps to none and our
       // executionProviders stand; in native mode 'cpu' is its Node default.
       const device = backend === 'wasm' ? 'auto' : 'cpu';
-      gen = (await pipeline('text-generation', name, { dtype, device, local_files_only: true, session_options: sessionOptions } as never)) as unknown as Generator;
+      gen = (await pipeline('text-generation', name, {
+        dtype,
+        device,
+        local_files_only: true,
+        session_options: sessionOptions,
+      } as never)) as unknown as Generator;
       return {};
     },
     async first(ids) {
@@ -67,7 +79,12 @@ export async function tfjsProbe(hfRoot: string, name: string, dtype: string, bac
         // put() is called once with the prompt, then once per new token.
         const streamer = { put: () => void at.push(performance.now()), end: () => {} };
         await gen!(text(ids), { ...greedy(steps + 1), streamer });
-        out.push(at.slice(1).slice(1).map((t, i) => t - at[i + 1]!));
+        out.push(
+          at
+            .slice(1)
+            .slice(1)
+            .map((t, i) => t - at[i + 1]!),
+        );
       }
       return out;
     },

@@ -33,7 +33,11 @@ export function workerdProbe(dev: DevServer, id: string): Probe {
       const out: number[][] = [];
       for (let r = 0; r < runs; r++) {
         const fork = await dev.call<{ handle: number }>('/bench/fork', { handle: base.handle });
-        const d = await dev.call<{ stepMs: number[]; kvJsBytes: number }>('/bench/decode', { handle: fork.handle, steps, token: base.next });
+        const d = await dev.call<{ stepMs: number[]; kvJsBytes: number }>('/bench/decode', {
+          handle: fork.handle,
+          steps,
+          token: base.next,
+        });
         kvJsBytes = Math.max(kvJsBytes, d.kvJsBytes);
         out.push(d.stepMs);
       }

@@ -38,7 +38,13 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   const stPath = join(dir, 'model.safetensors');
   if (!existsSync(stPath)) {
     const other = ['pytorch_model.bin', 'tf_model.h5', 'model.onnx'].filter((f) => existsSync(join(dir, f)));
-    throw new ConvertError('missing_file', `${stPath} not found` + (other.length ? ` (found ${other.join(', ')}; only safetensors is supported: convert it with transformers' save_pretrained(safe_serialization=True))` : ''));
+    throw new ConvertError(
+      'missing_file',
+      `${stPath} not found` +
+        (other.length
+          ? ` (found ${other.join(', ')}; only safetensors is supported: convert it with transformers' save_pretrained(safe_serialization=True))`
+          : ''),
+    );
   }
   let st: SafetensorsFile;
   try {
@@ -80,7 +86,8 @@ function readConfig(dir: string): Gpt2Config {
     ['scale_attn_by_inverse_layer_idx', raw.scale_attn_by_inverse_layer_idx, false],
   ];
   for (const [key, value, want] of unsupported) {
-    if (value !== undefined && value !== want) throw new ConvertError('bad_config', `${path}: ${key}=${JSON.stringify(value)} is not supported (GPT-2 uses ${want})`);
+    if (value !== undefined && value !== want)
+      throw new ConvertError('bad_config', `${path}: ${key}=${JSON.stringify(value)} is not supported (GPT-2 uses ${want})`);
   }
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
@@ -105,7 +112,8 @@ function readConfig(dir: string): Gpt2Config {
     if (c[k] === 0) throw new ConvertError('bad_config', `${path}: ${k} must be positive`);
   }
   if (c.n_embd % c.n_head !== 0) throw new ConvertError('bad_config', `${path}: n_embd ${c.n_embd} is not divisible by n_head ${c.n_head}`);
-  if (c.eos_token_id >= vocab || c.bos_token_id >= vocab) throw new ConvertError('bad_config', `${path}: bos/eos token id outside the vocabulary (${vocab})`);
+  if (c.eos_token_id >= vocab || c.bos_token_id >= vocab)
+    throw new ConvertError('bad_config', `${path}: bos/eos token id outside the vocabulary (${vocab})`);
   if (!(c.layer_norm_epsilon > 0)) throw new ConvertError('bad_config', `${path}: layer_norm_epsilon must be positive`);
   return c;
 }
@@ -121,7 +129,10 @@ function mlpWidthError(name: string, shape: readonly number[], expected: readonl
   const width = fc ? shape[shape.length - 1] : shape[0];
   const said = c.n_inner === null ? `n_inner is null, i.e. 4 x n_embd = ${4 * c.n_embd}` : `n_inner is ${c.n_inner}`;
   const hint = onlyWidth ? `; if the weights are right, set "n_inner": ${width} in config.json` : '';
-  return new ConvertError('bad_shape', `${name} has shape [${shape.join(', ')}], expected [${expected.join(', ')}]: config.json's ${said}${hint}`);
+  return new ConvertError(
+    'bad_shape',
+    `${name} has shape [${shape.join(', ')}], expected [${expected.join(', ')}]: config.json's ${said}${hint}`,
+  );
 }
 
 /** Names HF stores beside the weights that are not weights (causal-mask buffers of older exports). */
@@ -138,7 +149,10 @@ function checkTensors(st: SafetensorsFile, c: Gpt2Config): { prefix: string; not
   for (const t of expected) {
     const info = st.tensors.get(prefix + t.name);
     if (!info) {
-      throw new ConvertError('missing_tensor', `missing ${prefix + t.name} — is this a GPT-2 checkpoint with n_layer=${c.n_layer}? found names like ${sample}`);
+      throw new ConvertError(
+        'missing_tensor',
+        `missing ${prefix + t.name} — is this a GPT-2 checkpoint with n_layer=${c.n_layer}? found names like ${sample}`,
+      );
     }
     if (!(FLOAT_DTYPES as readonly string[]).includes(info.dtype)) {
       throw new ConvertError('unsupported_dtype', `${info.name} has dtype ${info.dtype}; supported: ${FLOAT_DTYPES.join(', ')}`);
@@ -146,7 +160,10 @@ function checkTensors(st: SafetensorsFile, c: Gpt2Config): { prefix: string; not
     dtypes.add(info.dtype);
     if (info.shape.join(',') !== t.shape.join(',')) {
       if (/\.mlp\.(c_fc\.(weight|bias)|c_proj\.weight)$/.test(t.name)) throw mlpWidthError(info.name, info.shape, t.shape, c);
-      throw new ConvertError('bad_shape', `${info.name} has shape [${info.shape.join(', ')}], expected [${t.shape.join(', ')}] from config.json (Conv1D weights are [in, out])`);
+      throw new ConvertError(
+        'bad_shape',
+        `${info.name} has shape [${info.shape.join(', ')}], expected [${t.shape.join(', ')}] from config.json (Conv1D weights are [in, out])`,
+      );
     }
   }
   const ignored: string[] = [];
@@ -155,20 +172,31 @@ function checkTensors(st: SafetensorsFile, c: Gpt2Config): { prefix: string; not
     if (n === 'lm_head.weight') {
       const wte = st.get(prefix + 'wte.weight');
       const lm = st.get(n);
-      if (lm.shape.join(',') !== wte.shape.join(',')) throw new ConvertError('bad_shape', `lm_head.weight has shape [${lm.shape.join(', ')}], expected wte's [${wte.shape.join(', ')}]`);
+      if (lm.shape.join(',') !== wte.shape.join(','))
+        throw new ConvertError('bad_shape', `lm_head.weight has shape [${lm.shape.join(', ')}], expected wte's [${wte.shape.join(', ')}]`);
       notes.push('lm_head.weight present: checked equal to wte (tied) while converting, stored once');
       continue;
     }
     ignored.push(n);
   }
   const unexpected = ignored.filter((n) => !IGNORABLE.test(n));
-  if (ignored.length) notes.push(`ignored ${ignored.length} non-weight tensor(s): ${ignored.slice(0, 4).join(', ')}${ignored.length > 4 ? ', …' : ''}`);
+  if (ignored.length)
+    notes.push(`ignored ${ignored.length} non-weight tensor(s): ${ignored.slice(0, 4).join(', ')}${ignored.length > 4 ? ', …' : ''}`);
   if (unexpected.length) notes.push(`warning: unexpected tensors not used: ${unexpected.slice(0, 4).join(', ')}`);
   return { prefix, notes, dtype: [...dtypes].join('+') };
 }
 
 export function fromSafetensors(e: unknown): unknown {
   if (!(e instanceof SafetensorsError)) return e;
-  const code = e.code === 'truncated' ? 'truncated' : e.code === 'unsupported_dtype' ? 'unsupported_dtype' : e.code === 'missing_tensor' ? 'missing_tensor' : e.code === 'io' ? 'io' : 'bad_safetensors';
+  const code =
+    e.code === 'truncated'
+      ? 'truncated'
+      : e.code === 'unsupported_dtype'
+        ? 'unsupported_dtype'
+        : e.code === 'missing_tensor'
+          ? 'missing_tensor'
+          : e.code === 'io'
+            ? 'io'
+            : 'bad_safetensors';
   return new ConvertError(code, e.message);
 }

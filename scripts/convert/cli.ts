@@ -10,7 +10,8 @@ import { convert } from './convert.ts';
 import { ConvertError } from './errors.ts';
 import type { QuantMethod } from './weights.ts';
 
-const USAGE = 'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]';
+const USAGE =
+  'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]';
 
 async function main(): Promise<number> {
   let parsed;
@@ -47,7 +48,8 @@ async function main(): Promise<number> {
   if (positionals.length !== 1) return bad('expected exactly one checkpoint directory');
   if (!['int8', 'q4', 'fp32'].includes(v.quant!)) return bad(`--quant must be int8, q4 or fp32, got ${v.quant}`);
   if (v.kv !== 'float32' && v.kv !== 'float16') return bad(`--kv must be float32 or float16, got ${v.kv}`);
-  if (v.attention !== undefined && v.attention !== 'host' && v.attention !== 'graph') return bad(`--attention must be host or graph, got ${v.attention}`);
+  if (v.attention !== undefined && v.attention !== 'host' && v.attention !== 'graph')
+    return bad(`--attention must be host or graph, got ${v.attention}`);
   const num = (s: string | undefined, name: string): number | null => {
     const n = Number(s);
     return Number.isInteger(n) && n > 0 ? n : (console.error(`convert: ${name} must be a positive integer, got ${s}`), null);
@@ -68,9 +70,24 @@ async function main(): Promise<number> {
   const input = positionals[0]!;
   const id = v.id ?? basename(resolve(input));
   try {
-    const r = await convert({ input, out: v.out!, id, quant: v.quant as QuantMethod, stages, kv: v.kv, ...(v.attention ? { attention: v.attention as 'host' | 'graph' } : {}), shardMb, blockSize: block, headChunks, ...(card ? { card } : {}), log: (l) => console.log(l) });
+    const r = await convert({
+      input,
+      out: v.out!,
+      id,
+      quant: v.quant as QuantMethod,
+      stages,
+      kv: v.kv,
+      ...(v.attention ? { attention: v.attention as 'host' | 'graph' } : {}),
+      shardMb,
+      blockSize: block,
+      headChunks,
+      ...(card ? { card } : {}),
+      log: (l) => console.log(l),
+    });
     const m = r.manifest;
-    console.log(`done: ${m.id} (${m.quantization.method}, ${m.stages.length} stage(s)), weights ${(m.memory.weights_bytes / 1e6).toFixed(1)} MB, heap estimate ${(m.memory.wasm_heap_estimate_bytes / 1e6).toFixed(1)} MB`);
+    console.log(
+      `done: ${m.id} (${m.quantization.method}, ${m.stages.length} stage(s)), weights ${(m.memory.weights_bytes / 1e6).toFixed(1)} MB, heap estimate ${(m.memory.wasm_heap_estimate_bytes / 1e6).toFixed(1)} MB`,
+    );
     return 0;
   } catch (e) {
     if (e instanceof ConvertError) {

@@ -6,7 +6,17 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, MANIFEST_VERSION_HOST, blobKey, manifestKey, parseManifest, type Manifest, type Segment, type Stage } from '../../worker/model/manifest.ts';
+import {
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  MANIFEST_VERSION_HOST,
+  blobKey,
+  manifestKey,
+  parseManifest,
+  type Manifest,
+  type Segment,
+  type Stage,
+} from '../../worker/model/manifest.ts';
 import { innerWidth, parameterCount } from '../lib/gpt2-names.ts';
 import { sha256File, sha256Hex } from '../lib/sha256.ts';
 import { openCheckpoint } from './checkpoint.ts';
@@ -55,7 +65,8 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
   const quant = o.quant ?? 'int8';
   const kv = o.kv ?? 'float32';
   const block = o.blockSize ?? 32;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.id)) throw new ConvertError('bad_args', `model id ${JSON.stringify(o.id)} must be letters, digits, '.', '_' or '-'`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.id))
+    throw new ConvertError('bad_args', `model id ${JSON.stringify(o.id)} must be letters, digits, '.', '_' or '-'`);
   if (quant === 'q4' && block !== 32 && block !== 128) throw new ConvertError('bad_args', `q4 block size must be 32 or 128, got ${block}`);
   const ck = await openCheckpoint(o.input);
   const out = resolve(o.out);
@@ -70,13 +81,21 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     const hostFits = quant !== 'q4' && nStages === 1 && kv === 'float32' && c.n_embd % 16 === 0;
     const attention = o.attention ?? (hostFits ? 'host' : 'graph');
     if (attention === 'host' && (quant === 'q4' || nStages > 1 || kv === 'float16')) {
-      throw new ConvertError('bad_args', '--attention host supports int8 and fp32 weights, one stage and a float32 KV cache; use --attention graph for q4, --stages > 1 or --kv float16');
+      throw new ConvertError(
+        'bad_args',
+        '--attention host supports int8 and fp32 weights, one stage and a float32 KV cache; use --attention graph for q4, --stages > 1 or --kv float16',
+      );
     }
     if (attention === 'host' && c.n_embd % 16 !== 0) {
-      throw new ConvertError('bad_args', `--attention host needs n_embd to be a multiple of 16 (the kernels' SIMD width), got ${c.n_embd}; use --attention graph`);
+      throw new ConvertError(
+        'bad_args',
+        `--attention host needs n_embd to be a multiple of 16 (the kernels' SIMD width), got ${c.n_embd}; use --attention graph`,
+      );
     }
     const headChunks = Math.max(1, Math.min(o.headChunks ?? 16, Math.ceil(c.vocab_size / 64)));
-    log(`checkpoint ${o.input}: ${c.n_layer} layers, ${c.n_head} heads, width ${c.n_embd}, vocab ${c.vocab_size}, ${ck.dtype}${ck.prefix ? ', transformer. prefix' : ''}`);
+    log(
+      `checkpoint ${o.input}: ${c.n_layer} layers, ${c.n_head} heads, width ${c.n_embd}, vocab ${c.vocab_size}, ${ck.dtype}${ck.prefix ? ', transformer. prefix' : ''}`,
+    );
     for (const n of ck.notes) log(`note: ${n}`);
     const blobs = join(tmp, 'blobs');
     mkdirSync(blobs, { recursive: true });
@@ -93,9 +112,13 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
       const first = Math.floor((s * c.n_layer) / nStages);
       const end = Math.floor(((s + 1) * c.n_layer) / nStages);
       const g = new GraphBuilder(`gpt2_stage${s}`);
-      const shards = new ShardWriter(blobs, (o.shardMb ?? 16) * 1024 * 1024, `s${s}`, (r) => log(`  stage ${s}: shard ${r.sha256.slice(0, 12)} ${(r.bytes / 1e6).toFixed(2)} MB`));
+      const shards = new ShardWriter(blobs, (o.shardMb ?? 16) * 1024 * 1024, `s${s}`, (r) =>
+        log(`  stage ${s}: shard ${r.sha256.slice(0, 12)} ${(r.bytes / 1e6).toFixed(2)} MB`),
+      );
       const ctx = { g, ck, shards, quant, block, headChunks };
-      const io = await buildStage(ctx, { index: s, count: nStages, first, end, kv }, (i) => log(`  stage ${s}: layer ${i} done (${((Date.now() - t0) / 1000).toFixed(1)} s)`));
+      const io = await buildStage(ctx, { index: s, count: nStages, first, end, kv }, (i) =>
+        log(`  stage ${s}: layer ${i} done (${((Date.now() - t0) / 1000).toFixed(1)} s)`),
+      );
       await shards.closeCurrent();
       const graphBytes = g.encode(CONVERTER);
       const graph = writeBlob(blobs, graphBytes);
@@ -164,7 +187,9 @@ async function buildHostStage(
   t0: number,
 ): Promise<{ stage: Stage; host: NonNullable<Manifest['host']> }> {
   const L = base.ck.config.n_layer;
-  const shards = new ShardWriter(blobs, shardMb * 1024 * 1024, 's0', (r) => log(`  shard ${r.sha256.slice(0, 12)} ${(r.bytes / 1e6).toFixed(2)} MB`));
+  const shards = new ShardWriter(blobs, shardMb * 1024 * 1024, 's0', (r) =>
+    log(`  shard ${r.sha256.slice(0, 12)} ${(r.bytes / 1e6).toFixed(2)} MB`),
+  );
   const segments: Segment[] = [];
   for (let j = 0; j <= L; j++) {
     const g = new GraphBuilder(`gpt2_segment${j}`);
@@ -184,7 +209,9 @@ async function buildHostStage(
     inputs: ['input_ids', 'logits_index'],
     outputs: ['logits', 'last_hidden_state'],
   };
-  log(`host-attention: ${segments.length} segments, ${stage.shards.length} shard(s), wte ${t.wte.dtype} ${(t.wte.bytes / 1e6).toFixed(1)} MB`);
+  log(
+    `host-attention: ${segments.length} segments, ${stage.shards.length} shard(s), wte ${t.wte.dtype} ${(t.wte.bytes / 1e6).toFixed(1)} MB`,
+  );
   return { stage, host };
 }
 

@@ -101,7 +101,12 @@ async function q4Embedding(ctx: WeightContext, rows: (s: number, n: number) => P
         const safe = g.op1('Where', [inside, local, g.constI64([0], [])]); // [batch, seq]
         // data [n, blocks, block/2] packed; quantize_axis 2 with block = the whole last dim: one scale per
         // block. The scales' Reshape is constant-folded by ORT: a second copy of the (small) scales only.
-        const rowsQ = g.op1('GatherBlockQuantized', [s.W, safe, g.op1('Reshape', [s.S, g.constI64([s.n, s.blocks, 1])])], { gather_axis: 0, quantize_axis: 2, block_size: ctx.block, bits: 4 }, { domain: MS }); // [batch, seq, blocks, block]
+        const rowsQ = g.op1(
+          'GatherBlockQuantized',
+          [s.W, safe, g.op1('Reshape', [s.S, g.constI64([s.n, s.blocks, 1])])],
+          { gather_axis: 0, quantize_axis: 2, block_size: ctx.block, bits: 4 },
+          { domain: MS },
+        ); // [batch, seq, blocks, block]
         const flat = g.op1('Reshape', [rowsQ, g.constI64([0, 0, -1])]); // [batch, seq, blocks*block]
         const trimmed = s.blocks * ctx.block === E ? flat : g.op1('Slice', [flat, g.constI64([0]), g.constI64([E]), g.constI64([2])]);
         const masked = g.op1('Mul', [trimmed, g.op1('Unsqueeze', [g.op1('Cast', [inside], { to: DT.FLOAT }), g.constI64([2])])]);
@@ -110,7 +115,9 @@ async function q4Embedding(ctx: WeightContext, rows: (s: number, n: number) => P
       return sum;
     },
     head: (h, output) => {
-      const parts = slices.map((s) => g.op1('MatMulNBits', [h, s.W, s.S], { K: E, N: s.n, bits: 4, block_size: ctx.block }, { domain: MS }));
+      const parts = slices.map((s) =>
+        g.op1('MatMulNBits', [h, s.W, s.S], { K: E, N: s.n, bits: 4, block_size: ctx.block }, { domain: MS }),
+      );
       return parts.length === 1 ? g.op1('Identity', [parts[0]!], {}, { output }) : g.op1('Concat', parts, { axis: -1 }, { output });
     },
   };
@@ -125,7 +132,10 @@ export async function checkTied(ctx: WeightContext, wte: Float32Array, start: nu
   }
   for (let i = 0; i < lm.length; i++) {
     if (lm[i] !== wte[i]) {
-      throw new ConvertError('untied_lm_head', `lm_head.weight differs from wte.weight (row ${start + Math.floor(i / ctx.ck.config.n_embd)}): GPT-2 ties them; this checkpoint is not a plain GPT-2`);
+      throw new ConvertError(
+        'untied_lm_head',
+        `lm_head.weight differs from wte.weight (row ${start + Math.floor(i / ctx.ck.config.n_embd)}): GPT-2 ties them; this checkpoint is not a plain GPT-2`,
+      );
     }
   }
 }

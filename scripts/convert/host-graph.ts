@@ -23,7 +23,10 @@ export async function buildSegment(ctx: WeightContext, j: number, L: number): Pr
   const I = innerWidth(ck.config);
   const dims = (w: number) => ['batch', 'seq', w];
   const ln = async (input: string, prefix: string): Promise<string> =>
-    g.op1('LayerNormalization', [input, await fp32Weight(ctx, `${prefix}.weight`, [E]), await fp32Weight(ctx, `${prefix}.bias`, [E])], { axis: -1, epsilon: { float: eps } });
+    g.op1('LayerNormalization', [input, await fp32Weight(ctx, `${prefix}.weight`, [E]), await fp32Weight(ctx, `${prefix}.bias`, [E])], {
+      axis: -1,
+      epsilon: { float: eps },
+    });
   const inputs: string[] = [];
   const outputs: string[] = [];
 
@@ -39,7 +42,12 @@ export async function buildSegment(ctx: WeightContext, j: number, L: number): Pr
     x = g.op1('Add', [x, await linear(ctx, act, `${p}.mlp.c_proj`, I, E)]);
   }
   if (j === L) {
-    g.op1('LayerNormalization', [x, await fp32Weight(ctx, 'ln_f.weight', [E]), await fp32Weight(ctx, 'ln_f.bias', [E])], { axis: -1, epsilon: { float: eps } }, { output: 'last_hidden_state' });
+    g.op1(
+      'LayerNormalization',
+      [x, await fp32Weight(ctx, 'ln_f.weight', [E]), await fp32Weight(ctx, 'ln_f.bias', [E])],
+      { axis: -1, epsilon: { float: eps } },
+      { output: 'last_hidden_state' },
+    );
     g.output('last_hidden_state', DT.FLOAT, dims(E));
     outputs.push('last_hidden_state');
     return { inputs, outputs };
@@ -78,7 +86,12 @@ export async function writeHostTensors(ctx: WeightContext): Promise<{ wte: HostT
     if (lmHead) await checkTied(ctx, w, start, count);
     return w;
   };
-  const put = async (dtype: HostTensorOut['dtype'], shape: number[], length: number, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<HostTensorOut> => {
+  const put = async (
+    dtype: HostTensorOut['dtype'],
+    shape: number[],
+    length: number,
+    chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Promise<HostTensorOut> => {
     await shards.closeCurrent();
     await shards.addStream(length, chunks);
     await shards.closeCurrent();

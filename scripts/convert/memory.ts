@@ -21,7 +21,14 @@ export function kvBytesPerToken(c: Gpt2Config, kv: 'float32' | 'float16'): numbe
   return 2 * c.n_layer * c.n_embd * (kv === 'float16' ? 2 : 4); // key + value, every layer
 }
 
-export function wasmHeapEstimate(c: Gpt2Config, quant: QuantMethod, weightsBytes: number, kv: 'float32' | 'float16', headChunks: number, attention: 'graph' | 'host' = 'graph'): number {
+export function wasmHeapEstimate(
+  c: Gpt2Config,
+  quant: QuantMethod,
+  weightsBytes: number,
+  kv: 'float32' | 'float16',
+  headChunks: number,
+  attention: 'graph' | 'host' = 'graph',
+): number {
   const E = c.n_embd;
   const ctx = c.n_positions;
   // host-attention: the head is read by our kernel as stored (no prepacked copy); weights + KV live in the

@@ -37,10 +37,20 @@ try {
   const out = resolve(values.out!);
   rmSync(join(out, 'blobs'), { recursive: true, force: true });
   rmSync(join(out, 'models'), { recursive: true, force: true });
-  const { manifest } = await convert({ input: tmp, out, id: values.id!, quant: values.quant as QuantMethod, sourceName: name, ...(card ? { card } : {}), log: (l) => console.log(l) });
+  const { manifest } = await convert({
+    input: tmp,
+    out,
+    id: values.id!,
+    quant: values.quant as QuantMethod,
+    sourceName: name,
+    ...(card ? { card } : {}),
+    log: (l) => console.log(l),
+  });
   const files = readdirSync(join(out, 'blobs'));
   const bytes = files.reduce((n, f) => n + statSync(join(out, 'blobs', f)).size, 0);
-  console.log(`model-shards: ${manifest.id} ${manifest.quantization.method}, ${files.length} blobs, ${(bytes / 1e6).toFixed(2)} MB${cardPath ? `, card from ${cardPath}` : ', no card'}`);
+  console.log(
+    `model-shards: ${manifest.id} ${manifest.quantization.method}, ${files.length} blobs, ${(bytes / 1e6).toFixed(2)} MB${cardPath ? `, card from ${cardPath}` : ', no card'}`,
+  );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

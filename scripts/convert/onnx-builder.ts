@@ -44,7 +44,12 @@ export class GraphBuilder {
   }
 
   /** Adds a node; returns its output names (fresh unless `outputs` names them). */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, o: { domain?: string; outputs?: number | string[] } = {}): string[] {
+  op(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    o: { domain?: string; outputs?: number | string[] } = {},
+  ): string[] {
     const id = this.counter++;
     const outs = Array.isArray(o.outputs)
       ? o.outputs

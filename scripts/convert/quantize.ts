@@ -34,7 +34,15 @@ export function quantizeInt8RowsAt(rows: Float32Array, R: number, E: number, row
  * [rowStart, rowStart + R). The tied embedding uses this: the LM head is DynamicQuantizeMatMul(h, wteT) and
  * the token lookup is Gather(wteT, ids, axis=1) * scale[ids] — one int8 copy serves both.
  */
-export function quantizeInt8RowsInto(rows: Float32Array, R: number, E: number, V: number, rowStart: number, qT: Int8Array, scale: Float32Array): void {
+export function quantizeInt8RowsInto(
+  rows: Float32Array,
+  R: number,
+  E: number,
+  V: number,
+  rowStart: number,
+  qT: Int8Array,
+  scale: Float32Array,
+): void {
   for (let r = 0; r < R; r++) {
     let m = 0;
     for (let e = 0; e < E; e++) m = Math.max(m, Math.abs(rows[r * E + e]!));

@@ -42,7 +42,10 @@ export class ShardWriter {
    * would overflow the current shard starts a new one; one bigger than the cap gets a shard of its own.
    */
   async add(chunks: Uint8Array[]): Promise<ExternalPlacement> {
-    return this.addStream(chunks.reduce((n, c) => n + c.byteLength, 0), chunks);
+    return this.addStream(
+      chunks.reduce((n, c) => n + c.byteLength, 0),
+      chunks,
+    );
   }
 
   /** Like `add`, for a tensor produced piece by piece (the fp32 embedding, read in row blocks). */

@@ -26,7 +26,10 @@ export function loadTokenizerJson(dir: string, vocabSize: number): { json: Uint8
   const vj = join(dir, 'vocab.json');
   const mt = join(dir, 'merges.txt');
   if (!existsSync(vj) || !existsSync(mt)) {
-    throw new ConvertError('missing_tokenizer', `no tokenizer in ${dir}: need tokenizer.json, or vocab.json + merges.txt (GPT-2's tokenizer files; \`npm run build:tokenizer -- ${dir}\` writes them)`);
+    throw new ConvertError(
+      'missing_tokenizer',
+      `no tokenizer in ${dir}: need tokenizer.json, or vocab.json + merges.txt (GPT-2's tokenizer files; \`npm run build:tokenizer -- ${dir}\` writes them)`,
+    );
   }
   let vocab: Record<string, number>;
   try {
@@ -46,14 +49,30 @@ export function loadTokenizerJson(dir: string, vocabSize: number): { json: Uint8
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: eosId === undefined ? [] : [{ id: eosId, content: EOS, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    added_tokens:
+      eosId === undefined
+        ? []
+        : [{ id: eosId, content: EOS, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
+    },
   };
-  return { json: new TextEncoder().encode(JSON.stringify(json)), notes: [`built tokenizer.json from vocab.json + merges.txt (${merges.length} merges)`] };
+  return {
+    json: new TextEncoder().encode(JSON.stringify(json)),
+    notes: [`built tokenizer.json from vocab.json + merges.txt (${merges.length} merges)`],
+  };
 }
 
 function checkIds(path: string, ids: number[], vocabSize: number): void {

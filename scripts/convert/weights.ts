@@ -35,7 +35,13 @@ export async function read(ctx: WeightContext, name: string, rowStart?: number, 
   }
 }
 
-async function place(ctx: WeightContext, name: string, type: DataType, dims: number[], data: Float32Array | Int8Array | Uint8Array): Promise<string> {
+async function place(
+  ctx: WeightContext,
+  name: string,
+  type: DataType,
+  dims: number[],
+  data: Float32Array | Int8Array | Uint8Array,
+): Promise<string> {
   return ctx.g.externalInitializer(name, type, dims, await ctx.shards.add([bytesOf(data)]));
 }
 

@@ -63,7 +63,8 @@ const DATASETS: readonly DatasetName[] = ['wikitext2', 'brown', 'lambada', 'file
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) throw new ArgsError(`--${name} must be a positive integer (got "${v}")`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v)))
+    throw new ArgsError(`--${name} must be a positive integer (got "${v}")`);
   return Number(v);
 }
 
@@ -109,7 +110,8 @@ export function parseEvalArgs(argv: readonly string[], env: Record<string, strin
   const context = positiveInt('context', values.context);
   const stride = positiveInt('stride', values.stride);
   if (context !== undefined && context < 2) throw new ArgsError('--context must be >= 2');
-  if (context !== undefined && stride !== undefined && stride > context) throw new ArgsError(`--stride (${stride}) must be <= --context (${context})`);
+  if (context !== undefined && stride !== undefined && stride > context)
+    throw new ArgsError(`--stride (${stride}) must be <= --context (${context})`);
   return {
     url,
     local: values.local,

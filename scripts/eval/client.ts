@@ -97,7 +97,12 @@ export function createClient(opts: ClientOptions): ApiClient {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
       let res: Response;
-      const init: RequestInit = { method: payload === undefined ? 'GET' : 'POST', headers, body: payload, signal: AbortSignal.timeout(timeoutMs) };
+      const init: RequestInit = {
+        method: payload === undefined ? 'GET' : 'POST',
+        headers,
+        body: payload,
+        signal: AbortSignal.timeout(timeoutMs),
+      };
       try {
         res = await doFetch(`${base}${path}`, init);
       } catch (e) {
@@ -146,7 +151,10 @@ export function createClient(opts: ClientOptions): ApiClient {
       const raw = await call('/v1/completions', { model, prompt: [...ids], max_tokens: 0, echo: true, logprobs: 0, temperature: 0 });
       const lp = parseCompletion(raw).logprobs?.token_logprobs;
       if (!lp || lp.length !== ids.length) {
-        throw new ApiError('bad_response', `/v1/completions: expected ${ids.length} prompt logprobs, got ${lp?.length ?? 'none'} (does the server support echo + logprobs + max_tokens 0?)`);
+        throw new ApiError(
+          'bad_response',
+          `/v1/completions: expected ${ids.length} prompt logprobs, got ${lp?.length ?? 'none'} (does the server support echo + logprobs + max_tokens 0?)`,
+        );
       }
       return lp;
     },

@@ -66,7 +66,14 @@ export function loadWikitext2(path = WIKITEXT2_DEFAULT_PATH, verify = true): Tex
         'Numbers on another file are not comparable; pass --dataset file to evaluate it anyway.',
     );
   }
-  return { name: 'wikitext2', description: 'WikiText-2 raw v1 test (wiki.test.raw), one stream', documents: [bytes.toString('utf8')], layout: 'streams', sha256: sha, path };
+  return {
+    name: 'wikitext2',
+    description: 'WikiText-2 raw v1 test (wiki.test.raw), one stream',
+    documents: [bytes.toString('utf8')],
+    layout: 'streams',
+    sha256: sha,
+    path,
+  };
 }
 
 /**
@@ -92,15 +99,22 @@ export function loadBrown(): TextDataset {
 export function loadFile(path: string | undefined): TextDataset {
   if (!path) throw new DatasetError('file_required', '--dataset file needs --file <path>');
   const bytes = readRequired(path, 'Check the --file path.');
-  return { name: 'file', description: `file ${path}, one stream`, documents: [bytes.toString('utf8')], layout: 'streams', sha256: sha256Hex(bytes), path };
+  return {
+    name: 'file',
+    description: `file ${path}, one stream`,
+    documents: [bytes.toString('utf8')],
+    layout: 'streams',
+    sha256: sha256Hex(bytes),
+    path,
+  };
 }
 
 export function readLambadaFile(path: string | undefined): { content: string; sha256: string; path: string } {
   if (!path) {
     throw new DatasetError(
       'file_required',
-      '--dataset lambada needs --file <lambada_test.jsonl> (OpenAI\'s LAMBADA test set as used for GPT-2: ' +
-        'the `lambada_test.jsonl` of openai/gpt-2\'s data, or the Hugging Face dataset `EleutherAI/lambada_openai`, config `en`, exported as jsonl)',
+      "--dataset lambada needs --file <lambada_test.jsonl> (OpenAI's LAMBADA test set as used for GPT-2: " +
+        "the `lambada_test.jsonl` of openai/gpt-2's data, or the Hugging Face dataset `EleutherAI/lambada_openai`, config `en`, exported as jsonl)",
     );
   }
   const bytes = readRequired(path, 'Check the --file path.');
@@ -108,7 +122,11 @@ export function readLambadaFile(path: string | undefined): { content: string; sh
 }
 
 /** Token streams of a dataset, keeping at most `maxTokens` tokens in total (in document order). */
-export function tokenizeDataset(ds: Pick<TextDataset, 'documents' | 'layout'>, encode: (s: string) => number[], maxTokens?: number): number[][] {
+export function tokenizeDataset(
+  ds: Pick<TextDataset, 'documents' | 'layout'>,
+  encode: (s: string) => number[],
+  maxTokens?: number,
+): number[][] {
   const streams = ds.layout === 'eos-joined' ? [ds.documents.flatMap((d) => [...encode(d), EOS_ID])] : ds.documents.map(encode);
   const out: number[][] = [];
   let left = maxTokens ?? Infinity;

@@ -67,14 +67,22 @@ export interface LambadaOptions {
   progress?: (total: number) => Progress;
 }
 
-export async function runLambada(client: ApiClient, tok: EvalTokenizer, examples: readonly LambadaExample[], o: LambadaOptions): Promise<LambadaTotals> {
+export async function runLambada(
+  client: ApiClient,
+  tok: EvalTokenizer,
+  examples: readonly LambadaExample[],
+  o: LambadaOptions,
+): Promise<LambadaTotals> {
   const bar = o.progress?.(examples.length);
   let done = 0;
   let correct = 0;
   const results = await mapLimit(examples, o.concurrency, async (ex) => {
     const target = tok.encode(ex.target);
     const context = tok.encode(ex.context).slice(-Math.max(1, o.context - target.length)); // keep the nearest context
-    const [logprobs, generated] = await Promise.all([client.score(o.model, [...context, ...target]), client.greedy(o.model, context, target.length)]);
+    const [logprobs, generated] = await Promise.all([
+      client.score(o.model, [...context, ...target]),
+      client.greedy(o.model, context, target.length),
+    ]);
     let nll = 0;
     for (let i = context.length; i < logprobs.length; i++) nll -= logprobs[i] ?? Number.NaN;
     const ok = generated === ex.target;

@@ -42,10 +42,15 @@ export async function localServer(dir: string, model?: string): Promise<LocalSer
   } catch {
     ids = [];
   }
-  if (ids.length === 0) throw new LocalServerError(`${dir} has no models/<id>/manifest.json: pass a directory written by \`npm run convert\` (or model-shards/)`);
+  if (ids.length === 0)
+    throw new LocalServerError(
+      `${dir} has no models/<id>/manifest.json: pass a directory written by \`npm run convert\` (or model-shards/)`,
+    );
   const defaultId = model ?? ids[0]!;
   if (!ids.includes(defaultId)) throw new LocalServerError(`model "${defaultId}" is not in ${dir} (found ${ids.join(', ')})`);
-  const manifest = JSON.parse(readFileSync(join(dir, 'models', defaultId, 'manifest.json'), 'utf8')) as { config?: { n_positions?: number } };
+  const manifest = JSON.parse(readFileSync(join(dir, 'models', defaultId, 'manifest.json'), 'utf8')) as {
+    config?: { n_positions?: number };
+  };
   const nPositions = manifest.config?.n_positions ?? 1024;
 
   // Loaded lazily so the CLI's usual path (a URL) does not pull Hono and onnxruntime-web in.

@@ -36,16 +36,15 @@ export class MetricsError extends Error {
  * Totals of one window: `logprobs[i]` is log p(ids[i] | ids[0..i)) as the API returns it for the
  * window's prompt (index 0 is null); positions [scoreFrom, end) relative to the window are counted.
  */
-export function windowTotals(
-  logprobs: readonly (number | null)[],
-  scoreFrom: number,
-  tokenBytes: readonly number[],
-): NllTotals {
+export function windowTotals(logprobs: readonly (number | null)[], scoreFrom: number, tokenBytes: readonly number[]): NllTotals {
   const t = emptyTotals();
   for (let i = scoreFrom; i < logprobs.length; i++) {
     const lp = logprobs[i];
     if (typeof lp !== 'number' || !Number.isFinite(lp) || lp > 1e-3) {
-      throw new MetricsError('bad_logprob', `token ${i} of the window has logprob ${String(lp)}; expected a finite number <= 0 (1e-3 slack for float rounding)`);
+      throw new MetricsError(
+        'bad_logprob',
+        `token ${i} of the window has logprob ${String(lp)}; expected a finite number <= 0 (1e-3 slack for float rounding)`,
+      );
     }
     t.nll -= lp;
     t.tokens += 1;

@@ -13,7 +13,12 @@ export interface ProgressSink {
   isTTY?: boolean;
 }
 
-export function createProgress(label: string, total: number, sink: ProgressSink | null, now: () => number = () => performance.now()): Progress {
+export function createProgress(
+  label: string,
+  total: number,
+  sink: ProgressSink | null,
+  now: () => number = () => performance.now(),
+): Progress {
   if (sink === null) return { update() {}, finish() {} };
   const t0 = now();
   let lastPrint = -Infinity;
@@ -41,5 +46,9 @@ export function createProgress(label: string, total: number, sink: ProgressSink 
 }
 
 function fmtSec(s: number): string {
-  return s < 60 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${Math.round(s % 60).toString().padStart(2, '0')}s`;
+  return s < 60
+    ? `${s.toFixed(1)}s`
+    : `${Math.floor(s / 60)}m${Math.round(s % 60)
+        .toString()
+        .padStart(2, '0')}s`;
 }

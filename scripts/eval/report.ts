@@ -17,7 +17,10 @@ export function formatTable(r: EvalResult): string {
   ];
   if (r.kind === 'perplexity') {
     rows.push(
-      ['context / stride', `${r.context} / ${r.stride} tokens${r.n_positions !== null && r.context < r.n_positions ? ` (n_positions ${r.n_positions})` : ''}`],
+      [
+        'context / stride',
+        `${r.context} / ${r.stride} tokens${r.n_positions !== null && r.context < r.n_positions ? ` (n_positions ${r.n_positions})` : ''}`,
+      ],
       ['windows', `${r.windows} over ${r.documents} document(s)`],
       ['tokens scored', `${r.tokens_scored} (${r.bytes_scored} UTF-8 bytes)`],
       ['perplexity', fix(r.perplexity, 3)],
@@ -25,7 +28,11 @@ export function formatTable(r: EvalResult): string {
       ['bits per token', fix(r.bits_per_token, 4)],
     );
   } else {
-    rows.push(['examples', String(r.examples)], ['accuracy', `${fix(r.accuracy * 100, 2)} %`], ['perplexity (target word)', fix(r.perplexity, 2)]);
+    rows.push(
+      ['examples', String(r.examples)],
+      ['accuracy', `${fix(r.accuracy * 100, 2)} %`],
+      ['perplexity (target word)', fix(r.perplexity, 2)],
+    );
   }
   rows.push(['elapsed', `${fix(r.elapsed_s, 1)} s`]);
   const w = Math.max(...rows.map(([k]) => k.length));
@@ -51,7 +58,16 @@ function section(r: EvalResult): Section {
       columns: ['label', 'model', 'quantization', 'accuracy %', 'ppl (target word)', 'examples', 'date', DELTA],
       row: (x) => {
         const l = x as typeof r;
-        return [l.label, l.model, l.quantization ?? '?', fix(l.accuracy * 100, 2), fix(l.perplexity, 2), String(l.examples), l.date.slice(0, 10), ''];
+        return [
+          l.label,
+          l.model,
+          l.quantization ?? '?',
+          fix(l.accuracy * 100, 2),
+          fix(l.perplexity, 2),
+          String(l.examples),
+          l.date.slice(0, 10),
+          '',
+        ];
       },
       metric: 'accuracy %',
       delta: 'points',
@@ -68,7 +84,18 @@ function section(r: EvalResult): Section {
     columns: ['label', 'model', 'quantization', 'perplexity', 'bits/byte', 'tokens scored', 'context', 'stride', 'date', DELTA],
     row: (x) => {
       const p = x as typeof r;
-      return [p.label, p.model, p.quantization ?? '?', fix(p.perplexity, 3), fix(p.bits_per_byte, 4), String(p.tokens_scored), String(p.context), String(p.stride), p.date.slice(0, 10), ''];
+      return [
+        p.label,
+        p.model,
+        p.quantization ?? '?',
+        fix(p.perplexity, 3),
+        fix(p.bits_per_byte, 4),
+        String(p.tokens_scored),
+        String(p.context),
+        String(p.stride),
+        p.date.slice(0, 10),
+        '',
+      ];
     },
     metric: 'perplexity',
     delta: 'relative',
@@ -105,7 +132,10 @@ function withDeltas(head: string, rows: string[], s: Section): string[] {
     if (Number.isFinite(ref) && Number.isFinite(v) && c !== base) {
       const pct = ((v - ref) / ref) * 100;
       // Small costs matter (int8 is often < 0.1 %): one more digit there so they do not read as zero.
-      out = s.delta === 'relative' ? `${v >= ref ? '+' : ''}${pct.toFixed(Math.abs(pct) < 0.1 ? 3 : 2)} %` : `${v >= ref ? '+' : ''}${(v - ref).toFixed(2)} pts`;
+      out =
+        s.delta === 'relative'
+          ? `${v >= ref ? '+' : ''}${pct.toFixed(Math.abs(pct) < 0.1 ? 3 : 2)} %`
+          : `${v >= ref ? '+' : ''}${(v - ref).toFixed(2)} pts`;
     }
     c[d] = out;
     return line(c);
@@ -136,7 +166,10 @@ export function upsertMarkdown(existing: string | null, r: EvalResult, header: s
     ].join('\n');
     return `${doc.replace(/\n*$/, '')}\n\n${block}\n`;
   }
-  const body = doc.slice(start + open.length, end).split('\n').filter((l) => l.trim() !== '');
+  const body = doc
+    .slice(start + open.length, end)
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const [head, rule, ...rows] = body;
   const labelCell = `| ${cell(r.label)} |`;
   const i = rows.findIndex((l) => l.startsWith(labelCell));
@@ -151,7 +184,14 @@ export function cardRow(r: EvalResult): Record<string, string | number> {
   if (r.kind === 'lambada') {
     return { ...base, 'accuracy %': round(r.accuracy * 100, 2), 'ppl (target word)': round(r.perplexity, 2), examples: r.examples };
   }
-  return { ...base, perplexity: round(r.perplexity, 3), 'bits/byte': round(r.bits_per_byte, 4), tokens: r.tokens_scored, context: r.context, stride: r.stride };
+  return {
+    ...base,
+    perplexity: round(r.perplexity, 3),
+    'bits/byte': round(r.bits_per_byte, 4),
+    tokens: r.tokens_scored,
+    context: r.context,
+    stride: r.stride,
+  };
 }
 
 /** `card` (a converter --card JSON) with r's row set under `eval[<dataset>]`; other rows kept. */

@@ -4,7 +4,15 @@
  */
 import { type ClientOptions, createClient, type FetchLike } from './client.ts';
 import type { EvalOptions } from './args.ts';
-import { loadBrown, loadFile, loadWikitext2, readLambadaFile, type TextDataset, tokenizeDataset, WIKITEXT2_DEFAULT_PATH } from './datasets.ts';
+import {
+  loadBrown,
+  loadFile,
+  loadWikitext2,
+  readLambadaFile,
+  type TextDataset,
+  tokenizeDataset,
+  WIKITEXT2_DEFAULT_PATH,
+} from './datasets.ts';
 import { parseLambada, runLambada } from './lambada.ts';
 import { summarize, summarizeLambada } from './metrics.ts';
 import { runPerplexity } from './perplexity.ts';
@@ -87,7 +95,10 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
   const serverIds = await client.tokenize(o.model, TOKENIZER_PROBE);
   if (serverIds === null) warn('server has no POST /tokenize: cannot confirm it tokenizes like GPT-2 (r50k_base)');
   else if (serverIds.join() !== tok.encode(TOKENIZER_PROBE).join()) {
-    throw new EvalError('tokenizer_mismatch', `the server's tokenizer differs from GPT-2's r50k_base on a probe text; token ids scored here would not be the ones the model was meant to see`);
+    throw new EvalError(
+      'tokenizer_mismatch',
+      `the server's tokenizer differs from GPT-2's r50k_base on a probe text; token ids scored here would not be the ones the model was meant to see`,
+    );
   }
   const info = await client.info();
   const model = o.model ?? info.modelId;
@@ -101,13 +112,18 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
   let context = o.context ?? (natural === undefined ? undefined : Math.min(natural, serverMax));
   if (context === undefined) throw new EvalError('context_unknown', '/info reports neither n_positions nor token limits: pass --context N');
   if (context > serverMax) {
-    throw new EvalError('context_too_long', `--context ${context} exceeds the server's prompt limit of ${serverMax} tokens (max_input_tokens in /info); lower --context or raise MAX_INPUT_TOKENS`);
+    throw new EvalError(
+      'context_too_long',
+      `--context ${context} exceeds the server's prompt limit of ${serverMax} tokens (max_input_tokens in /info); lower --context or raise MAX_INPUT_TOKENS`,
+    );
   }
   if (info.nPositions !== null && context > info.nPositions) {
     throw new EvalError('context_too_long', `--context ${context} exceeds the model's n_positions (${info.nPositions})`);
   }
   if (o.context === undefined && info.nPositions !== null && context < info.nPositions) {
-    warn(`context capped at ${context} tokens by the server's limits (the model's n_positions is ${info.nPositions}); numbers at a shorter context are higher`);
+    warn(
+      `context capped at ${context} tokens by the server's limits (the model's n_positions is ${info.nPositions}); numbers at a shorter context are higher`,
+    );
   }
   context = Math.max(2, context);
   const sink = o.progress ? (deps.progress ?? null) : null;
@@ -146,7 +162,11 @@ export async function runEval(o: EvalOptions, deps: EvalDeps = {}): Promise<Eval
   }
 
   const ds: TextDataset =
-    o.dataset === 'wikitext2' ? loadWikitext2(o.file ?? WIKITEXT2_DEFAULT_PATH, o.verifySha) : o.dataset === 'brown' ? loadBrown() : loadFile(o.file);
+    o.dataset === 'wikitext2'
+      ? loadWikitext2(o.file ?? WIKITEXT2_DEFAULT_PATH, o.verifySha)
+      : o.dataset === 'brown'
+        ? loadBrown()
+        : loadFile(o.file);
   const docs = tokenizeDataset(ds, tok.encode, o.maxTokens);
   const stride = o.stride ?? Math.max(1, Math.floor(context / 2));
   if (stride > context) throw new EvalError('bad_stride', `--stride ${stride} exceeds the context (${context})`);

@@ -64,7 +64,9 @@ export async function checkDir(files: readonly DirFile[]): Promise<string[]> {
       const blob = byKey.get(ref.key);
       if (!blob) throw new Error(`${f.key} needs ${ref.key}, which is not in the directory`);
       if (blob.bytes !== ref.bytes) throw new Error(`${ref.key} has ${blob.bytes} bytes, ${f.key} says ${ref.bytes}`);
-      const sha = createHash('sha256').update(await readFile(blob.path)).digest('hex');
+      const sha = createHash('sha256')
+        .update(await readFile(blob.path))
+        .digest('hex');
       if (sha !== ref.sha256) throw new Error(`${ref.key} does not match its SHA-256 (the file is corrupt)`);
     }
     ids.push(manifest.id);

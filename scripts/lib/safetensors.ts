@@ -22,8 +22,21 @@ export class SafetensorsError extends Error {
 
 /** Bytes per element of every dtype the format defines; only F32/F16/BF16 can be read as float32. */
 export const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 export const FLOAT_DTYPES = ['F32', 'F16', 'BF16'] as const;
 export type FloatDtype = (typeof FLOAT_DTYPES)[number];
@@ -153,7 +166,10 @@ function checkEntry(where: string, name: string, raw: unknown, dataStart: number
   const want = shape.reduce((x, y) => x * y, 1) * bytesPer;
   if (en - b !== want) bad(`data_offsets span ${en - b} bytes but shape ${JSON.stringify(shape)} of ${dtype} needs ${want}`);
   if (en > dataSize) {
-    throw new SafetensorsError('truncated', `${where}: tensor ${name} ends at data byte ${en} but the data area has only ${dataSize}; the file is truncated`);
+    throw new SafetensorsError(
+      'truncated',
+      `${where}: tensor ${name} ends at data byte ${en} but the data area has only ${dataSize}; the file is truncated`,
+    );
   }
   return { name, dtype, shape, begin: dataStart + b, end: dataStart + en };
 }

@@ -48,7 +48,12 @@ export async function writeSyntheticCheckpoint(o: SynthOptions): Promise<void> {
     // Same stream as wte: a second generator seeded identically reproduces its values.
     const wte = specs[0]!;
     const again = new Prng(o.seed ?? 1);
-    tensors.push({ name: 'lm_head.weight', dtype: tensors[0]!.dtype, shape: wte.shape, chunks: () => generate(wte, again, std, o.n_layer, dtype) });
+    tensors.push({
+      name: 'lm_head.weight',
+      dtype: tensors[0]!.dtype,
+      shape: wte.shape,
+      chunks: () => generate(wte, again, std, o.n_layer, dtype),
+    });
   }
   await writeSafetensors(join(o.out, 'model.safetensors'), tensors, { format: 'pt' });
   writeTokenizer(o.out, o.vocab_size);
@@ -136,11 +141,23 @@ export function byteLevelTokenizer(vocab: number): unknown {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [{ id: vocab - 1, content: EOS_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    added_tokens: [
+      { id: vocab - 1, content: EOS_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+    ],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab: v, merges: [] },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab: v,
+      merges: [],
+    },
   };
 }

@@ -105,9 +105,7 @@ export function buildGpt2TokenizerFiles(): Gpt2TokenizerFiles {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [
-      { id: EOS_ID, content: EOS_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
-    ],
+    added_tokens: [{ id: EOS_ID, content: EOS_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', ...byteLevel },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
@@ -159,7 +157,12 @@ export function writeGpt2Tokenizer(outDir: string): string[] {
   mkdirSync(outDir, { recursive: true });
   return Object.entries(files).map(([name, content]) => {
     const path = join(outDir, name);
-    writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, name.endsWith('config.json') || name.startsWith('special') ? 2 : undefined));
+    writeFileSync(
+      path,
+      typeof content === 'string'
+        ? content
+        : JSON.stringify(content, null, name.endsWith('config.json') || name.startsWith('special') ? 2 : undefined),
+    );
     return path;
   });
 }

@@ -129,5 +129,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     val_ids: split.valIds,
   };
   writeFileSync(join(outDir, 'meta.json'), JSON.stringify(meta, null, 2));
-  console.log(`brown: ${meta.train_docs} train docs (${train.length} tokens), ${meta.val_docs} val docs (${val.length} tokens) → ${outDir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `brown: ${meta.train_docs} train docs (${train.length} tokens), ${meta.val_docs} val docs (${val.length} tokens) → ${outDir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }

@@ -67,8 +67,11 @@ function unpack(bin: string, dir: string): void {
  */
 function untar(tar: Buffer, into: string): void {
   const field = (h: Buffer, at: number, len: number): string =>
-    h.subarray(at, at + len).toString('utf8').replace(/\0.*$/s, '');
-  for (let off = 0; off + 512 <= tar.length; ) {
+    h
+      .subarray(at, at + len)
+      .toString('utf8')
+      .replace(/\0.*$/s, '');
+  for (let off = 0; off + 512 <= tar.length;) {
     const header = tar.subarray(off, off + 512);
     if (header.every((b) => b === 0)) break; // end-of-archive block
     const prefix = field(header, 345, 155);

@@ -124,8 +124,16 @@ describe('keyboard and copy', () => {
     }
     // Every field in reading order, then the button.
     expect(order).toEqual([
-      'p-max_new_tokens', 'p-temperature', 'p-top_k', 'p-top_p', 'p-repetition_penalty', 'p-seed',
-      'p-num_return_sequences', 'p-stop', 'p-do_sample', 'pg-generate',
+      'p-max_new_tokens',
+      'p-temperature',
+      'p-top_k',
+      'p-top_p',
+      'p-repetition_penalty',
+      'p-seed',
+      'p-num_return_sequences',
+      'p-stop',
+      'p-do_sample',
+      'pg-generate',
     ]);
     const ring = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
     expect(ring).toBe('solid');

@@ -70,7 +70,9 @@ describe('the model page on wrangler dev', () => {
     const last = JSON.parse(events[events.length - 1]!);
     expect(last.generated_text).toBe(await generated(page));
     expect(last.details.seed).toBe(11);
-    expect(await page.locator('#pg-stats').textContent()).toMatch(new RegExp(`^${last.details.generated_tokens} tokens · [\\d.]+ tokens/s`));
+    expect(await page.locator('#pg-stats').textContent()).toMatch(
+      new RegExp(`^${last.details.generated_tokens} tokens · [\\d.]+ tokens/s`),
+    );
     expect(problems).toEqual([]);
   });
 

@@ -11,7 +11,10 @@ export interface InitializerInfo {
   location: string | null;
 }
 
-export function graphInitializers(dir: string, graphKey: string): { initializers: InitializerInfo[]; nodes: { opType: string; inputs: string[] }[] } {
+export function graphInitializers(
+  dir: string,
+  graphKey: string,
+): { initializers: InitializerInfo[]; nodes: { opType: string; inputs: string[] }[] } {
   const model = onnx.ModelProto.decode(readFileSync(join(dir, graphKey)));
   const g = model.graph!;
   return {

@@ -49,7 +49,10 @@ export class OrtModel {
     const past: Past = new Map();
     for (let i = 0; i < n_layer; i++) {
       for (const kind of ['key', 'value']) {
-        past.set(`${kind}.${i}`, f16 ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims));
+        past.set(
+          `${kind}.${i}`,
+          f16 ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims),
+        );
       }
     }
     return past;
@@ -66,9 +69,19 @@ export class OrtModel {
       const st = this.manifest.stages[s]!;
       const feeds: Record<string, ort.Tensor> = {};
       for (const name of st.inputs) {
-        if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(ids.flat(), (v) => BigInt(v)), [batch, seq]);
+        if (name === 'input_ids')
+          feeds[name] = new ort.Tensor(
+            'int64',
+            BigInt64Array.from(ids.flat(), (v) => BigInt(v)),
+            [batch, seq],
+          );
         else if (name === 'hidden_in') feeds[name] = hiddenIn!;
-        else if (name === 'logits_index') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(logitsIndex, (v) => BigInt(v)), [logitsIndex.length]);
+        else if (name === 'logits_index')
+          feeds[name] = new ort.Tensor(
+            'int64',
+            BigInt64Array.from(logitsIndex, (v) => BigInt(v)),
+            [logitsIndex.length],
+          );
         else feeds[name] = past.get(name.replace(/^past_/, ''))!;
       }
       const out = await this.sessions[s]!.run(feeds);

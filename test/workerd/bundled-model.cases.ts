@@ -15,7 +15,13 @@ const FP32 = 'edge-gpt2-brown-fp32';
 
 interface Reference {
   checkpoint: { model_safetensors_sha256: string };
-  prompts: { name: string; text: string; ids: number[]; last_logits: { top_ids: number[]; top_values: number[] }; greedy_new_ids: number[] }[];
+  prompts: {
+    name: string;
+    text: string;
+    ids: number[];
+    last_logits: { top_ids: number[]; top_values: number[] };
+    greedy_new_ids: number[];
+  }[];
   hidden_states: { ids: number[]; values: number[][] };
   prompt_logprobs: { ids: number[]; token_logprobs: (number | null)[] };
 }
@@ -31,7 +37,8 @@ export function bundledModelCases(): void {
 
     beforeAll(async () => {
       const shards = (await fixtureText('shards/list')).split('\n');
-      if (!shards.includes(`models/${BUNDLED}/manifest.json`)) throw new Error('the shipped model dir (model-shards/ or $MODEL_SHARDS) has no edge-gpt2-brown manifest');
+      if (!shards.includes(`models/${BUNDLED}/manifest.json`))
+        throw new Error('the shipped model dir (model-shards/ or $MODEL_SHARDS) has no edge-gpt2-brown manifest');
       await seed(shards, (key) => fixture(`shards/file/${key}`));
       const fp32 = (await fixtureText('bundled-fp32/list')).split('\n');
       await seed(fp32, (key) => fixture(`bundled-fp32/file/${key}`));
@@ -67,9 +74,7 @@ export function bundledModelCases(): void {
       }
       const h = await lm.forward({ inputIds: [ref.hidden_states.ids], cache: null, logitsFor: 'last', hidden: true });
       const E = lm.config.nEmbd;
-      ref.hidden_states.values.forEach((row, s) =>
-        row.forEach((v, e) => expect(Math.abs(h.hidden![s * E + e]! - v)).toBeLessThan(1e-4)),
-      );
+      ref.hidden_states.values.forEach((row, s) => row.forEach((v, e) => expect(Math.abs(h.hidden![s * E + e]! - v)).toBeLessThan(1e-4)));
       lm.release(h.cache);
       const ids = ref.prompt_logprobs.ids;
       const all = await lm.forward({ inputIds: [ids], cache: null, logitsFor: 'all' });

@@ -52,7 +52,9 @@ describe('feature routes of the Worker in workerd', () => {
     expect(got).toHaveLength(want.length);
     expect(Math.max(...want.map((v, e) => Math.abs(got[e]! - v)))).toBeLessThan(int8FeatureTol(rows));
 
-    const b64 = (await (await post('/v1/embeddings', { model: ID, input: text, encoding_format: 'base64' })).json()) as { data: { embedding: string }[] };
+    const b64 = (await (await post('/v1/embeddings', { model: ID, input: text, encoding_format: 'base64' })).json()) as {
+      data: { embedding: string }[];
+    };
     const bytes = Uint8Array.from(atob(b64.data[0]!.embedding), (ch) => ch.charCodeAt(0));
     expect(Array.from(new Float32Array(bytes.buffer))).toEqual(got);
   });

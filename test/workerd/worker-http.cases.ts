@@ -80,7 +80,10 @@ export function workerHttpCases(): void {
       const body = { inputs: PROMPT.text, parameters: { max_new_tokens: 16, do_sample: true, seed: 1234, temperature: 0.9, top_k: 40 } };
       const alone = ((await (await post('/generate', body)).json()) as { generated_text: string }).generated_text;
       const texts = await Promise.all(
-        Array.from({ length: 8 }, async () => ((await (await post('/generate', body)).json()) as { generated_text: string }).generated_text),
+        Array.from(
+          { length: 8 },
+          async () => ((await (await post('/generate', body)).json()) as { generated_text: string }).generated_text,
+        ),
       );
       expect(new Set(texts)).toEqual(new Set([alone]));
       expect(alone.length).toBeGreaterThan(0);
@@ -97,7 +100,7 @@ export function workerHttpCases(): void {
         signal: controller.signal,
       });
       const reader = res.body!.getReader();
-      for (let events = 0; events < 3; ) if ((await reader.read()).value) events++;
+      for (let events = 0; events < 3;) if ((await reader.read()).value) events++;
       controller.abort();
       await reader.cancel().catch(() => {});
       await new Promise((r) => setTimeout(r, 300)); // let an in-flight step finish
@@ -108,7 +111,12 @@ export function workerHttpCases(): void {
     });
 
     it('malformed bodies are 4xx, never 5xx', async () => {
-      for (const body of ['{not json', '{"inputs": 5}', '{"inputs":"x","parameters":{"max_new_tokens":-1}}', '{"inputs":"x","parameters":{"max_new_tokens":100000}}']) {
+      for (const body of [
+        '{not json',
+        '{"inputs": 5}',
+        '{"inputs":"x","parameters":{"max_new_tokens":-1}}',
+        '{"inputs":"x","parameters":{"max_new_tokens":100000}}',
+      ]) {
         const res = await SELF.fetch('http://worker/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
         expect(res.status, body).toBeGreaterThanOrEqual(400);
         expect(res.status, body).toBeLessThan(500);

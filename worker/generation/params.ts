@@ -17,8 +17,7 @@ export function assertParams(p: GenerationParams): void {
   if (!(p.temperature >= 0 && Number.isFinite(p.temperature))) fail('temperature', 'finite and >= 0', p.temperature);
   if (!(p.topP > 0 && p.topP <= 1)) fail('topP', 'in (0, 1]', p.topP);
   if (!(p.typicalP > 0 && p.typicalP <= 1)) fail('typicalP', 'in (0, 1]', p.typicalP);
-  if (!(p.repetitionPenalty > 0 && Number.isFinite(p.repetitionPenalty)))
-    fail('repetitionPenalty', 'finite and > 0', p.repetitionPenalty);
+  if (!(p.repetitionPenalty > 0 && Number.isFinite(p.repetitionPenalty))) fail('repetitionPenalty', 'finite and > 0', p.repetitionPenalty);
   if (!Number.isFinite(p.presencePenalty)) fail('presencePenalty', 'finite', p.presencePenalty);
   if (!Number.isFinite(p.frequencyPenalty)) fail('frequencyPenalty', 'finite', p.frequencyPenalty);
   if (!Number.isFinite(p.seed)) fail('seed', 'a finite number', p.seed);

@@ -17,12 +17,7 @@ export function applyRepetitionPenalty(row: Float32Array, seen: Iterable<number>
 }
 
 /** OpenAI penalties over generated tokens only: logit −= presence·[count>0] + frequency·count. */
-export function applyPresenceFrequency(
-  row: Float32Array,
-  counts: ReadonlyMap<number, number>,
-  presence: number,
-  frequency: number,
-): void {
+export function applyPresenceFrequency(row: Float32Array, counts: ReadonlyMap<number, number>, presence: number, frequency: number): void {
   if (presence === 0 && frequency === 0) return;
   for (const [id, count] of counts) {
     const v = row[id];

@@ -152,7 +152,8 @@ function keepPrefix(c: Candidates, target: number, keepTies: boolean): void {
   for (let j = 0; j < c.n; j++) {
     const id = c.ids[j]!;
     const b = Math.floor((c.key[id]! - lo) * scale);
-    if (b < crossing) c.ids[kept++] = id; // ranked before the boundary: kept, order irrelevant
+    if (b < crossing)
+      c.ids[kept++] = id; // ranked before the boundary: kept, order irrelevant
     else if (b === crossing) c.boundary[inBoundary++] = id;
   }
   c.n = kept + cutSorted(c, kept, inBoundary, before, target, keepTies);

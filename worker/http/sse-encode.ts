@@ -5,16 +5,16 @@
  * - A comment (`: text`) is ignored by parsers; we use it for keep-alive and load progress.
  * - Every message ends with a blank line so the client dispatches it at once.
  */
-export type SSEMessage =
-  | { event?: string; id?: string; data: string }
-  | { comment: string };
+export type SSEMessage = { event?: string; id?: string; data: string } | { comment: string };
 
 export function encodeSSE(msg: SSEMessage): string {
   if ('comment' in msg) {
-    return msg.comment
-      .split(/\r\n|\r|\n/)
-      .map((line) => `: ${line}\n`)
-      .join('') + '\n';
+    return (
+      msg.comment
+        .split(/\r\n|\r|\n/)
+        .map((line) => `: ${line}\n`)
+        .join('') + '\n'
+    );
   }
   let out = '';
   if (msg.event !== undefined) out += `event: ${oneLine(msg.event, 'event')}\n`;

@@ -45,8 +45,10 @@ function describe(issue: Issue, path: string): string {
     case 'too_big': {
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
-      if (issue.origin === 'array') return `${field} must have ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} items`;
-      if (issue.origin === 'string') return `${field} must have ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} characters`;
+      if (issue.origin === 'array')
+        return `${field} must have ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} items`;
+      if (issue.origin === 'string')
+        return `${field} must have ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} characters`;
       if (issue.origin === 'int' && Math.abs(Number(bound)) === Number.MAX_SAFE_INTEGER) {
         return `${field} must be a safe integer (|x| <= 2^53 - 1)`;
       }

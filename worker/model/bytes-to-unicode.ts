@@ -6,8 +6,7 @@
  * The reader (tokenizer.ts) inverts it; the writers (scripts/tokenizer, the synthetic checkpoints) use it as is.
  */
 export function bytesToUnicode(): string[] {
-  const printable = (b: number): boolean =>
-    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const printable = (b: number): boolean => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   const out: string[] = new Array<string>(256);
   let next = 0;
   for (let b = 0; b < 256; b++) {

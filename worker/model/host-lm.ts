@@ -61,7 +61,8 @@ export class HostCausalLM implements CausalLM {
     this.H = c.n_head;
     this.hd = c.n_embd / c.n_head;
     this.int8 = manifest.host?.wte.dtype === 'int8';
-    if (sessions.length !== c.n_layer + 1) throw new Error(`host-attention needs n_layer + 1 = ${c.n_layer + 1} sessions, got ${sessions.length}`);
+    if (sessions.length !== c.n_layer + 1)
+      throw new Error(`host-attention needs n_layer + 1 = ${c.n_layer + 1} sessions, got ${sessions.length}`);
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
@@ -186,7 +187,7 @@ export class HostCausalLM implements CausalLM {
     const o = this.k.alloc(T * E * 4);
     try {
       for (let b = 0; b < B; b++) {
-        const kBase = cache.ptr + ((b * this.config.nLayer + j) * 2 * H * slab) * 4; // [H, cap, hd]
+        const kBase = cache.ptr + (b * this.config.nLayer + j) * 2 * H * slab * 4; // [H, cap, hd]
         const vBase = kBase + H * slab * 4;
         this.k.f32(rows, T * 3 * E).set(qkv.subarray(b * T * 3 * E, (b + 1) * T * 3 * E));
         this.k.kvAppend(rows + E * 4, T, 3 * E, H, hd, kBase, cap, P); // k of each row, into the cache

@@ -7,7 +7,14 @@ import type { ForwardRequest, KVCache, LMConfig } from '../generation/types.ts';
 import type { ModelConfig } from './manifest.ts';
 
 export function lmConfig(c: ModelConfig): LMConfig {
-  return { vocabSize: c.vocab_size, nPositions: c.n_positions, nEmbd: c.n_embd, nLayer: c.n_layer, eosTokenId: c.eos_token_id, bosTokenId: c.bos_token_id };
+  return {
+    vocabSize: c.vocab_size,
+    nPositions: c.n_positions,
+    nEmbd: c.n_embd,
+    nLayer: c.n_layer,
+    eosTokenId: c.eos_token_id,
+    bosTokenId: c.bos_token_id,
+  };
 }
 
 /** A cache class of one model: `released` is set once a forward consumed it or `release` freed it. */

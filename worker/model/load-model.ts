@@ -62,7 +62,14 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
       fetchMs += Date.now() - tf;
       progress('session', s);
       const ts = Date.now();
-      sessions.push(await createSession(opts.runtime, graph!, stage.shards.map((ref, j) => ({ path: ref.location, data: shards[j]! })), `stage ${s}`));
+      sessions.push(
+        await createSession(
+          opts.runtime,
+          graph!,
+          stage.shards.map((ref, j) => ({ path: ref.location, data: shards[j]! })),
+          `stage ${s}`,
+        ),
+      );
       sessionMs += Date.now() - ts;
       log(`[model] ${id}: stage ${s} ready (layers ${stage.layers[0]}..${stage.layers[1] - 1}), wasm heap ${mb(opts.runtime.heapBytes())}`);
     }
@@ -93,13 +100,17 @@ async function loadHost(
   log: (line: string) => void,
 ): Promise<{ lm: HostCausalLM; fetchMs: number; sessionMs: number }> {
   const kernels = opts.runtime.kernels?.();
-  if (!kernels) throw new ModelLoadError('session_failed', `runtime ${opts.runtime.platform} has no host kernels for a host-attention model`);
+  if (!kernels)
+    throw new ModelLoadError('session_failed', `runtime ${opts.runtime.platform} has no host kernels for a host-attention model`);
   const host = manifest.host!;
   const { vocab_size: V, n_embd: E, n_positions: P } = manifest.config;
   const expect = (name: string, t: HostTensor, dtype: HostTensor['dtype'], shape: number[]) => {
     const per = dtype === 'int8' ? 1 : 4;
     if (t.dtype !== dtype || t.shape.join() !== shape.join() || t.bytes !== per * shape.reduce((a, b) => a * b, 1)) {
-      throw new ModelLoadError('manifest_invalid', `host.${name} must be ${dtype} [${shape.join(', ')}], the manifest says ${t.dtype} [${t.shape.join(', ')}] in ${t.bytes} bytes`);
+      throw new ModelLoadError(
+        'manifest_invalid',
+        `host.${name} must be ${dtype} [${shape.join(', ')}], the manifest says ${t.dtype} [${t.shape.join(', ')}] in ${t.bytes} bytes`,
+      );
     }
   };
   const int8 = host.wte.dtype === 'int8';
@@ -188,6 +199,9 @@ async function createSession(
       externalData,
     });
   } catch (err) {
-    throw new ModelLoadError('session_failed', `${what}: onnxruntime could not create a session: ${String((err as Error).message ?? err).slice(0, 200)}`);
+    throw new ModelLoadError(
+      'session_failed',
+      `${what}: onnxruntime could not create a session: ${String((err as Error).message ?? err).slice(0, 200)}`,
+    );
   }
 }

@@ -16,6 +16,11 @@ export function nodeOrt(): OrtRuntime {
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = 'error';
-  runtime = { ort, platform: 'node-wasm', heapBytes: () => ortHeap() + (kernels?.heapBytes() ?? 0), kernels: () => (kernels ??= nodeKernels()) };
+  runtime = {
+    ort,
+    platform: 'node-wasm',
+    heapBytes: () => ortHeap() + (kernels?.heapBytes() ?? 0),
+    kernels: () => (kernels ??= nodeKernels()),
+  };
   return runtime;
 }

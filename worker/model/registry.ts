@@ -7,14 +7,7 @@ import { loadModel } from './load-model.ts';
 import { fetchManifest, type LoaderOptions } from './loader.ts';
 import type { Manifest } from './manifest.ts';
 import type { OrtRuntime } from './ort.ts';
-import {
-  ModelLoadError,
-  type BlobSource,
-  type LoadedModel,
-  type LoadProgress,
-  type ModelProvider,
-  type ModelState,
-} from './types.ts';
+import { ModelLoadError, type BlobSource, type LoadedModel, type LoadProgress, type ModelProvider, type ModelState } from './types.ts';
 
 export interface ModelProviderOptions extends LoaderOptions {
   source: BlobSource;

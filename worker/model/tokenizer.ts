@@ -28,9 +28,8 @@ export function createTokenizer(tokenizerJson: unknown, eosTokenId: number): Tex
     if (token === undefined) throw new RangeError(`token id ${id} is not in the vocabulary (size ${vocabSize})`);
     // Added tokens (<|endoftext|>) are stored as plain text; vocab entries in the byte-level alphabet.
     const chars = [...token];
-    const bytes = added.has(id) || !chars.every((c) => byteOf.has(c))
-      ? encoder.encode(token)
-      : Uint8Array.from(chars, (c) => byteOf.get(c)!);
+    const bytes =
+      added.has(id) || !chars.every((c) => byteOf.has(c)) ? encoder.encode(token) : Uint8Array.from(chars, (c) => byteOf.get(c)!);
     bytesCache.set(id, bytes);
     return bytes;
   }

@@ -34,13 +34,7 @@ export interface BlobSource {
 }
 
 export type ModelLoadErrorCode =
-  | 'unknown_model'
-  | 'manifest_missing'
-  | 'manifest_invalid'
-  | 'blob_missing'
-  | 'blob_corrupt'
-  | 'fetch_failed'
-  | 'session_failed';
+  'unknown_model' | 'manifest_missing' | 'manifest_invalid' | 'blob_missing' | 'blob_corrupt' | 'fetch_failed' | 'session_failed';
 
 /** The model cannot be loaded; the message is safe to show to clients (no stack, no secrets). */
 export class ModelLoadError extends Error {

@@ -23,20 +23,34 @@ export interface HiddenStates {
  * cost model generation uses (the clock is frozen in Workers while JS runs, so it cannot be read
  * mid-request): a too-large request is refused before any compute, not killed half-way.
  */
-export async function embed(model: Model, inputs: readonly number[][], signal: AbortSignal, field: string, budget: number): Promise<HiddenStates[]> {
+export async function embed(
+  model: Model,
+  inputs: readonly number[][],
+  signal: AbortSignal,
+  field: string,
+  budget: number,
+): Promise<HiddenStates[]> {
   const { lm, facts } = model;
   if (!facts.hiddenStates) {
-    throw new ServiceError('unsupported', `model ${model.id} was converted without hidden states (last_hidden_state); re-convert it to serve features`, {
-      reason: 'model_not_supported',
-    });
+    throw new ServiceError(
+      'unsupported',
+      `model ${model.id} was converted without hidden states (last_hidden_state); re-convert it to serve features`,
+      {
+        reason: 'model_not_supported',
+      },
+    );
   }
   const meter = new CpuMeter(budget, facts.costPrior, () => performance.now());
   const estimate = inputs.reduce((ms, ids) => ms + meter.estimate({ batch: 1, past: 0, seq: ids.length }), 0);
   if (estimate > budget) {
-    throw new ServiceError('over_limit', `these inputs need an estimated ${Math.ceil(estimate)} ms of compute, over CPU_BUDGET_MS (${budget}); send fewer or shorter inputs`, {
-      param: field,
-      reason: 'cpu_budget_exceeded',
-    });
+    throw new ServiceError(
+      'over_limit',
+      `these inputs need an estimated ${Math.ceil(estimate)} ms of compute, over CPU_BUDGET_MS (${budget}); send fewer or shorter inputs`,
+      {
+        param: field,
+        reason: 'cpu_budget_exceeded',
+      },
+    );
   }
   const nEmbd = lm.config.nEmbd;
   const out: HiddenStates[] = [];
@@ -44,7 +58,8 @@ export async function embed(model: Model, inputs: readonly number[][], signal: A
     if (signal.aborted) throw cancelled();
     const r = await lm.forward({ inputIds: [ids], cache: null, logitsFor: 'last', hidden: true });
     lm.release(r.cache);
-    if (!r.hidden || r.hidden.length !== ids.length * nEmbd) throw new ServiceError('failed', 'generation failed: the model returned invalid output');
+    if (!r.hidden || r.hidden.length !== ids.length * nEmbd)
+      throw new ServiceError('failed', 'generation failed: the model returned invalid output');
     out.push({ data: r.hidden, tokens: ids.length, nEmbd }); // [1, tokens, n_embd]
   }
   if (signal.aborted) throw cancelled();

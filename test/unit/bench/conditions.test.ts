@@ -31,7 +31,13 @@ describe('bench conditions', () => {
   });
 
   it('says loudly why numbers are not results', () => {
-    const banner = loudWarning('gpt2-int8-s1', { load1: [2, 2], othersCores: 1, seconds: 10, quiet: false, notQuiet: ['1-min load 2.00 before the run'] });
+    const banner = loudWarning('gpt2-int8-s1', {
+      load1: [2, 2],
+      othersCores: 1,
+      seconds: 10,
+      quiet: false,
+      notQuiet: ['1-min load 2.00 before the run'],
+    });
     expect(banner).toContain('NOT A QUIET MACHINE (gpt2-int8-s1)');
     expect(banner).toContain('1-min load 2.00 before the run');
   });

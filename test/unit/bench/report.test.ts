@@ -38,7 +38,10 @@ describe('inputs', () => {
     expect(untagBrown("The/at jury/nn said/vbd ``/`` no/at ''/'' ./.")).toBe('The jury said " no ".');
   });
   it('reads the loader timings from its log line', () => {
-    expect(parseLoadLog(['[model] x: loaded in 900 ms (fetch+verify 120 ms, sessions 700 ms), 5 MB fetched'])).toEqual({ fetchMs: 120, sessionMs: 700 });
+    expect(parseLoadLog(['[model] x: loaded in 900 ms (fetch+verify 120 ms, sessions 700 ms), 5 MB fetched'])).toEqual({
+      fetchMs: 120,
+      sessionMs: 700,
+    });
     expect(parseLoadLog(['nothing'])).toEqual({});
   });
 });
@@ -57,19 +60,47 @@ function suite(decode: number, heap: number): SuiteResult {
 
 describe('report', () => {
   const results: BenchResults = {
-    machine: { cpu: 'Test CPU', cores: 2, node: 'v20', wrangler: '4.86.0', workerd: 'workerd x', onnxruntimeWeb: '1.30.0', onnxruntimeNode: '1.30.0', transformersJs: '4.3.1', date: 'D', command: 'npm run bench' },
+    machine: {
+      cpu: 'Test CPU',
+      cores: 2,
+      node: 'v20',
+      wrangler: '4.86.0',
+      workerd: 'workerd x',
+      onnxruntimeWeb: '1.30.0',
+      onnxruntimeNode: '1.30.0',
+      transformersJs: '4.3.1',
+      date: 'D',
+      command: 'npm run bench',
+    },
     suite: { runs: 3, decodeSteps: 8, pasts: [32, 512], genTokens: 64 },
     configs: [
       {
         id: 'gpt2-int8-s1',
         config: { source: 'gpt2', quant: 'int8', stages: 1, kv: 'float32' },
-        manifest: { config: { architecture: 'gpt2', n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5, bos_token_id: 50256, eos_token_id: 50256, parameters: 124e6 }, memory: { weights_bytes: 128 * 2 ** 20, wasm_heap_estimate_bytes: 0, kv_cache_bytes_per_token: 73728 } },
+        manifest: {
+          config: {
+            architecture: 'gpt2',
+            n_layer: 12,
+            n_head: 12,
+            n_embd: 768,
+            n_positions: 1024,
+            vocab_size: 50257,
+            layer_norm_epsilon: 1e-5,
+            bos_token_id: 50256,
+            eos_token_id: 50256,
+            parameters: 124e6,
+          },
+          memory: { weights_bytes: 128 * 2 ** 20, wasm_heap_estimate_bytes: 0, kv_cache_bytes_per_token: 73728 },
+        },
         workerd: { engine: 'workerd', suite: suite(40, 150 * 2 ** 20) },
         coldRuns: [
           { loadMs: 1000, firstTokenMs: 100, load: { fetchMs: 200, sessionMs: 700 } },
           { loadMs: 1200, firstTokenMs: 100, load: { fetchMs: 220, sessionMs: 800 } },
         ],
-        node: [{ engine: 'tfjs-wasm', suite: suite(80, 160 * 2 ** 20) }, { engine: 'node-native', error: 'boom' }],
+        node: [
+          { engine: 'tfjs-wasm', suite: suite(80, 160 * 2 ** 20) },
+          { engine: 'node-native', error: 'boom' },
+        ],
       },
     ],
   };
@@ -89,8 +120,13 @@ describe('report', () => {
     expect(md).toContain('failed: boom');
   });
   it('takes the memory of one request in a fresh isolate when it was measured', () => {
-    const withServe: BenchResults = { ...results, configs: [{ ...results.configs[0]!, serve: { heap: 100 * 2 ** 20, kvJsBytes: 0, context: 528, rssPeak: 400 * 2 ** 20 } }] };
-    const row = renderReport(withServe).split('\n').find((l) => l.startsWith('| gpt2-int8-s1 (12×768'))!;
+    const withServe: BenchResults = {
+      ...results,
+      configs: [{ ...results.configs[0]!, serve: { heap: 100 * 2 ** 20, kvJsBytes: 0, context: 528, rssPeak: 400 * 2 ** 20 } }],
+    };
+    const row = renderReport(withServe)
+      .split('\n')
+      .find((l) => l.startsWith('| gpt2-int8-s1 (12×768'))!;
     expect(row).toMatch(/\| 100\.0 \| — \| 100\.0 \| 400\.0 \| yes \|$/); // heap, KV in JS, isolate, VmHWM, fits
   });
   it('replaces only the generated section, or appends it', () => {

@@ -28,7 +28,8 @@ describe.each([
 
   beforeAll(async () => {
     const ck = await synth(join(tmp.dir, 'ck'), { prefix, dtype });
-    for (const stages of [1, 2, 3]) await convertQuiet({ input: ck, out: join(tmp.dir, 'out'), id: `m${stages}`, quant: 'fp32', stages, attention: 'graph' });
+    for (const stages of [1, 2, 3])
+      await convertQuiet({ input: ck, out: join(tmp.dir, 'out'), id: `m${stages}`, quant: 'fp32', stages, attention: 'graph' });
     ref = await Gpt2Reference.load(ck);
   }, 60_000);
   afterAll(async () => {
@@ -39,7 +40,11 @@ describe.each([
   it('prefill logits and hidden states match the reference within 1e-4', async () => {
     const m = await load(1);
     const r = ref.forward(PROMPT);
-    const o = await m.step([PROMPT], m.emptyPast(1), PROMPT.map((_, i) => i));
+    const o = await m.step(
+      [PROMPT],
+      m.emptyPast(1),
+      PROMPT.map((_, i) => i),
+    );
     expect(o.logits.length).toBe(PROMPT.length * V);
     expect(maxAbsDiff(o.logits, r.logits)).toBeLessThan(TOL);
     expect(maxAbsDiff(o.hidden, r.hidden)).toBeLessThan(TOL);
@@ -51,7 +56,11 @@ describe.each([
     let past = (await m.step([PROMPT], m.emptyPast(1), [PROMPT.length - 1])).present;
     for (const step of [[7], [123], [299, 0], [64]]) {
       const r = ref.forward(step, rc);
-      const o = await m.step([step], past, step.map((_, i) => i));
+      const o = await m.step(
+        [step],
+        past,
+        step.map((_, i) => i),
+      );
       expect(maxAbsDiff(o.logits, r.logits)).toBeLessThan(TOL);
       // present_key.0 holds every token so far: [1, n_head, past + seq, head_dim]
       expect(o.present.get('key.0')!.dims).toEqual([1, 3, rc.length + step.length, 16]);
@@ -73,7 +82,18 @@ describe.each([
   it.each([2, 3])('%i stages give the same logits and cache as one', async (stages) => {
     const one = await load(1);
     const split = await load(stages);
-    expect(split.manifest.stages.map((s) => s.layers)).toEqual(stages === 2 ? [[0, 1], [1, 3]] : [[0, 1], [1, 2], [2, 3]]);
+    expect(split.manifest.stages.map((s) => s.layers)).toEqual(
+      stages === 2
+        ? [
+            [0, 1],
+            [1, 3],
+          ]
+        : [
+            [0, 1],
+            [1, 2],
+            [2, 3],
+          ],
+    );
     let p1 = one.emptyPast(1);
     let pn = split.emptyPast(1);
     for (const step of [PROMPT, [9], [10]]) {

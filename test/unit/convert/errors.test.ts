@@ -33,7 +33,10 @@ async function rewrite(dir: string, edit: (t: { name: string; shape: number[]; d
   const tensors = [];
   for (const [name, info] of st.tensors) tensors.push({ name, shape: info.shape, data: await st.readFloat32(name) });
   await st.close();
-  await writeSafetensors(path, edit(tensors).map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, chunks: () => [new Uint8Array(t.data.buffer)] })));
+  await writeSafetensors(
+    path,
+    edit(tensors).map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, chunks: () => [new Uint8Array(t.data.buffer)] })),
+  );
 }
 
 /** Replaces text in the safetensors header (same length, so offsets stay valid). */
@@ -63,7 +66,11 @@ describe('converter rejects bad checkpoints', () => {
   it('missing tensor: names it and hints at the layout', async () => {
     const dir = copy();
     await rewrite(dir, (ts) => ts.filter((t) => t.name !== 'transformer.h.1.mlp.c_fc.weight'));
-    await expectFailure(dir, 'missing_tensor', /missing transformer\.h\.1\.mlp\.c_fc\.weight — is this a GPT-2 checkpoint.*found names like transformer\.wte\.weight/);
+    await expectFailure(
+      dir,
+      'missing_tensor',
+      /missing transformer\.h\.1\.mlp\.c_fc\.weight — is this a GPT-2 checkpoint.*found names like transformer\.wte\.weight/,
+    );
   });
 
   it('wrong shape (a Linear [out, in] instead of Conv1D [in, out])', async () => {
@@ -137,7 +144,11 @@ describe('converter rejects bad checkpoints', () => {
 describe('accepted variations', () => {
   it('a tied lm_head.weight and old attn.bias buffers are accepted with notes', async () => {
     const dir = copy();
-    await rewrite(dir, (ts) => [...ts, { name: 'lm_head.weight', shape: ts[0]!.shape, data: ts[0]!.data }, { name: 'transformer.h.0.attn.bias', shape: [1, 1, 4, 4], data: new Float32Array(16) }]);
+    await rewrite(dir, (ts) => [
+      ...ts,
+      { name: 'lm_head.weight', shape: ts[0]!.shape, data: ts[0]!.data },
+      { name: 'transformer.h.0.attn.bias', shape: [1, 1, 4, 4], data: new Float32Array(16) },
+    ]);
     const r = await convertQuiet({ input: dir, out: join(tmp.dir, 'ok-out'), id: 'ok', quant: 'fp32' });
     expect(r.notes.join('\n')).toMatch(/lm_head\.weight present.*stored once/);
     expect(r.notes.join('\n')).toMatch(/ignored 1 non-weight tensor\(s\): transformer\.h\.0\.attn\.bias/);
@@ -147,7 +158,10 @@ describe('accepted variations', () => {
 describe('converter rejects --attention host where it cannot apply', () => {
   it('q4, several stages or an fp16 cache need the in-graph layout', async () => {
     for (const extra of [{ quant: 'q4' as const }, { stages: 2 }, { kv: 'float16' as const }]) {
-      await expectFailure(good, 'bad_args', /--attention host supports int8 and fp32 weights, one stage and a float32 KV cache/, { ...extra, attention: 'host' });
+      await expectFailure(good, 'bad_args', /--attention host supports int8 and fp32 weights, one stage and a float32 KV cache/, {
+        ...extra,
+        attention: 'host',
+      });
     }
   });
   it('a width the kernels cannot take (n_embd not a multiple of 16)', async () => {
@@ -161,7 +175,13 @@ describe('converter rejects --attention host where it cannot apply', () => {
 
 describe('manifest card', () => {
   it('merges --card facts with the conversion notes', async () => {
-    const { manifest } = await convertQuiet({ input: good, out: join(tmp.dir, 'card-out'), id: 'card', quant: 'fp32', card: { description: 'test model', training: { steps: 3 } } });
+    const { manifest } = await convertQuiet({
+      input: good,
+      out: join(tmp.dir, 'card-out'),
+      id: 'card',
+      quant: 'fp32',
+      card: { description: 'test model', training: { steps: 3 } },
+    });
     expect(manifest.card).toMatchObject({ description: 'test model', training: { steps: 3 }, source_dtype: 'F32' });
     const onDisk = JSON.parse(readFileSync(join(tmp.dir, 'card-out', 'models', 'card', 'manifest.json'), 'utf8')) as { card: unknown };
     expect(onDisk.card).toEqual(manifest.card);

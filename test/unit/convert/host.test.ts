@@ -102,8 +102,12 @@ describe('host-attention fp32 vs torch (trained checkpoint)', () => {
     let agree = 0;
     for (let w = 0; w < ids.length; w += 128) {
       const win = ids.slice(w, w + 128);
-      const [a, b] = [await lm('fp32').forward({ inputIds: [win], cache: null, logitsFor: 'all' }), await lm('int8').forward({ inputIds: [win], cache: null, logitsFor: 'all' })];
-      for (let i = 0; i < win.length; i++) agree += Number(argmax(a.logits.subarray(i * V, (i + 1) * V)) === argmax(b.logits.subarray(i * V, (i + 1) * V)));
+      const [a, b] = [
+        await lm('fp32').forward({ inputIds: [win], cache: null, logitsFor: 'all' }),
+        await lm('int8').forward({ inputIds: [win], cache: null, logitsFor: 'all' }),
+      ];
+      for (let i = 0; i < win.length; i++)
+        agree += Number(argmax(a.logits.subarray(i * V, (i + 1) * V)) === argmax(b.logits.subarray(i * V, (i + 1) * V)));
       lm('fp32').release(a.cache);
       lm('int8').release(b.cache);
     }

@@ -78,10 +78,16 @@ describe('an n_inner that disagrees with the MLP tensors', () => {
   };
 
   it('is refused with the width the tensors have (n_inner given)', async () => {
-    await refused({ n_inner: 64 }, /h\.0\.mlp\.c_fc\.weight has shape \[48, 80\], expected \[48, 64\]: config\.json's n_inner is 64; if the weights are right, set "n_inner": 80 in config\.json/);
+    await refused(
+      { n_inner: 64 },
+      /h\.0\.mlp\.c_fc\.weight has shape \[48, 80\], expected \[48, 64\]: config\.json's n_inner is 64; if the weights are right, set "n_inner": 80 in config\.json/,
+    );
   });
 
   it('is refused with the width the tensors have (n_inner null, i.e. 4 x n_embd)', async () => {
-    await refused({ n_inner: null }, /expected \[48, 192\]: config\.json's n_inner is null, i\.e\. 4 x n_embd = 192; if the weights are right, set "n_inner": 80/);
+    await refused(
+      { n_inner: null },
+      /expected \[48, 192\]: config\.json's n_inner is null, i\.e\. 4 x n_embd = 192; if the weights are right, set "n_inner": 80/,
+    );
   });
 });

@@ -108,7 +108,9 @@ describe('tied embedding is stored once', () => {
 
   it('q4: the vocab slices are the only embedding tensors', async () => {
     const m = (await model('q4')).manifest;
-    const names = graphInitializers(out, graphOf(m.stages[0]!).key).initializers.map((t) => t.name).filter((n) => n.startsWith('wte'));
+    const names = graphInitializers(out, graphOf(m.stages[0]!).key)
+      .initializers.map((t) => t.name)
+      .filter((n) => n.startsWith('wte'));
     expect(names.length).toBeGreaterThan(0);
     expect(names.every((n) => /^wte\.q4(_scale)?\.\d+$/.test(n))).toBe(true);
   });
@@ -123,7 +125,7 @@ describe('tied embedding is stored once', () => {
 });
 
 describe('shards', () => {
-  it('every initializer of a stage lives in that stage\'s own shards, 64-byte aligned, inside the shard', async () => {
+  it("every initializer of a stage lives in that stage's own shards, 64-byte aligned, inside the shard", async () => {
     for (const id of ['int8-3', 'q4']) {
       const m = (await model(id)).manifest;
       for (const st of m.stages) {

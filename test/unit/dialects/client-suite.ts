@@ -110,7 +110,9 @@ export function defineClientSuite(name: string, target: () => ClientTarget | Pro
       const client = await openai();
       const err = await client.completions.create({ model: 'no-such-model', prompt: 'x' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.NotFoundError);
-      const bad = await client.completions.create({ model: (await target()).modelId, prompt: 'x', temperature: 5 }).catch((e: unknown) => e);
+      const bad = await client.completions
+        .create({ model: (await target()).modelId, prompt: 'x', temperature: 5 })
+        .catch((e: unknown) => e);
       expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
       expect((bad as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('temperature');
     });
@@ -163,7 +165,10 @@ export function defineClientSuite(name: string, target: () => ClientTarget | Pro
       for (const sample of [false, true]) {
         const seed = 4242;
         const tgi = await (
-          await post('/generate', { inputs: PROMPT, parameters: { max_new_tokens: 10, seed, do_sample: sample, temperature: 0.7, top_p: 0.9 } })
+          await post('/generate', {
+            inputs: PROMPT,
+            parameters: { max_new_tokens: 10, seed, do_sample: sample, temperature: 0.7, top_p: 0.9 },
+          })
         ).json();
         const hf = await (
           await post(`/models/${t.modelId}`, {
@@ -172,7 +177,14 @@ export function defineClientSuite(name: string, target: () => ClientTarget | Pro
           })
         ).json();
         const oa = await (
-          await post('/v1/completions', { model: t.modelId, prompt: PROMPT, max_tokens: 10, seed, temperature: sample ? 0.7 : 0, top_p: 0.9 })
+          await post('/v1/completions', {
+            model: t.modelId,
+            prompt: PROMPT,
+            max_tokens: 10,
+            seed,
+            temperature: sample ? 0.7 : 0,
+            top_p: 0.9,
+          })
         ).json();
         expect(hf[0].generated_text).toBe(tgi.generated_text);
         expect(oa.choices[0].text).toBe(tgi.generated_text);

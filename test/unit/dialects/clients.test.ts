@@ -6,7 +6,8 @@ import { makeApp, testConfig } from './helpers.ts';
 const { app } = makeApp({ config: testConfig({ apiKeys: ['sk-test-1', 'sk-test-2'] }) });
 defineClientSuite('in-process', () => ({
   baseURL: 'http://edge-gpt2.test',
-  fetch: ((input: RequestInfo | URL, init?: RequestInit) => app.request(input instanceof Request ? input : String(input), init)) as typeof fetch,
+  fetch: ((input: RequestInfo | URL, init?: RequestInit) =>
+    app.request(input instanceof Request ? input : String(input), init)) as typeof fetch,
   apiKey: 'sk-test-2',
   modelId: 'edge-gpt2-brown',
 }));

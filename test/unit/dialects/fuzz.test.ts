@@ -100,9 +100,19 @@ const ROUTES: Route[] = [
   { path: '/generate', base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 } }), fields: tgiFields, jsonOnly: true },
   { path: '/generate_stream', base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 } }), fields: tgiFields, jsonOnly: true },
   { path: '/', base: () => ({ inputs: 'Hello', stream: false, parameters: { max_new_tokens: 2 } }), fields: tgiFields, jsonOnly: true },
-  { path: '/models/edge-gpt2-brown', base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 }, options: {} }), fields: hfFields, jsonOnly: false },
+  {
+    path: '/models/edge-gpt2-brown',
+    base: () => ({ inputs: 'Hello', parameters: { max_new_tokens: 2 }, options: {} }),
+    fields: hfFields,
+    jsonOnly: false,
+  },
   { path: '/v1/completions', base: () => ({ model: 'edge-gpt2-brown', prompt: 'Hello', max_tokens: 2 }), fields: oaFields, jsonOnly: true },
-  { path: '/models/edge-gpt2-brown/v1/completions', base: () => ({ prompt: 'Hello', max_tokens: 2, stream: true }), fields: oaFields, jsonOnly: true },
+  {
+    path: '/models/edge-gpt2-brown/v1/completions',
+    base: () => ({ prompt: 'Hello', max_tokens: 2, stream: true }),
+    fields: oaFields,
+    jsonOnly: true,
+  },
   { path: '/tokenize', base: () => ({ inputs: 'Hello' }), fields: { inputs: { kind: 'string', outOfRange: ['""'] } }, jsonOnly: true },
 ];
 
@@ -150,20 +160,38 @@ function makeCase(r: R): Case {
       const valid = enc.encode(JSON.stringify(route.base()));
       const at = 1 + r.int(valid.length - 1);
       const bad = r.pick([[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]]);
-      return { route, body: new Uint8Array([...valid.slice(0, at), ...bad, ...valid.slice(at)]), contentType: json, label: 'invalid UTF-8' };
+      return {
+        route,
+        body: new Uint8Array([...valid.slice(0, at), ...bad, ...valid.slice(at)]),
+        contentType: json,
+        label: 'invalid UTF-8',
+      };
     }
     case 2: {
       const f = r.pick(fieldNames);
-      return { route, body: withField(route.base(), f, r.pick(WRONG[route.fields[f]!.kind]), r), contentType: json, label: `wrong type ${f}` };
+      return {
+        route,
+        body: withField(route.base(), f, r.pick(WRONG[route.fields[f]!.kind]), r),
+        contentType: json,
+        label: `wrong type ${f}`,
+      };
     }
     case 3: {
       const candidates = fieldNames.filter((f) => route.fields[f]!.outOfRange.length > 0);
       const f = r.pick(candidates);
-      return { route, body: withField(route.base(), f, r.pick(route.fields[f]!.outOfRange), r), contentType: json, label: `out of range ${f}` };
+      return {
+        route,
+        body: withField(route.base(), f, r.pick(route.fields[f]!.outOfRange), r),
+        contentType: json,
+        label: `out of range ${f}`,
+      };
     }
     case 4: {
       const depth = 1000 + r.int(20_000);
-      const [open, close] = r.pick([['[', ']'], ['{"a":', '}']] as const);
+      const [open, close] = r.pick([
+        ['[', ']'],
+        ['{"a":', '}'],
+      ] as const);
       const nested = open.repeat(depth) + '1' + close.repeat(depth);
       const f = r.pick(fieldNames);
       return {
@@ -174,7 +202,12 @@ function makeCase(r: R): Case {
       };
     }
     case 5:
-      return { route, body: r.pick(['', ' ', '\n\t ', 'null', '[]', '0', 'true', '[1,2,3]', '{}']), contentType: json, label: 'empty / not an object' };
+      return {
+        route,
+        body: r.pick(['', ' ', '\n\t ', 'null', '[]', '0', 'true', '[1,2,3]', '{}']),
+        contentType: json,
+        label: 'empty / not an object',
+      };
     case 6: {
       // Over the 64 KiB body cap (413), or under it but over the token budget (4xx naming the limit;
       // /tokenize has no token budget: counting a long prompt is what it is for).
@@ -186,7 +219,14 @@ function makeCase(r: R): Case {
       return { route, body: JSON.stringify(base), contentType: json, label: big ? 'over body cap' : 'over token budget' };
     }
     case 7: {
-      const ct = r.pick(['text/xml', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'image/png', 'application/jsonx', 'text/html']);
+      const ct = r.pick([
+        'text/xml',
+        'multipart/form-data; boundary=x',
+        'application/x-www-form-urlencoded',
+        'image/png',
+        'application/jsonx',
+        'text/html',
+      ]);
       // HF accepts any content type (its curl examples send form-urlencoded), so its body must be broken too.
       const body = route.jsonOnly ? JSON.stringify(route.base()) : `inputs=${'Hello'}&x=1`;
       return { route, body, contentType: ct, label: `content type ${ct}` };

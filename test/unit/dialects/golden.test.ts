@@ -19,7 +19,9 @@ async function record(app: App, cases: Case[]): Promise<string> {
   let out = '';
   for (const [name, path, init] of cases) {
     const res = await app.request(path, init);
-    const headers = SHOWN_HEADERS.filter((h) => res.headers.has(h)).map((h) => `${h}: ${res.headers.get(h)}\n`).join('');
+    const headers = SHOWN_HEADERS.filter((h) => res.headers.has(h))
+      .map((h) => `${h}: ${res.headers.get(h)}\n`)
+      .join('');
     const body = typeof init?.body === 'string' ? ` ${init.body}` : '';
     out += `### ${name}\n${init?.method ?? 'GET'} ${path}${body}\n${res.status}\n${headers}\n${await res.text()}\n\n`;
   }
@@ -47,11 +49,34 @@ describe('golden wire bytes', () => {
       [
         'generate, details + decoder_input_details + top_n_tokens + full text',
         '/generate',
-        json({ inputs: 'Hello world', parameters: { max_new_tokens: 4, details: true, decoder_input_details: true, top_n_tokens: 2, return_full_text: true, do_sample: true, seed: 3 } }),
+        json({
+          inputs: 'Hello world',
+          parameters: {
+            max_new_tokens: 4,
+            details: true,
+            decoder_input_details: true,
+            top_n_tokens: 2,
+            return_full_text: true,
+            do_sample: true,
+            seed: 3,
+          },
+        }),
       ],
-      ['generate, best_of (drawn seed)', '/generate', json({ inputs: 'The', parameters: { max_new_tokens: 3, best_of: 2, do_sample: true, details: true } })],
-      ['generate, stop + truncate', '/generate', json({ inputs: 'a b c d e f', parameters: { max_new_tokens: 8, stop: ['e'], truncate: 3, details: true } })],
-      ['generate_stream, details + top_n_tokens', '/generate_stream', json({ inputs: 'Hello', parameters: { max_new_tokens: 4, details: true, top_n_tokens: 2, do_sample: true, seed: 5 } })],
+      [
+        'generate, best_of (drawn seed)',
+        '/generate',
+        json({ inputs: 'The', parameters: { max_new_tokens: 3, best_of: 2, do_sample: true, details: true } }),
+      ],
+      [
+        'generate, stop + truncate',
+        '/generate',
+        json({ inputs: 'a b c d e f', parameters: { max_new_tokens: 8, stop: ['e'], truncate: 3, details: true } }),
+      ],
+      [
+        'generate_stream, details + top_n_tokens',
+        '/generate_stream',
+        json({ inputs: 'Hello', parameters: { max_new_tokens: 4, details: true, top_n_tokens: 2, do_sample: true, seed: 5 } }),
+      ],
       ['generate_stream, stop', '/generate_stream', json({ inputs: 'Hi there', parameters: { max_new_tokens: 6, stop: ['e'] } })],
       ['GET generate_stream', '/generate_stream?inputs=Hi%20there&max_new_tokens=3&stop=zz&details=true'],
       ['compat POST /, not streamed', '/', json({ inputs: 'Hello', parameters: { max_new_tokens: 3 } })],
@@ -87,17 +112,35 @@ describe('golden wire bytes', () => {
   });
 
   it('HF', async () => {
-    const aliases = new Map([['openai-community/gpt2', 'edge-gpt2-brown'], ['gpt2', 'edge-gpt2-brown']]);
+    const aliases = new Map([
+      ['openai-community/gpt2', 'edge-gpt2-brown'],
+      ['gpt2', 'edge-gpt2-brown'],
+    ]);
     const { app } = makeApp({ config: testConfig({ modelAliases: aliases }) });
     const text = await record(app, [
-      ['bare string', '/models/edge-gpt2-brown', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '"Once upon"' }],
+      [
+        'bare string',
+        '/models/edge-gpt2-brown',
+        { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '"Once upon"' },
+      ],
       [
         'num_return_sequences + details',
         '/models/edge-gpt2-brown',
-        json({ inputs: 'Hello', parameters: { max_new_tokens: 4, num_return_sequences: 2, details: true, seed: 1, return_full_text: false } }),
+        json({
+          inputs: 'Hello',
+          parameters: { max_new_tokens: 4, num_return_sequences: 2, details: true, seed: 1, return_full_text: false },
+        }),
       ],
-      ['greedy via temperature 0, stop', '/models/gpt2', json({ inputs: 'Hello', parameters: { max_new_tokens: 6, temperature: 0, stop: ['o'] } })],
-      ['hub-style alias, stream', '/models/openai-community/gpt2', json({ inputs: 'Hello', stream: true, parameters: { max_new_tokens: 3, seed: 2, details: true } })],
+      [
+        'greedy via temperature 0, stop',
+        '/models/gpt2',
+        json({ inputs: 'Hello', parameters: { max_new_tokens: 6, temperature: 0, stop: ['o'] } }),
+      ],
+      [
+        'hub-style alias, stream',
+        '/models/openai-community/gpt2',
+        json({ inputs: 'Hello', stream: true, parameters: { max_new_tokens: 3, seed: 2, details: true } }),
+      ],
       ['GET facts', '/models/edge-gpt2-brown', { headers: { accept: 'application/json' } }],
       ['error: unknown model', '/models/nope', json({ inputs: 'Hello' })],
       ['error: validation', '/models/edge-gpt2-brown', json({ inputs: 'Hello', parameters: { top_p: 2 } })],
@@ -111,7 +154,14 @@ describe('golden wire bytes', () => {
   });
 
   it('OpenAI', async () => {
-    const { app } = makeApp({ config: testConfig({ modelAliases: new Map([['gpt2', 'edge-gpt2-brown'], ['openai-community/gpt2', 'edge-gpt2-brown']]) }) });
+    const { app } = makeApp({
+      config: testConfig({
+        modelAliases: new Map([
+          ['gpt2', 'edge-gpt2-brown'],
+          ['openai-community/gpt2', 'edge-gpt2-brown'],
+        ]),
+      }),
+    });
     const text = await record(app, [
       ['one prompt', '/v1/completions', json({ model: 'edge-gpt2-brown', prompt: 'Hello', max_tokens: 4, seed: 1 })],
       [
@@ -120,16 +170,38 @@ describe('golden wire bytes', () => {
         json({ model: 'gpt2', prompt: ['Hello', 'The é'], n: 2, max_tokens: 3, logprobs: 2, echo: true, seed: 7, stop: ['zz'] }),
       ],
       ['best_of, greedy top_p 0', '/v1/completions', json({ prompt: 'Hi', max_tokens: 3, best_of: 3, seed: 4 })],
-      ['prompt scoring: max_tokens 0 + echo + logprobs', '/v1/completions', json({ prompt: 'Hello world', max_tokens: 0, echo: true, logprobs: 1 })],
+      [
+        'prompt scoring: max_tokens 0 + echo + logprobs',
+        '/v1/completions',
+        json({ prompt: 'Hello world', max_tokens: 0, echo: true, logprobs: 1 }),
+      ],
       ['token-id prompts, temperature 0', '/v1/completions', json({ prompt: [[72, 101], [257]], max_tokens: 2, temperature: 0 })],
-      ['empty prompt (BOS), logit_bias', '/v1/completions', json({ prompt: '', max_tokens: 3, temperature: 0, logit_bias: { '32': -100 } })],
+      [
+        'empty prompt (BOS), logit_bias',
+        '/v1/completions',
+        json({ prompt: '', max_tokens: 3, temperature: 0, logit_bias: { '32': -100 } }),
+      ],
       [
         'stream with usage, logprobs, echo',
         '/v1/completions',
-        json({ model: 'tgi', prompt: ['Hello', 'a'], n: 2, max_tokens: 3, stream: true, stream_options: { include_usage: true }, logprobs: 1, echo: true, seed: 9 }),
+        json({
+          model: 'tgi',
+          prompt: ['Hello', 'a'],
+          n: 2,
+          max_tokens: 3,
+          stream: true,
+          stream_options: { include_usage: true },
+          logprobs: 1,
+          echo: true,
+          seed: 9,
+        }),
       ],
       ['stream, stop held back', '/v1/completions', json({ prompt: 'Hi there', max_tokens: 6, stream: true, temperature: 0, stop: ['e'] })],
-      ['HF path, stream with TGI fields', '/models/edge-gpt2-brown/v1/completions', json({ model: 'x', prompt: 'Hello', max_tokens: 3, stream: true, seed: 3 })],
+      [
+        'HF path, stream with TGI fields',
+        '/models/edge-gpt2-brown/v1/completions',
+        json({ model: 'x', prompt: 'Hello', max_tokens: 3, stream: true, seed: 3 }),
+      ],
       ['HF hub path, not streamed', '/models/openai-community/gpt2/v1/completions', json({ prompt: 'Hello', max_tokens: 2, seed: 3 })],
       ['GET /v1/models', '/v1/models'],
       ['error: unknown model', '/v1/completions', json({ model: 'davinci', prompt: 'a' })],
@@ -150,7 +222,11 @@ describe('golden wire bytes', () => {
     const { app } = makeApp({ provider: featureProvider() });
     const text = await record(app, [
       ['HF features, one string', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: 'Hello world' })],
-      ['HF features, list, normalized', '/models/edge-gpt2-brown/pipeline/feature-extraction', json({ inputs: ['a', 'Hello'], normalize: true })],
+      [
+        'HF features, list, normalized',
+        '/models/edge-gpt2-brown/pipeline/feature-extraction',
+        json({ inputs: ['a', 'Hello'], normalize: true }),
+      ],
       ['HF features, truncated', '/pipeline/feature-extraction/edge-gpt2-brown', json({ inputs: 'a '.repeat(60), truncate: true })],
       ['embeddings, float', '/v1/embeddings', json({ model: 'edge-gpt2-brown', input: ['Hello', 'a b'] })],
       ['embeddings, base64', '/v1/embeddings', json({ input: 'Hello', encoding_format: 'base64' })],
@@ -169,7 +245,10 @@ describe('golden wire bytes', () => {
   });
 
   it('ops and auth', async () => {
-    const cold = await record(makeApp({ provider: fakeProvider({ ready: false }) }).app, [['info, not loaded', '/info'], ['health, not loaded', '/health']]);
+    const cold = await record(makeApp({ provider: fakeProvider({ ready: false }) }).app, [
+      ['info, not loaded', '/info'],
+      ['health, not loaded', '/health'],
+    ]);
     const { app } = makeApp();
     const text = await record(app, [
       ['info, loaded', '/info'],

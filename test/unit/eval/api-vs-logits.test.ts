@@ -40,7 +40,12 @@ function filesUnder(dir: string): [string, Uint8Array][] {
 }
 
 /** Direct NLL from logits: float64 log-softmax of row i-1 for token i, over the plan's counted tokens. */
-function directNll(windows: ReturnType<typeof planWindows>, ids: number[], logitsOf: (w: number[]) => Promise<Float32Array> | Float32Array, V: number) {
+function directNll(
+  windows: ReturnType<typeof planWindows>,
+  ids: number[],
+  logitsOf: (w: number[]) => Promise<Float32Array> | Float32Array,
+  V: number,
+) {
   return (async () => {
     let nll = 0;
     let n = 0;
@@ -74,11 +79,30 @@ describe.each(['fp32', 'int8'] as const)('eval through the API vs the model logi
   let ck: string;
 
   beforeAll(async () => {
-    ck = await synth(join(tmp.dir, 'ck'), { n_layer: 2, n_head: 2, n_embd: 32, n_positions: N_POS, vocab_size: 50257, seed: 11, initStd: 0.05 });
+    ck = await synth(join(tmp.dir, 'ck'), {
+      n_layer: 2,
+      n_head: 2,
+      n_embd: 32,
+      n_positions: N_POS,
+      vocab_size: 50257,
+      seed: 11,
+      initStd: 0.05,
+    });
     writeFileSync(join(ck, 'eval.txt'), TEXT);
     await convertQuiet({ input: ck, out: join(tmp.dir, 'out'), id: 'tiny', quant });
-    models = createModelProvider({ source: memoryBlobSource(filesUnder(join(tmp.dir, 'out'))), ids: ['tiny'], defaultId: 'tiny', runtime: nodeOrt });
-    const config = parseConfig({ DEFAULT_MODEL: 'tiny', MAX_NEW_TOKENS: '8', MAX_INPUT_TOKENS: '150', MAX_TOTAL_TOKENS: String(N_POS), CPU_BUDGET_MS: '60000' });
+    models = createModelProvider({
+      source: memoryBlobSource(filesUnder(join(tmp.dir, 'out'))),
+      ids: ['tiny'],
+      defaultId: 'tiny',
+      runtime: nodeOrt,
+    });
+    const config = parseConfig({
+      DEFAULT_MODEL: 'tiny',
+      MAX_NEW_TOKENS: '8',
+      MAX_INPUT_TOKENS: '150',
+      MAX_TOTAL_TOKENS: String(N_POS),
+      CPU_BUDGET_MS: '60000',
+    });
     const app = createApp({ models, config });
     fetchApp = async (url, init) => app.request(url, init);
   }, 120_000);
@@ -88,11 +112,31 @@ describe.each(['fp32', 'int8'] as const)('eval through the API vs the model logi
   // chunked prefill must give the one-call logits); int8 (same path, other numerics) the usual one,
   // in windows under 64: int8 quantizes activations per call, so chunking moves it by ~1e-4.
   const cases: [number, number, number | undefined][] =
-    quant === 'fp32' ? [[40, 16, undefined], [40, 40, undefined], [7, 1, 30], [150, 75, undefined]] : [[40, 16, undefined]];
+    quant === 'fp32'
+      ? [
+          [40, 16, undefined],
+          [40, 40, undefined],
+          [7, 1, 30],
+          [150, 75, undefined],
+        ]
+      : [[40, 16, undefined]];
   for (const [context, stride, maxTokens] of cases) {
     it(`context ${context}, stride ${stride}: API perplexity = direct perplexity within 1e-6 relative`, async () => {
       const extra = maxTokens ? ['--max-tokens', String(maxTokens)] : [];
-      const o = parseEvalArgs(['--url', 'http://worker.test', '--dataset', 'file', '--file', join(ck, 'eval.txt'), '--context', String(context), '--stride', String(stride), '--no-progress', ...extra]);
+      const o = parseEvalArgs([
+        '--url',
+        'http://worker.test',
+        '--dataset',
+        'file',
+        '--file',
+        join(ck, 'eval.txt'),
+        '--context',
+        String(context),
+        '--stride',
+        String(stride),
+        '--no-progress',
+        ...extra,
+      ]);
       const r = await runEval(o, { fetch: fetchApp });
       if (r.kind !== 'perplexity') throw new Error('kind');
 
@@ -130,7 +174,9 @@ describe.each(['fp32', 'int8'] as const)('eval through the API vs the model logi
       let ctx = '';
       let word = '';
       for (const cut of TEXT.split(' ').keys()) {
-        ctx = TEXT.split(' ').slice(0, cut + 3).join(' ');
+        ctx = TEXT.split(' ')
+          .slice(0, cut + 3)
+          .join(' ');
         const ids = tok.encode(ctx);
         const logits = await logitsAll(model, ids);
         const last = logits.subarray((ids.length - 1) * V, ids.length * V); // [V] at the last position
@@ -141,7 +187,9 @@ describe.each(['fp32', 'int8'] as const)('eval through the API vs the model logi
       const lines = [ctx + word, 'It was a bright cold day in April'].map((text) => JSON.stringify({ text }));
       const file = join(ck, 'lambada.jsonl');
       writeFileSync(file, lines.join('\n'));
-      const r = await runEval(parseEvalArgs(['--url', 'http://worker.test', '--dataset', 'lambada', '--file', file, '--no-progress']), { fetch: fetchApp });
+      const r = await runEval(parseEvalArgs(['--url', 'http://worker.test', '--dataset', 'lambada', '--file', file, '--no-progress']), {
+        fetch: fetchApp,
+      });
       if (r.kind !== 'lambada') throw new Error('kind');
       expect(r.examples).toBe(2);
       expect(r.accuracy).toBe(0.5);
@@ -159,7 +207,17 @@ describe.each(['fp32', 'int8'] as const)('eval through the API vs the model logi
 
   it('the default context is the server prompt limit (150 < n_positions 160)', async () => {
     const warnings: string[] = [];
-    const o = parseEvalArgs(['--url', 'http://worker.test', '--dataset', 'file', '--file', join(ck, 'eval.txt'), '--max-tokens', '60', '--no-progress']);
+    const o = parseEvalArgs([
+      '--url',
+      'http://worker.test',
+      '--dataset',
+      'file',
+      '--file',
+      join(ck, 'eval.txt'),
+      '--max-tokens',
+      '60',
+      '--no-progress',
+    ]);
     const r = await runEval(o, { fetch: fetchApp, warn: (m) => warnings.push(m) });
     if (r.kind !== 'perplexity') throw new Error('kind');
     expect(r.context).toBe(150);

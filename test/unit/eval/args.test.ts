@@ -11,10 +11,46 @@ describe('parseEvalArgs', () => {
 
   it('reads every option; the API key falls back to EDGE_GPT2_API_KEY', () => {
     const o = parseEvalArgs(
-      ['--url', 'http://x', '--model', 'm', '--dataset', 'brown', '--context', '256', '--stride', '128', '--max-tokens', '5000', '--concurrency', '3', '--json', 'o.json', '--markdown', 'EVAL.md', '--label', 'q4', '--no-verify', '--no-progress'],
+      [
+        '--url',
+        'http://x',
+        '--model',
+        'm',
+        '--dataset',
+        'brown',
+        '--context',
+        '256',
+        '--stride',
+        '128',
+        '--max-tokens',
+        '5000',
+        '--concurrency',
+        '3',
+        '--json',
+        'o.json',
+        '--markdown',
+        'EVAL.md',
+        '--label',
+        'q4',
+        '--no-verify',
+        '--no-progress',
+      ],
       { EDGE_GPT2_API_KEY: 'k' },
     );
-    expect(o).toMatchObject({ model: 'm', dataset: 'brown', context: 256, stride: 128, maxTokens: 5000, concurrency: 3, json: 'o.json', markdown: 'EVAL.md', label: 'q4', apiKey: 'k', verifySha: false, progress: false });
+    expect(o).toMatchObject({
+      model: 'm',
+      dataset: 'brown',
+      context: 256,
+      stride: 128,
+      maxTokens: 5000,
+      concurrency: 3,
+      json: 'o.json',
+      markdown: 'EVAL.md',
+      label: 'q4',
+      apiKey: 'k',
+      verifySha: false,
+      progress: false,
+    });
     expect(parseEvalArgs(['--url', 'http://x', '--api-key', 'given'], { EDGE_GPT2_API_KEY: 'k' }).apiKey).toBe('given');
   });
 

@@ -6,7 +6,7 @@ import { EOS_ID, tokenizeDocs } from '../../../scripts/train/brown.ts';
 describe('datasets', () => {
   const tok = gpt2Tokenizer();
 
-  it('Brown is the trainer\'s val.bin stream token for token (docs each followed by <|endoftext|>)', () => {
+  it("Brown is the trainer's val.bin stream token for token (docs each followed by <|endoftext|>)", () => {
     const ds = loadBrown();
     expect(ds.documents).toHaveLength(50);
     const [stream, ...rest] = tokenizeDataset(ds, tok.encode);

@@ -31,7 +31,8 @@ export function fakeServer(o: FakeServerOptions = {}): FakeServer {
   const prompts: number[][] = [];
   const requests: Record<string, unknown>[] = [];
   let failures = o.fail503 ?? 0;
-  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  const json = (body: unknown, status = 200) =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
   const info = o.info ?? { model_id: 'fake', quantization: 'int8', n_positions: 16, max_input_tokens: 16, max_total_tokens: 16 };
   const fetch: FetchLike = async (url, init) => {
     const path = new URL(url).pathname;
@@ -50,11 +51,24 @@ export function fakeServer(o: FakeServerOptions = {}): FakeServer {
       const ids = body.prompt as number[];
       const maxTokens = body.max_tokens as number;
       const limit = (info.max_input_tokens as number | undefined) ?? Infinity;
-      if (ids.length > limit) return json({ error: { message: `prompt too long (${ids.length} > ${limit})`, type: 'invalid_request_error', param: 'prompt', code: null } }, 400);
+      if (ids.length > limit)
+        return json(
+          { error: { message: `prompt too long (${ids.length} > ${limit})`, type: 'invalid_request_error', param: 'prompt', code: null } },
+          400,
+        );
       if (maxTokens === 0) {
         prompts.push(ids);
         const lp = ids.map((id, i) => (i === 0 ? null : bigramLogprob(ids[i - 1]!, id)));
-        return json({ choices: [{ index: 0, text: tok.decode(ids), logprobs: { tokens: ids.map((i) => tok.decode([i])), token_logprobs: lp, top_logprobs: null, text_offset: [] }, finish_reason: 'length' }] });
+        return json({
+          choices: [
+            {
+              index: 0,
+              text: tok.decode(ids),
+              logprobs: { tokens: ids.map((i) => tok.decode([i])), token_logprobs: lp, top_logprobs: null, text_offset: [] },
+              finish_reason: 'length',
+            },
+          ],
+        });
       }
       return json({ choices: [{ index: 0, text: o.greedy?.(ids, maxTokens) ?? '', logprobs: null, finish_reason: 'length' }] });
     }

@@ -69,7 +69,10 @@ describe('runEval (perplexity) against a fake server', () => {
 
   it('the result does not depend on concurrency; 503s are retried', async () => {
     const a = await runEval(args(['--context', '8', '--stride', '3']), { fetch: fakeServer().fetch });
-    const b = await runEval(args(['--context', '8', '--stride', '3', '--concurrency', '4']), { fetch: fakeServer({ fail503: 2 }).fetch, backoffMs: 0 });
+    const b = await runEval(args(['--context', '8', '--stride', '3', '--concurrency', '4']), {
+      fetch: fakeServer({ fail503: 2 }).fetch,
+      backoffMs: 0,
+    });
     if (a.kind !== 'perplexity' || b.kind !== 'perplexity') throw new Error('kind');
     expect(b.nll_nats).toBe(a.nll_nats);
     expect(b.windows).toBe(a.windows);
@@ -82,7 +85,9 @@ describe('runEval (perplexity) against a fake server', () => {
     if (r.kind !== 'perplexity') throw new Error('kind');
     expect(r.context).toBe(12);
     expect(warnings.join()).toMatch(/capped at 12/);
-    await expect(runEval(args(['--context', '20']), { fetch: fakeServer({ info }).fetch })).rejects.toMatchObject({ code: 'context_too_long' });
+    await expect(runEval(args(['--context', '20']), { fetch: fakeServer({ info }).fetch })).rejects.toMatchObject({
+      code: 'context_too_long',
+    });
   });
 
   it('--max-tokens evaluates a prefix of the stream', async () => {
@@ -104,7 +109,10 @@ describe('runEval (perplexity) against a fake server', () => {
 
   it('a missing WikiText-2 file names where to get it', async () => {
     const o = parseEvalArgs(['--url', 'http://fake', '--file', '/nonexistent/wiki.test.raw', '--no-progress']);
-    await expect(runEval(o, { fetch: fakeServer().fetch })).rejects.toMatchObject({ code: 'dataset_missing', message: expect.stringMatching(/wikitext-2-raw-v1/) });
+    await expect(runEval(o, { fetch: fakeServer().fetch })).rejects.toMatchObject({
+      code: 'dataset_missing',
+      message: expect.stringMatching(/wikitext-2-raw-v1/),
+    });
   });
 
   it('a WikiText-2 file with the wrong SHA-256 is refused', async () => {
@@ -155,11 +163,17 @@ describe('client errors', () => {
       fetch: async (url) => {
         calls += 1;
         return new URL(url).pathname === '/info'
-          ? new Response(JSON.stringify({ error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } }), { status: 401 })
+          ? new Response(JSON.stringify({ error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } }), {
+              status: 401,
+            })
           : new Response(JSON.stringify({ error: 'bad', error_type: 'validation' }), { status: 422 });
       },
     });
-    await expect(c.info()).rejects.toMatchObject({ code: 'http_error', status: 401, message: expect.stringMatching(/Incorrect API key.*--api-key/) });
+    await expect(c.info()).rejects.toMatchObject({
+      code: 'http_error',
+      status: 401,
+      message: expect.stringMatching(/Incorrect API key.*--api-key/),
+    });
     calls = 0;
     await expect(c.score('m', [1, 2])).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/bad/) });
     expect(calls).toBe(1);
@@ -168,14 +182,19 @@ describe('client errors', () => {
   it('gives up after the retries on a persistent 503', async () => {
     const { createClient } = await import('../../../scripts/eval/client.ts');
     let calls = 0;
-    const c = createClient({ baseUrl: 'http://x', backoffMs: 0, retries: 2, fetch: async () => (calls++, new Response('{"error":"loading"}', { status: 503 })) });
+    const c = createClient({
+      baseUrl: 'http://x',
+      backoffMs: 0,
+      retries: 2,
+      fetch: async () => (calls++, new Response('{"error":"loading"}', { status: 503 })),
+    });
     await expect(c.score('m', [1, 2])).rejects.toMatchObject({ status: 503 });
     expect(calls).toBe(3);
   });
 });
 
 describe('runEval with --model other than the default', () => {
-  it('does not attribute the default model\'s quantization to another model', async () => {
+  it("does not attribute the default model's quantization to another model", async () => {
     const file = textFile(TEXT);
     const warnings: string[] = [];
     const o = parseEvalArgs(['--url', 'http://fake', '--model', 'other', '--dataset', 'file', '--file', file, '--no-progress']);

@@ -42,7 +42,12 @@ describe('planWindows', () => {
   });
 
   it('stride < context scores every token but the first exactly once', () => {
-    for (const [n, c, s] of [[1000, 64, 32], [129, 64, 63], [77, 10, 3], [64, 64, 1]] as const) {
+    for (const [n, c, s] of [
+      [1000, 64, 32],
+      [129, 64, 63],
+      [77, 10, 3],
+      [64, 64, 1],
+    ] as const) {
       const cov = coverage(n, c, s);
       expect(cov[0]).toBe(0);
       expect(cov.slice(1).every((k) => k === 1)).toBe(true);

@@ -101,7 +101,10 @@ describe('costPriorFor', () => {
     expect(small.msPerPastPosition).toBeCloseTo(0.1, 6);
     expect(DEFAULT_COST_PRIOR).toEqual(small);
     const medium = costPriorFor({ n_layer: 24, n_embd: 1024, vocab_size: 50257 }, 'int8');
-    expect(medium.msPerNewToken / small.msPerNewToken).toBeCloseTo((12 * 24 * 1024 ** 2 + 1024 * 50257) / (12 * 12 * 768 ** 2 + 768 * 50257), 6);
+    expect(medium.msPerNewToken / small.msPerNewToken).toBeCloseTo(
+      (12 * 24 * 1024 ** 2 + 1024 * 50257) / (12 * 12 * 768 ** 2 + 768 * 50257),
+      6,
+    );
     expect(costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257 }, 'q4').msPerNewToken).toBeCloseTo(400, 6);
     const tiny = costPriorFor({ n_layer: 2, n_embd: 64, vocab_size: 50257 }, 'int8');
     expect(tiny.msPerNewToken).toBeGreaterThan(0.5);
@@ -114,6 +117,9 @@ describe('costPriorFor', () => {
     expect(costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257, n_inner: 3072 }, 'int8')).toEqual(small);
     const narrow = costPriorFor({ n_layer: 12, n_embd: 768, vocab_size: 50257, n_inner: 768 }, 'int8');
     // per layer 4·E² (attention) + 2·E·n_inner (MLP) instead of 12·E²
-    expect(narrow.msPerNewToken / small.msPerNewToken).toBeCloseTo((12 * 6 * 768 ** 2 + 768 * 50257) / (12 * 12 * 768 ** 2 + 768 * 50257), 6);
+    expect(narrow.msPerNewToken / small.msPerNewToken).toBeCloseTo(
+      (12 * 6 * 768 ** 2 + 768 * 50257) / (12 * 12 * 768 ** 2 + 768 * 50257),
+      6,
+    );
   });
 });

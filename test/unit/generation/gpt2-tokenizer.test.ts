@@ -29,7 +29,10 @@ const byteToken = (b: number): number => {
 
 async function streamOf(ids: number[]) {
   const prompt = [464]; // 'The'
-  const lm = new FakeLM(scriptedLogits(V, (h) => ids[h.length - prompt.length] ?? tok.eosTokenId), { vocabSize: V, eosTokenId: tok.eosTokenId });
+  const lm = new FakeLM(
+    scriptedLogits(V, (h) => ids[h.length - prompt.length] ?? tok.eosTokenId),
+    { vocabSize: V, eosTokenId: tok.eosTokenId },
+  );
   return collect(generate(lm, tok, prompt, { ...defaultParams(), maxNewTokens: ids.length + 1 }));
 }
 const tokenTexts = (events: GenerationEvent[]) => events.flatMap((e) => (e.type === 'token' ? [e.text] : []));

@@ -27,7 +27,10 @@ describe('generate: cancellation and cleanup', () => {
     const ac = new AbortController();
     const steps: number[] = [];
     const seen: GenerationEvent[] = [];
-    for await (const e of generate(lm, tok, [1, 2], params({ maxNewTokens: 50 }), { signal: ac.signal, onStep: (s) => steps.push(s.step) })) {
+    for await (const e of generate(lm, tok, [1, 2], params({ maxNewTokens: 50 }), {
+      signal: ac.signal,
+      onStep: (s) => steps.push(s.step),
+    })) {
       seen.push(e);
       if (seen.length === 3) ac.abort();
     }
@@ -42,7 +45,9 @@ describe('generate: cancellation and cleanup', () => {
     const lm = new FakeLM(logits, { vocabSize: V }, (_req, call) => {
       if (call === 2) ac.abort();
     });
-    const events = await collect(generate(lm, tok, [1], params({ maxNewTokens: 50, numSequences: 2, doSample: true }), { signal: ac.signal }));
+    const events = await collect(
+      generate(lm, tok, [1], params({ maxNewTokens: 50, numSequences: 2, doSample: true }), { signal: ac.signal }),
+    );
     expect(types(events)).toEqual(['token', 'token', 'token', 'token']); // steps 0 and 1, two sequences
     expect(lm.stats.forwards).toHaveLength(3);
     expect(lm.liveCaches).toBe(0);
@@ -105,13 +110,18 @@ describe('generate: concurrency', () => {
   it('interleaved generations over one model keep their own state and tokens', async () => {
     const run = (lm: FakeLM, prompt: number[], seed: number) =>
       generate(lm, tok, prompt, params({ maxNewTokens: 8, doSample: true, seed, numSequences: 2, stop: ['e'] }));
-    const alone = [await collect(run(new FakeLM(logits, { vocabSize: V }), [1, 2], 1)), await collect(run(new FakeLM(logits, { vocabSize: V }), [3], 2))];
+    const alone = [
+      await collect(run(new FakeLM(logits, { vocabSize: V }), [1, 2], 1)),
+      await collect(run(new FakeLM(logits, { vocabSize: V }), [3], 2)),
+    ];
     const shared = new FakeLM(logits, { vocabSize: V });
     const gens = [run(shared, [1, 2], 1), run(shared, [3], 2)];
     const got: GenerationEvent[][] = [[], []];
     // Step both generators in lockstep, as two requests awaiting one model would.
-    for (let open = [true, true]; open.some(Boolean); ) {
-      const results = await Promise.all(gens.map((g, i) => (open[i] ? g.next() : Promise.resolve({ done: true as const, value: undefined }))));
+    for (let open = [true, true]; open.some(Boolean);) {
+      const results = await Promise.all(
+        gens.map((g, i) => (open[i] ? g.next() : Promise.resolve({ done: true as const, value: undefined }))),
+      );
       results.forEach((r, i) => {
         if (r.done) open[i] = false;
         else got[i]!.push(r.value);
@@ -126,7 +136,9 @@ describe('generate: prompt scoring and edge cases', () => {
   it('max_new_tokens = 0 with prompt logprobs: a prompt event, then done with 0 tokens', async () => {
     const lm = new FakeLM(logits, { vocabSize: V });
     const prompt = [5, 9, 260, 7];
-    const events = await collect(generate(lm, tok, prompt, params({ maxNewTokens: 0, promptLogprobs: true, topLogprobs: 2, numSequences: 2 })));
+    const events = await collect(
+      generate(lm, tok, prompt, params({ maxNewTokens: 0, promptLogprobs: true, topLogprobs: 2, numSequences: 2 })),
+    );
     expect(types(events)).toEqual(['prompt', 'done', 'done']);
     const prompted = events[0] as Extract<GenerationEvent, { type: 'prompt' }>;
     expect(prompted.tokens.map((t) => t.id)).toEqual(prompt);
@@ -244,7 +256,10 @@ describe('generate: CPU budget', () => {
 
   it('flushes held-back stop-prefix text into the last token when the budget ends the sequence', async () => {
     const script = [...tok.encode('hi ST')];
-    const lm = new FakeLM(scriptedLogits(V, (h) => script[h.length - 2] ?? 0), { vocabSize: V });
+    const lm = new FakeLM(
+      scriptedLogits(V, (h) => script[h.length - 2] ?? 0),
+      { vocabSize: V },
+    );
     // prefill of 2 tokens = 2 ms, then 4 steps of 10 ms: the 5th token is the last one affordable.
     const events = await collect(
       generate(lm, tok, [1, 1], params({ maxNewTokens: 100, cpuBudgetMs: 2 + 4 * 10, stop: ['STOP'] }), { now: () => 0, costPrior: prior }),

@@ -4,12 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { argmax, logSoftmax, logSumExp, topAlternatives } from '../../../worker/generation/logits.ts';
-import {
-  applyLogitBias,
-  applyPresenceFrequency,
-  applyRepetitionPenalty,
-  applyTemperature,
-} from '../../../worker/generation/processors.ts';
+import { applyLogitBias, applyPresenceFrequency, applyRepetitionPenalty, applyTemperature } from '../../../worker/generation/processors.ts';
 import { createCandidates, resetCandidates, topK, topP, typicalP, type Candidates } from '../../../worker/generation/truncation.ts';
 import { Rng } from '../../../worker/generation/rng.ts';
 import { hashLogits } from './fakes.ts';
@@ -93,13 +88,27 @@ describe('penalties and bias', () => {
 
   it('presence and frequency penalties follow OpenAI: presence once, frequency per occurrence', () => {
     const r = Float32Array.of(5, 5, 5);
-    applyPresenceFrequency(r, new Map([[0, 3], [1, 1]]), 0.5, 1);
+    applyPresenceFrequency(
+      r,
+      new Map([
+        [0, 3],
+        [1, 1],
+      ]),
+      0.5,
+      1,
+    );
     expect([...r]).toEqual([5 - 0.5 - 3, 5 - 0.5 - 1, 5]);
   });
 
   it('logit bias adds to the logit and ignores ids outside the vocabulary', () => {
     const r = Float32Array.of(1, 1);
-    applyLogitBias(r, new Map([[1, -100], [9, 5]]));
+    applyLogitBias(
+      r,
+      new Map([
+        [1, -100],
+        [9, 5],
+      ]),
+    );
     expect([...r]).toEqual([1, -99]);
   });
 
@@ -132,7 +141,14 @@ describe('truncation warpers', () => {
 
   it('top_p keeps the smallest most-likely prefix reaching p (sorting only candidates)', () => {
     for (const vocab of vocabs) {
-      for (const [scale, p] of [[4, 0.9], [12, 0.5], [1, 0.95], [30, 0.999], [0.01, 0.5], [6, 1e-9]] as const) {
+      for (const [scale, p] of [
+        [4, 0.9],
+        [12, 0.5],
+        [1, 0.95],
+        [30, 0.999],
+        [0.01, 0.5],
+        [6, 1e-9],
+      ] as const) {
         const r = row(vocab, vocab + scale, scale);
         const c = createCandidates(vocab);
         resetCandidates(r, c);

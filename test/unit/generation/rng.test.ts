@@ -34,7 +34,7 @@ describe('Rng', () => {
     expect(() => new Xoshiro128(0, 0, 0, 0)).toThrow(/all-zero/);
   });
 
-  it('seeds the synthetic weights\' generator as it always has (checkpoints and fixtures depend on it)', () => {
+  it("seeds the synthetic weights' generator as it always has (checkpoints and fixtures depend on it)", () => {
     const p = new Prng(3);
     expect([p.nextU32(), p.nextU32(), p.nextU32(), p.nextU32()]).toEqual([3088717543, 2765602889, 1645465925, 4261199595]);
   });

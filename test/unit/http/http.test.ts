@@ -17,7 +17,9 @@ describe('auth', () => {
     expect(await hf.json()).toEqual({ error: 'invalid API key', error_type: 'authentication' });
     const oa = await app.request('/v1/completions', json({ prompt: 'x' }, { authorization: 'Bearer key-one-but-longer' }));
     expect(oa.status).toBe(401);
-    expect(await oa.json()).toEqual({ error: { message: 'invalid API key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+    expect(await oa.json()).toEqual({
+      error: { message: 'invalid API key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+    });
     const basic = await app.request('/generate', json(body, { authorization: 'Basic a2V5LW9uZQ==' }));
     expect(basic.status).toBe(401);
   });
@@ -91,7 +93,12 @@ describe('body handling', () => {
         c.close();
       },
     });
-    const r2 = await app.request('/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunked, duplex: 'half' } as RequestInit);
+    const r2 = await app.request('/generate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chunked,
+      duplex: 'half',
+    } as RequestInit);
     expect(r2.status).toBe(413);
     expect(await r2.json()).toEqual({ error: 'request body is larger than 100 bytes', error_type: 'payload_too_large' });
   });

@@ -125,7 +125,10 @@ describe('kvAppend', () => {
 });
 
 describe('exp4 (vectorised, used by the softmax)', () => {
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes())).exports as { memory: WebAssembly.Memory; exp4_array(src: number, dst: number, n: number): void };
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes())).exports as {
+    memory: WebAssembly.Memory;
+    exp4_array(src: number, dst: number, n: number): void;
+  };
 
   it('relative error ≤ 3e-7 on [-87.3, 0]; 0 below; exactly 1 at 0', () => {
     const n = 40_000;

@@ -45,7 +45,13 @@ function runInt8(rows: number, V: number, E: number, seed: number, x = randn(row
 
 describe('headInt8', () => {
   const cases: [rows: number, V: number, E: number][] = [
-    [1, 1, 16], [2, 3, 16], [3, 5, 128], [1, 4, 768], [2, 7, 768], [3, 1003, 128], [1, 50257, 768],
+    [1, 1, 16],
+    [2, 3, 16],
+    [3, 5, 128],
+    [1, 4, 768],
+    [2, 7, 768],
+    [3, 1003, 128],
+    [1, 50257, 768],
   ];
   for (const [rows, V, E] of cases) {
     it(`rows=${rows} V=${V} E=${E}: within the 14-bit quantization bound of the int8 reference`, () => {
@@ -108,7 +114,13 @@ describe('headInt8', () => {
 
 describe('headF32', () => {
   const cases: [rows: number, V: number, E: number][] = [
-    [1, 1, 4], [2, 3, 16], [3, 5, 128], [1, 4, 768], [2, 1003, 768], [1, 50257, 16], [3, 2049, 132],
+    [1, 1, 4],
+    [2, 3, 16],
+    [3, 5, 128],
+    [1, 4, 768],
+    [2, 1003, 768],
+    [1, 50257, 16],
+    [3, 2049, 132],
   ];
   for (const [rows, V, E] of cases) {
     it(`rows=${rows} V=${V} E=${E}: within γ_E of the float64 reference`, () => {

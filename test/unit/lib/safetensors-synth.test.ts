@@ -24,7 +24,11 @@ describe('synthetic checkpoints', () => {
   it('has every GPT-2 tensor with HF names and Conv1D shapes, and an HF config', async () => {
     const dir = await synth(join(tmp.dir, 'd'), { prefix: false });
     const st = await SafetensorsFile.open(join(dir, 'model.safetensors'));
-    expect([...st.tensors.keys()].sort()).toEqual(gpt2Tensors(ODD).map((t) => t.name).sort());
+    expect([...st.tensors.keys()].sort()).toEqual(
+      gpt2Tensors(ODD)
+        .map((t) => t.name)
+        .sort(),
+    );
     expect(st.get('h.2.mlp.c_fc.weight').shape).toEqual([48, 192]);
     const w = await st.readFloat32('h.0.attn.c_attn.weight');
     const std = Math.sqrt(w.reduce((s, x) => s + x * x, 0) / w.length);
@@ -32,7 +36,15 @@ describe('synthetic checkpoints', () => {
     expect(std).toBeLessThan(0.025);
     await st.close();
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(cfg).toMatchObject({ model_type: 'gpt2', n_layer: 3, n_head: 3, n_embd: 48, vocab_size: 300, eos_token_id: 299, activation_function: 'gelu_new' });
+    expect(cfg).toMatchObject({
+      model_type: 'gpt2',
+      n_layer: 3,
+      n_head: 3,
+      n_embd: 48,
+      vocab_size: 300,
+      eos_token_id: 299,
+      activation_function: 'gelu_new',
+    });
   });
 
   it('presets have the published parameter counts (tied embedding once)', () => {

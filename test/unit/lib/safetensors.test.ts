@@ -56,7 +56,9 @@ describe('safetensors', () => {
   });
 
   it('refuses a producer that writes the wrong number of bytes', async () => {
-    await expect(writeSafetensors(join(tmp.dir, 'w.safetensors'), [{ name: 'a', dtype: 'F32', shape: [4], chunks: () => [new Uint8Array(8)] }])).rejects.toThrow(/produced 8 bytes, shape needs 16/);
+    await expect(
+      writeSafetensors(join(tmp.dir, 'w.safetensors'), [{ name: 'a', dtype: 'F32', shape: [4], chunks: () => [new Uint8Array(8)] }]),
+    ).rejects.toThrow(/produced 8 bytes, shape needs 16/);
   });
 
   const broken = (bytes: Buffer | string): string => {

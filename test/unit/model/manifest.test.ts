@@ -31,7 +31,9 @@ describe('manifest layouts', () => {
     expect(edit((m) => delete m.host)).toThrow(/`host` is present exactly when/);
     expect(edit((m) => (m.version = 1))).toThrow(/needs version 2/);
     expect(edit((m) => delete m.layout)).toThrow(/`host` is present exactly when/);
-    expect(edit((m) => (m.stages[0]!.graph = (m.stages[0]!.segments as { graph: unknown }[])[0]!.graph))).toThrow(/either `graph` or `segments`/);
+    expect(edit((m) => (m.stages[0]!.graph = (m.stages[0]!.segments as { graph: unknown }[])[0]!.graph))).toThrow(
+      /either `graph` or `segments`/,
+    );
     expect(edit((m) => (m.stages[0]!.segments as unknown[]).pop())).toThrow(/one segment per layer, plus one/);
     expect(edit((m) => (m.version = 3))).toThrow(/version 3 is not supported/);
   });

@@ -15,7 +15,12 @@ const run = promisify(execFile);
 const DIR = path.resolve('.tmp/page-examples');
 
 function unescape(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 async function examplesFrom(url: string): Promise<Map<string, string>> {
@@ -47,7 +52,10 @@ for (const apiKeys of [undefined, 'key-a,key-b']) {
     for (const id of ['curl-tgi', 'curl-hf']) {
       it(`${id}: a TGI event stream`, async () => {
         const out = await execExample(id, examples.get(id)!, env);
-        const events = out.split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)));
+        const events = out
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => JSON.parse(l.slice(5)));
         // One event per token (max_new_tokens 40; the fake model may sample EOS earlier); the last has the text.
         expect(events.length).toBeGreaterThan(0);
         expect(events.length).toBeLessThanOrEqual(40);

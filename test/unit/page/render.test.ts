@@ -24,7 +24,12 @@ function view(over: Partial<PageView> = {}): PageView {
 
 /** HTML text back to characters (the five entities hono/html writes). */
 function unescape(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 /** The visible text of a <dt>label</dt><dd>value</dd> pair. */
@@ -164,10 +169,24 @@ describe('facts helpers', () => {
       version: 2,
       layout: 'host-attention',
       host: { wte: { ...blob(1_000_000), dtype: 'int8', shape: [1, 1] }, wpe: { ...blob(2_000), dtype: 'float32', shape: [1, 1] } },
-      stages: [{ ...stage, segments: [{ graph: graph!, shards: [], inputs: [], outputs: [] }, { graph: graph!, shards: [], inputs: [], outputs: [] }] }],
+      stages: [
+        {
+          ...stage,
+          segments: [
+            { graph: graph!, shards: [], inputs: [], outputs: [] },
+            { graph: graph!, shards: [], inputs: [], outputs: [] },
+          ],
+        },
+      ],
     };
     const plain = shardSummary(m);
-    expect(shardSummary(host)).toEqual({ ...plain, shards: plain.shards + 2, shardBytes: plain.shardBytes + 1_002_000, graphs: 2, graphBytes: 2 * plain.graphBytes });
+    expect(shardSummary(host)).toEqual({
+      ...plain,
+      shards: plain.shards + 2,
+      shardBytes: plain.shardBytes + 1_002_000,
+      graphs: 2,
+      graphBytes: 2 * plain.graphBytes,
+    });
     const facts = modelFacts(host);
     expect(facts.find((f) => f.label === 'Attention')?.value).toMatch(/host-attention/);
     expect(facts.find((f) => f.label === 'Shards')?.value).toMatch(/2 segment graphs/);
@@ -177,14 +196,40 @@ describe('facts helpers', () => {
     expect(evalTable({ ppl: 30.1, bpb: 1.1 })).toEqual({ columns: ['ppl', 'bpb'], rows: [['30.1', '1.1']] });
     expect(evalTable({ int8: { ppl: 31 }, fp32: { ppl: 30, acc: 0.4 } })).toEqual({
       columns: ['', 'ppl', 'acc'],
-      rows: [['int8', '31', ''], ['fp32', '30', '0.4']],
+      rows: [
+        ['int8', '31', ''],
+        ['fp32', '30', '0.4'],
+      ],
     });
     expect(evalTable('n/a')).toBeNull();
     // `npm run eval --json` results: only the columns a reader compares.
-    const wikitext = { label: 'int8', model: 'm', quantization: 'int8', dataset: 'wikitext2', dataset_sha256: 'ab', context: 1024, stride: 512, tokens_scored: 287644, perplexity: 41.23456, bits_per_byte: 1.1, elapsed_s: 9 };
+    const wikitext = {
+      label: 'int8',
+      model: 'm',
+      quantization: 'int8',
+      dataset: 'wikitext2',
+      dataset_sha256: 'ab',
+      context: 1024,
+      stride: 512,
+      tokens_scored: 287644,
+      perplexity: 41.23456,
+      bits_per_byte: 1.1,
+      elapsed_s: 9,
+    };
     const lambada = { label: 'int8', model: 'm', quantization: 'int8', dataset: 'lambada', examples: 5153, accuracy: 0.31, perplexity: 60 };
     expect(evalTable([wikitext, lambada])).toEqual({
-      columns: ['label', 'dataset', 'perplexity', 'bits_per_byte', 'accuracy', 'quantization', 'context', 'stride', 'tokens_scored', 'examples'],
+      columns: [
+        'label',
+        'dataset',
+        'perplexity',
+        'bits_per_byte',
+        'accuracy',
+        'quantization',
+        'context',
+        'stride',
+        'tokens_scored',
+        'examples',
+      ],
       rows: [
         ['int8', 'wikitext2', '41.2346', '1.1', '', 'int8', '1024', '512', '287644', ''],
         ['int8', 'lambada', '60', '', '0.31', 'int8', '', '', '', '5153'],

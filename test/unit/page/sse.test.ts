@@ -11,7 +11,10 @@ const createSseParser = new Function(`${SSE_PARSER_JS}; return createSseParser;`
 
 function parse(chunks: string[]): (Ev | string)[] {
   const out: (Ev | string)[] = [];
-  const p = createSseParser((e) => out.push(e), (c) => out.push(`comment:${c}`));
+  const p = createSseParser(
+    (e) => out.push(e),
+    (c) => out.push(`comment:${c}`),
+  );
   for (const c of chunks) p.feed(c);
   return out;
 }

@@ -89,7 +89,7 @@ describe('derived GPT-2 tokenizer files', () => {
       for (const f of ['vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
         expect(existsSync(join(dir, f))).toBe(true);
       }
-      const loaded = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as typeof files['tokenizer.json'];
+      const loaded = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as (typeof files)['tokenizer.json'];
       expect(loaded).toEqual(files['tokenizer.json']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -146,4 +146,3 @@ describe('@huggingface/tokenizers on our tokenizer.json equals js-tiktoken r50k_
     expect(hf.decode(hfIds(text))).toBe(text);
   });
 });
-

@@ -28,14 +28,25 @@ export function featureRoutes(service: Service): Hono {
     if (!plan.waitForModel) service.requireReady(id, background(c));
     const model = await service.load(id);
     const ids = plan.inputs.map((text, i) => service.prepareInput(model, text, plan.truncate, plan.single ? 'inputs' : `inputs[${i}]`));
-    checkAnswerSize(ids.reduce((n, x) => n + x.length, 0), model.facts.nEmbd);
+    checkAnswerSize(
+      ids.reduce((n, x) => n + x.length, 0),
+      model.facts.nEmbd,
+    );
     const hidden = await service.embed(model, ids, c.req.raw.signal, 'inputs');
     return c.json(hfFeatures(hidden, plan.single, plan.normalize));
   };
   const hub = (c: Context) => `${c.req.param('org')}/${c.req.param('name')}`;
-  app.post('/pipeline/feature-extraction/:model', speaks('hf'), hfRoute((c) => c.req.param('model')!));
+  app.post(
+    '/pipeline/feature-extraction/:model',
+    speaks('hf'),
+    hfRoute((c) => c.req.param('model')!),
+  );
   app.post('/pipeline/feature-extraction/:org/:name', speaks('hf'), hfRoute(hub));
-  app.post('/models/:model/pipeline/feature-extraction', speaks('hf'), hfRoute((c) => c.req.param('model')!));
+  app.post(
+    '/models/:model/pipeline/feature-extraction',
+    speaks('hf'),
+    hfRoute((c) => c.req.param('model')!),
+  );
   app.post('/models/:org/:name/pipeline/feature-extraction', speaks('hf'), hfRoute(hub));
 
   app.post('/v1/embeddings', speaks('openai'), async (c) => {
@@ -45,7 +56,9 @@ export function featureRoutes(service: Service): Hono {
     const model = await service.load(id);
     const nEmbd = model.facts.nEmbd;
     if (plan.dimensions !== null && plan.dimensions !== nEmbd) {
-      throw new ApiError('validation', `dimensions must be ${nEmbd} (this model's n_embd): other sizes are not supported`, { param: 'dimensions' });
+      throw new ApiError('validation', `dimensions must be ${nEmbd} (this model's n_embd): other sizes are not supported`, {
+        param: 'dimensions',
+      });
     }
     const ids = plan.inputs.map((input, i) => service.prepareInput(model, input, null, plan.inputs.length > 1 ? `input[${i}]` : 'input'));
     const hidden = await service.embed(model, ids, c.req.raw.signal, 'input');

@@ -33,7 +33,10 @@ export function createChoice(plan: OpenAiPlan, model: Model, text0: string) {
     /** The echoed prompt's scored tokens (with logprobs; the first has none). */
     echo(prompt: PromptEvent | null): void {
       if (!lp || !prompt) return;
-      const offsets = promptOffsets(model, prompt.tokens.map((t) => t.id));
+      const offsets = promptOffsets(
+        model,
+        prompt.tokens.map((t) => t.id),
+      );
       prompt.tokens.forEach((t, i) => lp.add(entry(t), offsets[i]!));
     },
     /** A generated token. */

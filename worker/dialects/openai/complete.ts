@@ -8,7 +8,13 @@ import { createChoice, promptText } from './choice.ts';
 import type { OpenAiPlan } from './params.ts';
 import { completion, openAiFinish, usage, type ChoiceOut, type CompletionMeta } from './wire.ts';
 
-export async function createCompletion(service: Service, plan: OpenAiPlan, meta: CompletionMeta, prepared: Prepared[], signal: AbortSignal) {
+export async function createCompletion(
+  service: Service,
+  plan: OpenAiPlan,
+  meta: CompletionMeta,
+  prepared: Prepared[],
+  signal: AbortSignal,
+) {
   const choices: ChoiceOut[] = [];
   let promptTokens = 0;
   let completionTokens = 0;
@@ -18,7 +24,9 @@ export async function createCompletion(service: Service, plan: OpenAiPlan, meta:
     const gen = await collect(service.run(p, plan.params, signal), signal);
     for (const s of gen.sequences) completionTokens += s.done.generatedTokens;
     const kept: SequenceResult[] =
-      gen.sequences.length > plan.n ? [...gen.sequences].sort((a, b) => cumulativeLogprob(b) - cumulativeLogprob(a)).slice(0, plan.n) : gen.sequences;
+      gen.sequences.length > plan.n
+        ? [...gen.sequences].sort((a, b) => cumulativeLogprob(b) - cumulativeLogprob(a)).slice(0, plan.n)
+        : gen.sequences;
     kept.forEach((seq, k) => {
       const choice = createChoice(plan, p.model, text0);
       if (plan.echo) choice.echo(gen.prompt);

@@ -31,7 +31,9 @@ export function openAiRoutes(service: Service): Hono {
     };
     if (plan.stream) {
       const tgiFields = pathModel !== undefined;
-      return streamWithModel(c, service, modelId, prepareAll, (prepared, ch) => streamCompletion(service, plan, meta, prepared, ch, tgiFields));
+      return streamWithModel(c, service, modelId, prepareAll, (prepared, ch) =>
+        streamCompletion(service, plan, meta, prepared, ch, tgiFields),
+      );
     }
     const prepared = prepareAll(await service.load(modelId));
     return c.json(await createCompletion(service, plan, meta, prepared, c.req.raw.signal));
@@ -52,7 +54,9 @@ export function openAiRoutes(service: Service): Hono {
 function checkLogitBias(model: Model, plan: OpenAiPlan): void {
   for (const id of plan.params.logitBias.keys()) {
     if (id >= model.tokenizer.vocabSize) {
-      throw new ApiError('validation', `logit_bias key ${id} is not a token id (vocabulary size ${model.tokenizer.vocabSize})`, { param: 'logit_bias' });
+      throw new ApiError('validation', `logit_bias key ${id} is not a token id (vocabulary size ${model.tokenizer.vocabSize})`, {
+        param: 'logit_bias',
+      });
     }
   }
 }

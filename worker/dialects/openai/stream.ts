@@ -69,7 +69,11 @@ export async function streamCompletion(
       const rest = ev.text.startsWith(s.emitted) ? ev.text.slice(s.emitted.length) : '';
       const finish = openAiFinish(ev.finishReason);
       if (hybrid && s.held) {
-        const details = { finish_reason: ev.finishReason, generated_tokens: ev.generatedTokens, seed: plan.params.doSample ? plan.reportedSeed : null };
+        const details = {
+          finish_reason: ev.finishReason,
+          generated_tokens: ev.generatedTokens,
+          seed: plan.params.doSample ? plan.reportedSeed : null,
+        };
         await send([{ ...s.held.choice, text: s.held.choice.text + rest, finish_reason: finish }], {
           token: s.held.token,
           generated_text: (plan.echo ? text0 : '') + ev.text,

@@ -48,9 +48,7 @@ export const num = () => z.number();
 /** Integers beyond 2^53 are allowed where the dialect has u64/i64 fields (seeds); see `reduceSeed`. */
 export const anyInt = () => z.number().refine(Number.isInteger, '$ must be an integer');
 
-export const stopList = z
-  .array(z.string().min(1).max(MAX_STOP_LENGTH))
-  .max(MAX_STOP_SEQUENCES);
+export const stopList = z.array(z.string().min(1).max(MAX_STOP_LENGTH)).max(MAX_STOP_SEQUENCES);
 
 /** A random seed in [0, 2^53): what we use (and report) when the client sends none. */
 export function drawSeed(): number {

@@ -36,7 +36,11 @@ export async function generateOnce(service: Service, plan: TgiPlan, signal: Abor
   const model = await service.load(service.defaultId);
   const prepared = service.prepare(model, plan.inputs, plan.params, plan.truncate);
   const gen = await collect(service.run(prepared, plan.params, signal), signal);
-  return tgiGenerateResponse(gen, { ...tgiOptions(plan, prepared), decoderInputDetails: plan.decoderInputDetails, bestOf: plan.bestOf > 1 });
+  return tgiGenerateResponse(gen, {
+    ...tgiOptions(plan, prepared),
+    decoderInputDetails: plan.decoderInputDetails,
+    bestOf: plan.bestOf > 1,
+  });
 }
 
 /** TGI token events for one sequence (also HF's `"stream": true`). */

@@ -7,12 +7,40 @@ import { describe, expect, it } from 'vitest';
 import { featureProvider } from './fake.ts';
 import { makeApp } from '../helpers.ts';
 
-const WRONG: unknown[] = [null, true, 0, -1, 1.5, 1e308, '', 'x', [], [''], [[]], [-1], [1.5], [null], {}, { a: 1 }, Array(40).fill('a'), [[1], ['a']]];
+const WRONG: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1.5,
+  1e308,
+  '',
+  'x',
+  [],
+  [''],
+  [[]],
+  [-1],
+  [1.5],
+  [null],
+  {},
+  { a: 1 },
+  Array(40).fill('a'),
+  [[1], ['a']],
+];
 
 const ROUTES = [
   {
     path: '/pipeline/feature-extraction/edge-gpt2-brown',
-    fields: ['inputs', 'parameters', 'parameters.truncate', 'parameters.truncation_direction', 'options.wait_for_model', 'normalize', 'truncate', 'prompt_name'],
+    fields: [
+      'inputs',
+      'parameters',
+      'parameters.truncate',
+      'parameters.truncation_direction',
+      'options.wait_for_model',
+      'normalize',
+      'truncate',
+      'prompt_name',
+    ],
     base: () => ({ inputs: ['a', 'b'], parameters: { truncate: true }, options: {} }),
     openai: false,
   },
@@ -26,7 +54,7 @@ const ROUTES = [
 
 /** Values that are valid for a field: the fuzz must not count them as failures to reject. */
 const VALID: Record<string, (v: unknown) => boolean> = {
-  'parameters': (v) => v === null || (typeof v === 'object' && !Array.isArray(v)),
+  parameters: (v) => v === null || (typeof v === 'object' && !Array.isArray(v)),
   'parameters.truncate': (v) => v === null || typeof v === 'boolean',
   'parameters.truncation_direction': (v) => v === null,
   'options.wait_for_model': (v) => v === null || typeof v === 'boolean',
@@ -36,8 +64,16 @@ const VALID: Record<string, (v: unknown) => boolean> = {
   model: (v) => v === null || v === '',
   dimensions: (v) => v === null,
   encoding_format: (v) => v === null,
-  input: (v) => (typeof v === 'string' && v !== '') || (Array.isArray(v) && v.length > 0 && v.length <= 16 && (v.every((x) => typeof x === 'string' && x !== '') || v.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 268))),
-  inputs: (v) => (typeof v === 'string' && v !== '') || (Array.isArray(v) && v.length > 0 && v.length <= 16 && v.every((x) => typeof x === 'string' && x !== '')),
+  input: (v) =>
+    (typeof v === 'string' && v !== '') ||
+    (Array.isArray(v) &&
+      v.length > 0 &&
+      v.length <= 16 &&
+      (v.every((x) => typeof x === 'string' && x !== '') ||
+        v.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 268))),
+  inputs: (v) =>
+    (typeof v === 'string' && v !== '') ||
+    (Array.isArray(v) && v.length > 0 && v.length <= 16 && v.every((x) => typeof x === 'string' && x !== '')),
 };
 
 function set(obj: Record<string, unknown>, path: string, value: unknown): void {

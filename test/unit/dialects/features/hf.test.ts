@@ -14,7 +14,11 @@ function setup(over: Parameters<typeof makeApp>[0] = {}) {
 describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () => {
   it('a string gives [1][tokens][n_embd]: the hidden state of every token, from a bare JSON string with any Content-Type', async () => {
     const { app, provider } = setup();
-    const res = await app.request(URL_, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '"Hello world!"' });
+    const res = await app.request(URL_, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '"Hello world!"',
+    });
     expect(res.status).toBe(200);
     const ids = provider.tokenizer.encode('Hello world!');
     expect(ids).toHaveLength(3); // 'Hello', ' world', '!'
@@ -41,7 +45,10 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
   });
 
   it('answers on the hub-style path, the hf-inference router path and an alias', async () => {
-    const aliases = new Map([['openai-community/gpt2', 'edge-gpt2-brown'], ['gpt2', 'edge-gpt2-brown']]);
+    const aliases = new Map([
+      ['openai-community/gpt2', 'edge-gpt2-brown'],
+      ['gpt2', 'edge-gpt2-brown'],
+    ]);
     const { app, provider } = setup({ config: testConfig({ modelAliases: aliases }) });
     const want = [expectedHidden(provider.tokenizer.encode('Hello'))];
     for (const path of [
@@ -58,7 +65,8 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
 
   it('@huggingface/inference featureExtraction (endpointUrl = the pipeline URL) gets the same arrays, with the key', async () => {
     const { app, provider } = setup({ config: testConfig({ apiKeys: ['hf_test'] }) });
-    const fetch_ = ((input: RequestInfo | URL, init?: RequestInit) => app.request(input instanceof Request ? input : String(input), init)) as typeof fetch;
+    const fetch_ = ((input: RequestInfo | URL, init?: RequestInit) =>
+      app.request(input instanceof Request ? input : String(input), init)) as typeof fetch;
     const args = { endpointUrl: `http://edge-gpt2.test${URL_}`, accessToken: 'hf_test' };
     const one = await featureExtraction({ ...args, inputs: 'Hello world' }, { fetch: fetch_ });
     expect(one).toEqual([expectedHidden(provider.tokenizer.encode('Hello world'))]);
@@ -165,7 +173,9 @@ describe('POST /pipeline/feature-extraction/:model (HF feature extraction)', () 
     const res = await app.request(URL_, json({ inputs: ['a', 'b', 'c', 'd'] }));
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: string };
-    expect(body.error).toMatch(/^these inputs need an estimated \d+ ms of compute, over CPU_BUDGET_MS \(3\); send fewer or shorter inputs$/);
+    expect(body.error).toMatch(
+      /^these inputs need an estimated \d+ ms of compute, over CPU_BUDGET_MS \(3\); send fewer or shorter inputs$/,
+    );
     expect(provider.hlm.calls).toHaveLength(1);
   });
 

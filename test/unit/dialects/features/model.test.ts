@@ -41,7 +41,10 @@ beforeAll(async () => {
     runtime: nodeOrt,
     log: () => {},
   });
-  app = createApp({ models, config: testConfig({ modelIds: [BUNDLED_ID, FP32_ID], limits: { maxNewTokens: 64, maxInputTokens: 512, maxTotalTokens: 1024 } }) });
+  app = createApp({
+    models,
+    config: testConfig({ modelIds: [BUNDLED_ID, FP32_ID], limits: { maxNewTokens: 64, maxInputTokens: 512, maxTotalTokens: 1024 } }),
+  });
 }, 120_000);
 
 const maxAbs = (got: number[][], want: number[][]) => Math.max(...want.flatMap((row, t) => row.map((v, e) => Math.abs(got[t]![e]! - v))));
@@ -65,7 +68,9 @@ describe.each([
 ])('%s: features through the app equal torch', (id, bound) => {
   it('is the checkpoint the fixture was made from, and tokenizes the fixture prompt the same', async () => {
     const m = await models.get(id);
-    expect(m.manifest.source.checkpoint_sha256, 'model and fixture disagree: regenerate one of them').toBe(ref.checkpoint.model_safetensors_sha256);
+    expect(m.manifest.source.checkpoint_sha256, 'model and fixture disagree: regenerate one of them').toBe(
+      ref.checkpoint.model_safetensors_sha256,
+    );
     expect(m.tokenizer.encode(text)).toEqual(ref.hidden_states.ids);
   });
 

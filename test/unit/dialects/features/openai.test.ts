@@ -37,7 +37,10 @@ describe('POST /v1/embeddings (OpenAI)', () => {
     const n = ids[0]!.length + ids[1]!.length;
     expect(ids.map((x) => x.length)).toEqual([2, 5]);
     expect(body).toMatchObject({ object: 'list', model: 'edge-gpt2-brown', usage: { prompt_tokens: n, total_tokens: n } });
-    expect(body.data.map((d) => [d.object, d.index])).toEqual([['embedding', 0], ['embedding', 1]]);
+    expect(body.data.map((d) => [d.object, d.index])).toEqual([
+      ['embedding', 0],
+      ['embedding', 1],
+    ]);
     body.data.forEach((d, i) => {
       const want = expectedMean(ids[i]!);
       expect(d.embedding).toHaveLength(8);
@@ -72,7 +75,8 @@ describe('POST /v1/embeddings (OpenAI)', () => {
     const client = new OpenAI({
       apiKey: 'sk-1',
       baseURL: 'http://edge-gpt2.test/v1',
-      fetch: ((input: RequestInfo | URL, init?: RequestInit) => app.request(input instanceof Request ? input : String(input), init)) as typeof fetch,
+      fetch: ((input: RequestInfo | URL, init?: RequestInit) =>
+        app.request(input instanceof Request ? input : String(input), init)) as typeof fetch,
     });
     const sdk = await client.embeddings.create({ model: 'edge-gpt2-brown', input: ['Hello world', 'é'], dimensions: 8 });
     const raw = await client.embeddings.create({ model: 'edge-gpt2-brown', input: ['Hello world', 'é'], encoding_format: 'float' });
@@ -130,7 +134,11 @@ describe('POST /v1/embeddings (OpenAI)', () => {
     const res = await app.request(URL_, json({ input: 'a' }));
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'invalid_api_key' } });
-    const plain = await app.request(URL_, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: 'Bearer sk-1' }, body: '{"input":"a"}' });
+    const plain = await app.request(URL_, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', authorization: 'Bearer sk-1' },
+      body: '{"input":"a"}',
+    });
     expect(plain.status).toBe(415);
   });
 });

@@ -33,7 +33,10 @@ describe('POST /models/:model (HF Inference API)', () => {
 
   it('num_return_sequences gives one object per sequence; details per sequence', async () => {
     const { app } = makeApp();
-    const res = await app.request(URL_, json({ inputs: 'Hello', parameters: { num_return_sequences: 3, max_new_tokens: 4, seed: 3, details: true } }));
+    const res = await app.request(
+      URL_,
+      json({ inputs: 'Hello', parameters: { num_return_sequences: 3, max_new_tokens: 4, seed: 3, details: true } }),
+    );
     const body = await res.json();
     expect(body).toHaveLength(3);
     for (const s of body) {

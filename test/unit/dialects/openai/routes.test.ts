@@ -29,7 +29,12 @@ describe('POST /v1/completions', () => {
     const head = `{"id":"${id}","object":"text_completion","created":${created},"choices":`;
     const tail = `,"model":"edge-gpt2-brown","system_fingerprint":"fp_0000000000"`;
     const expected =
-      ref.tokens.map((t) => `data: ${head}[{"text":${JSON.stringify(t.text)},"index":0,"logprobs":null,"finish_reason":null}]${tail},"usage":null}\n\n`).join('') +
+      ref.tokens
+        .map(
+          (t) =>
+            `data: ${head}[{"text":${JSON.stringify(t.text)},"index":0,"logprobs":null,"finish_reason":null}]${tail},"usage":null}\n\n`,
+        )
+        .join('') +
       `data: ${head}[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}]${tail},"usage":null}\n\n` +
       `data: ${head}[]${tail},"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}\n\n` +
       'data: [DONE]\n\n';
@@ -54,7 +59,9 @@ describe('POST /v1/completions', () => {
       usage: { prompt_tokens: 1, completion_tokens: 6, total_tokens: 7 },
     });
     const stopAt = ref.tokens[2]!.text;
-    const stopped = await (await app.request('/v1/completions', json({ prompt: 'Hello', max_tokens: 6, temperature: 0, stop: stopAt }))).json();
+    const stopped = await (
+      await app.request('/v1/completions', json({ prompt: 'Hello', max_tokens: 6, temperature: 0, stop: stopAt }))
+    ).json();
     expect(stopped.choices[0].finish_reason).toBe('stop');
     expect(stopped.choices[0].text).not.toContain(stopAt);
   });
@@ -85,11 +92,18 @@ describe('POST /v1/completions', () => {
 
   it('logit_bias bans a token; presence/frequency penalties are accepted and change sampling only when set', async () => {
     const { app } = makeApp();
-    const plain = await (await app.request('/v1/completions', json({ prompt: 'Hello', max_tokens: 5, temperature: 0, logprobs: 0 }))).json();
+    const plain = await (
+      await app.request('/v1/completions', json({ prompt: 'Hello', max_tokens: 5, temperature: 0, logprobs: 0 }))
+    ).json();
     const firstTok = plain.choices[0].logprobs.tokens[0];
     const provider = fakeProvider();
     const firstId = provider.tokenizer.encode(firstTok)[0];
-    const banned = await (await app.request('/v1/completions', json({ prompt: 'Hello', max_tokens: 5, temperature: 0, logprobs: 0, logit_bias: { [firstId!]: -100 } }))).json();
+    const banned = await (
+      await app.request(
+        '/v1/completions',
+        json({ prompt: 'Hello', max_tokens: 5, temperature: 0, logprobs: 0, logit_bias: { [firstId!]: -100 } }),
+      )
+    ).json();
     expect(banned.choices[0].logprobs.tokens[0]).not.toBe(firstTok);
     const bad = await app.request('/v1/completions', json({ prompt: 'Hello', logit_bias: { '999999': 5 } }));
     expect(bad.status).toBe(400);
@@ -110,7 +124,11 @@ describe('POST /v1/completions', () => {
       [{ model: 'x' }, 'prompt is required', 'prompt'],
       [{ prompt: [1, 'a'] }, 'prompt has the wrong type', 'prompt'],
       [{ prompt: [999999] }, 'prompt token id 999999 is out of range (vocabulary size 268)', 'prompt'],
-      [{ prompt: 'x'.repeat(40), max_tokens: 30 }, 'inputs + max_new_tokens (70) must be <= 64 (MAX_TOTAL_TOKENS): 40 input tokens + 30 new tokens', 'max_total_tokens'],
+      [
+        { prompt: 'x'.repeat(40), max_tokens: 30 },
+        'inputs + max_new_tokens (70) must be <= 64 (MAX_TOTAL_TOKENS): 40 input tokens + 30 new tokens',
+        'max_total_tokens',
+      ],
     ];
     for (const [body, message, param] of cases) {
       const res = await app.request('/v1/completions', json(body));
@@ -126,7 +144,11 @@ describe('POST /v1/completions', () => {
 describe('/models/:id/v1/completions (for @huggingface/inference)', () => {
   it('stream chunks also carry TGI token / generated_text / details, the finish on the last token’s chunk', async () => {
     const { app } = makeApp();
-    const { data } = parseSSE(await (await app.request('/models/edge-gpt2-brown/v1/completions', json({ prompt: 'Hello', max_tokens: 3, seed: 2, stream: true }))).text());
+    const { data } = parseSSE(
+      await (
+        await app.request('/models/edge-gpt2-brown/v1/completions', json({ prompt: 'Hello', max_tokens: 3, seed: 2, stream: true }))
+      ).text(),
+    );
     expect(data.at(-1)).toBe('[DONE]');
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
     expect(chunks).toHaveLength(3);

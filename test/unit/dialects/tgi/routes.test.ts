@@ -18,7 +18,10 @@ async function reference(prompt: string, over: Partial<ReturnType<typeof basePar
 describe('POST /generate_stream', () => {
   it('streams TGI events byte for byte, details on the last event', async () => {
     const { app } = makeApp();
-    const res = await app.request('/generate_stream', json({ inputs: 'Hello', parameters: { max_new_tokens: 4, details: true, do_sample: true, seed: 5 } }));
+    const res = await app.request(
+      '/generate_stream',
+      json({ inputs: 'Hello', parameters: { max_new_tokens: 4, details: true, do_sample: true, seed: 5 } }),
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     expect(res.headers.get('cache-control')).toBe('no-cache');
@@ -39,7 +42,9 @@ describe('POST /generate_stream', () => {
 
   it('GET variant takes query parameters (for EventSource)', async () => {
     const { app } = makeApp();
-    const post = await (await app.request('/generate_stream', json({ inputs: 'Hi there', parameters: { max_new_tokens: 3, stop: ['zz'] } }))).text();
+    const post = await (
+      await app.request('/generate_stream', json({ inputs: 'Hi there', parameters: { max_new_tokens: 3, stop: ['zz'] } }))
+    ).text();
     const get = await (await app.request('/generate_stream?inputs=Hi%20there&max_new_tokens=3&stop=zz')).text();
     // Same events, plus an SSE id per event (so an EventSource reconnect can be told apart).
     expect(get).toBe(post.replace(/data: \{"index":(\d+),/g, 'id: $1\ndata: {"index":$1,'));
@@ -108,7 +113,10 @@ describe('POST /generate', () => {
     const ref = await reference('Hello', { maxNewTokens: 5 });
     const plain = await app.request('/generate', json({ inputs: 'Hello', parameters: { max_new_tokens: 5 } }));
     expect(await plain.json()).toEqual({ generated_text: ref.done.text });
-    const res = await app.request('/generate', json({ inputs: 'Hello', parameters: { max_new_tokens: 5, details: true, return_full_text: true } }));
+    const res = await app.request(
+      '/generate',
+      json({ inputs: 'Hello', parameters: { max_new_tokens: 5, details: true, return_full_text: true } }),
+    );
     const body = await res.json();
     expect(body.generated_text).toBe('Hello' + ref.done.text);
     expect(body.details).toEqual({
@@ -122,7 +130,10 @@ describe('POST /generate', () => {
 
   it('decoder_input_details returns prefill logprobs (first null); top_n_tokens returns top_tokens', async () => {
     const { app } = makeApp();
-    const res = await app.request('/generate', json({ inputs: 'Hello world', parameters: { max_new_tokens: 2, details: true, decoder_input_details: true, top_n_tokens: 3 } }));
+    const res = await app.request(
+      '/generate',
+      json({ inputs: 'Hello world', parameters: { max_new_tokens: 2, details: true, decoder_input_details: true, top_n_tokens: 3 } }),
+    );
     const d = (await res.json()).details;
     expect(d.prefill.map((t: { text: string }) => t.text).join('')).toBe('Hello world');
     expect(d.prefill[0].logprob).toBeNull();
@@ -133,9 +144,16 @@ describe('POST /generate', () => {
 
   it('draws and reports a seed when sampling without one; the reported seed reproduces the text', async () => {
     const { app } = makeApp();
-    const a = await (await app.request('/generate', json({ inputs: 'Hello', parameters: { max_new_tokens: 6, do_sample: true, details: true } }))).json();
+    const a = await (
+      await app.request('/generate', json({ inputs: 'Hello', parameters: { max_new_tokens: 6, do_sample: true, details: true } }))
+    ).json();
     expect(Number.isSafeInteger(a.details.seed)).toBe(true);
-    const b = await (await app.request('/generate', json({ inputs: 'Hello', parameters: { max_new_tokens: 6, do_sample: true, details: true, seed: a.details.seed } }))).json();
+    const b = await (
+      await app.request(
+        '/generate',
+        json({ inputs: 'Hello', parameters: { max_new_tokens: 6, do_sample: true, details: true, seed: a.details.seed } }),
+      )
+    ).json();
     expect(b.generated_text).toBe(a.generated_text);
   });
 
@@ -143,7 +161,10 @@ describe('POST /generate', () => {
     const { app } = makeApp();
     const res = await app.request('/generate', json({ inputs: 'Hello', parameters: { max_new_tokens: 1000 } }));
     expect(res.status).toBe(422);
-    expect(await res.json()).toEqual({ error: 'parameters.max_new_tokens must be <= 32 (MAX_NEW_TOKENS), got 1000', error_type: 'validation' });
+    expect(await res.json()).toEqual({
+      error: 'parameters.max_new_tokens must be <= 32 (MAX_NEW_TOKENS), got 1000',
+      error_type: 'validation',
+    });
   });
 
   it('truncate keeps the last tokens of the input', async () => {
@@ -192,26 +213,45 @@ describe('ops', () => {
     const provider = fakeProvider({ ready: false });
     const { app } = makeApp({ provider });
     const info = await (await app.request('/info')).json();
-    expect(info).toMatchObject({ model_id: 'edge-gpt2-brown', max_input_tokens: 48, max_total_tokens: 64, max_new_tokens: 32, model_dtype: null });
+    expect(info).toMatchObject({
+      model_id: 'edge-gpt2-brown',
+      max_input_tokens: 48,
+      max_total_tokens: 64,
+      max_new_tokens: 32,
+      model_dtype: null,
+    });
     expect(provider.loads).toBe(0);
     expect(info.n_positions).toBeNull();
   });
   it('/info of a loaded model: n_positions, and the limits it caps (as TGI reports max_input_tokens / max_total_tokens)', async () => {
     const { app } = makeApp({ provider: fakeProvider({ nPositions: 40 }) });
     const info = await (await app.request('/info')).json();
-    expect(info).toMatchObject({ n_positions: 40, max_input_tokens: 39, max_input_length: 39, max_total_tokens: 40, max_new_tokens: 32, model_dtype: 'int8' });
+    expect(info).toMatchObject({
+      n_positions: 40,
+      max_input_tokens: 39,
+      max_input_length: 39,
+      max_total_tokens: 40,
+      max_new_tokens: 32,
+      model_dtype: 'int8',
+    });
   });
   it('limit errors name the real bound: the model context when it is tighter than MAX_*_TOKENS', async () => {
     const { app } = makeApp({ provider: fakeProvider({ nPositions: 40 }) });
     const long = await app.request('/generate', json({ inputs: 'a '.repeat(22), parameters: { max_new_tokens: 1 } }));
     expect(long.status).toBe(422);
-    expect((await long.json()).error).toBe("input is 44 tokens, over the limit of 39 (the model's context n_positions=40, less 1 for a new token)");
+    expect((await long.json()).error).toBe(
+      "input is 44 tokens, over the limit of 39 (the model's context n_positions=40, less 1 for a new token)",
+    );
     const total = await app.request('/generate', json({ inputs: 'a '.repeat(15), parameters: { max_new_tokens: 20 } }));
     expect((await total.json()).error).toBe(
       "inputs + max_new_tokens (50) must be <= 40 (the model's context n_positions=40): 30 input tokens + 20 new tokens",
     );
     const oa = await app.request('/v1/completions', json({ prompt: 'a '.repeat(22), max_tokens: 1 }));
-    expect((await oa.json()).error).toMatchObject({ param: 'max_input_tokens', code: 'context_length_exceeded', message: expect.stringContaining('n_positions=40') });
+    expect((await oa.json()).error).toMatchObject({
+      param: 'max_input_tokens',
+      code: 'context_length_exceeded',
+      message: expect.stringContaining('n_positions=40'),
+    });
     // Where MAX_INPUT_TOKENS is the tighter bound, the message names it, as before.
     const { app: wide } = makeApp();
     const w = await wide.request('/generate', json({ inputs: 'a '.repeat(30), parameters: { max_new_tokens: 1 } }));

@@ -66,8 +66,20 @@ describe('TGI stream encoder', () => {
 describe('TGI GenerateResponse', () => {
   const base = { seed: null, prefix: '', inputLength: 2, isSpecial: () => false, decoderInputDetails: true, bestOf: false };
   const gen = {
-    prompt: { type: 'prompt' as const, tokens: [{ id: 1, text: 'a', logprob: null }, { id: 2, text: 'b', logprob: -2 }] },
-    sequences: [{ index: 0, tokens: [tok(0, 5, 'x')], done: { type: 'done' as const, sequence: 0, finishReason: 'stop_sequence' as const, generatedTokens: 1, text: 'x' } }],
+    prompt: {
+      type: 'prompt' as const,
+      tokens: [
+        { id: 1, text: 'a', logprob: null },
+        { id: 2, text: 'b', logprob: -2 },
+      ],
+    },
+    sequences: [
+      {
+        index: 0,
+        tokens: [tok(0, 5, 'x')],
+        done: { type: 'done' as const, sequence: 0, finishReason: 'stop_sequence' as const, generatedTokens: 1, text: 'x' },
+      },
+    ],
   };
   it('has generated_text only, without details', () => {
     expect(tgiGenerateResponse(gen, { ...base, details: false })).toEqual({ generated_text: 'x' });
@@ -85,7 +97,10 @@ describe('TGI GenerateResponse', () => {
       tokens: [{ ...tok(0, 5, text, lp), sequence: i }],
       done: { type: 'done' as const, sequence: i, finishReason: 'length' as const, generatedTokens: 1, text },
     });
-    const r = tgiGenerateResponse({ prompt: null, sequences: [seq(0, -3, 'low'), seq(1, -0.5, 'high')] }, { ...base, details: true, bestOf: true, seed: 9 });
+    const r = tgiGenerateResponse(
+      { prompt: null, sequences: [seq(0, -3, 'low'), seq(1, -0.5, 'high')] },
+      { ...base, details: true, bestOf: true, seed: 9 },
+    );
     expect(r.generated_text).toBe('high');
     const d = r.details as { best_of_sequences: { generated_text: string; seed: number }[] };
     expect(d.best_of_sequences.map((s) => s.generated_text)).toEqual(['low']);
