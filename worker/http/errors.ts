@@ -11,6 +11,7 @@
 import type { ContentfulStatusCode, UnofficialStatusCode } from 'hono/utils/http-status';
 import { BudgetError } from '../generation/budget.ts';
 import { GenerationError } from '../generation/errors.ts';
+import { StageError } from '../model/staged-lm.ts';
 import { ModelLoadError } from '../model/types.ts';
 
 export type Dialect = 'tgi' | 'hf' | 'openai';
@@ -113,6 +114,10 @@ export function dialectOf(path: string): Dialect {
  */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
+  if (e instanceof StageError) {
+    // A staged model's stage refused (at capacity) or failed: 503, retryable.
+    return new ApiError('model_load', e.message, { code: e.code, ...(e.retryAfter ? { headers: { 'Retry-After': String(e.retryAfter) } } : {}) });
+  }
   if (e instanceof ModelLoadError) {
     return new ApiError('model_load', `model could not be loaded: ${e.message}`, { code: e.code });
   }

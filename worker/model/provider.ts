@@ -2,11 +2,14 @@
  * The Worker's ModelProvider: one per isolate (module scope), keyed by the bucket binding, over R2
  * and the workerd build of onnxruntime-web. Importing this module pulls in ORT's 14 MB .wasm.
  */
+import type { StageClient } from '../stage/protocol.ts';
 import { r2BlobSource } from './blobs.ts';
+import { loadModel } from './load-model.ts';
 import { fetchManifest } from './loader.ts';
 import type { Manifest } from './manifest.ts';
 import { workerdOrt } from './ort-workerd.ts';
 import { createModelProvider } from './registry.ts';
+import { loadStagedModel } from './staged-lm.ts';
 import { ModelLoadError, type ModelProvider } from './types.ts';
 
 export interface ModelEnv {
@@ -14,6 +17,24 @@ export interface ModelEnv {
   /** Comma-separated ids served; defaults to DEFAULT_MODEL alone. */
   MODEL_IDS?: string;
   DEFAULT_MODEL?: string;
+  /**
+   * A model served by a pipeline of stage Workers (`npm run stages` writes the configs): its id, with one
+   * Durable Object binding per stage, STAGE_0 … STAGE_<N-1> (the Stage class of each stage script).
+   */
+  STAGED_MODEL?: string;
+}
+
+/** The STAGE_<k> bindings of the gateway, in order, as stage clients (one object per stage script). */
+export function stageClientsFor(env: ModelEnv, id: string): StageClient[] {
+  const bindings = Object.entries(env as unknown as Record<string, unknown>)
+    .map(([k, v]) => [/^STAGE_(\d+)$/.exec(k), v] as const)
+    .filter(([m]) => m !== null)
+    .sort(([a], [b]) => Number(a![1]) - Number(b![1]));
+  if (bindings.length === 0) throw new ModelLoadError('manifest_invalid', `model "${id}" is staged (STAGED_MODEL) but the gateway has no STAGE_<k> bindings`);
+  return bindings.map(([, ns]) => {
+    const namespace = ns as DurableObjectNamespace;
+    return namespace.get(namespace.idFromName(id)) as unknown as StageClient;
+  });
 }
 
 const providers = new WeakMap<R2Bucket, ModelProvider>();
@@ -23,7 +44,15 @@ export function modelProviderFor(env: ModelEnv): ModelProvider {
   if (!provider) {
     const defaultId = env.DEFAULT_MODEL?.trim() || 'edge-gpt2-small';
     const ids = (env.MODEL_IDS ?? defaultId).split(',').map((s) => s.trim()).filter(Boolean);
-    provider = createModelProvider({ source: r2BlobSource(env.MODEL_BUCKET), ids, defaultId, runtime: workerdOrt });
+    const source = r2BlobSource(env.MODEL_BUCKET);
+    const staged = env.STAGED_MODEL?.trim();
+    provider = createModelProvider({
+      source,
+      ids,
+      defaultId,
+      runtime: workerdOrt,
+      load: (id, onProgress) => (id === staged ? loadStagedModel(source, id, stageClientsFor(env, id)) : loadModel(source, id, { runtime: workerdOrt(), onProgress })),
+    });
     providers.set(env.MODEL_BUCKET, provider);
   }
   return provider;

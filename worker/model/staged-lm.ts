@@ -46,8 +46,12 @@ export interface Stage {
 }
 
 let nextSeq = 0;
-/** Names unique across gateway isolates (several may drive the same stages). */
-const SEQ_PREFIX = typeof crypto !== 'undefined' && 'randomUUID' in crypto ? crypto.randomUUID().slice(0, 8) : Math.random().toString(36).slice(2, 10);
+let prefix: string | undefined;
+/** A sequence name unique across gateway isolates (several may drive the same stages); random on first use (not at module scope: Workers forbid it there). */
+function newSeq(): string {
+  prefix ??= crypto.randomUUID().slice(0, 8);
+  return `${prefix}-${++nextSeq}`;
+}
 
 export class StagedCausalLM implements CausalLM {
   readonly config: LMConfig;
@@ -81,7 +85,7 @@ export class StagedCausalLM implements CausalLM {
     const P = past?.length ?? 0;
     if (P + T > nPositions) throw new RangeError(`${P + T} positions exceed the model's context of ${nPositions}`);
     const positions = req.logitsFor === 'all' ? T : 1;
-    const seq = past?.seq ?? `${SEQ_PREFIX}-${++nextSeq}`;
+    const seq = past?.seq ?? newSeq();
     if (past) past.released = true; // consumed: the stages extend the same sequence
     this.steps++;
 
@@ -110,7 +114,7 @@ export class StagedCausalLM implements CausalLM {
   selectRows(cache: KVCache, rows: readonly number[]): KVCache {
     const src = this.own(cache);
     for (const r of rows) if (!Number.isInteger(r) || r < 0 || r >= src.batch) throw new RangeError(`row ${r} is outside the cache's ${src.batch} rows`);
-    const to = `${SEQ_PREFIX}-${++nextSeq}`;
+    const to = newSeq();
     this.queue({ op: 'select', from: src.seq, to, rows: [...rows] });
     return new StagedCache(to, rows.length, src.length);
   }
