@@ -31,10 +31,28 @@ export function stageClientsFor(env: ModelEnv, id: string): StageClient[] {
     .filter(([m]) => m !== null)
     .sort(([a], [b]) => Number(a![1]) - Number(b![1]));
   if (bindings.length === 0) throw new ModelLoadError('manifest_invalid', `model "${id}" is staged (STAGED_MODEL) but the gateway has no STAGE_<k> bindings`);
-  return bindings.map(([, ns]) => {
-    const namespace = ns as DurableObjectNamespace;
-    return namespace.get(namespace.idFromName(id)) as unknown as StageClient;
-  });
+  return bindings.map(([, ns]) => reconnecting(ns as DurableObjectNamespace, id));
+}
+
+/**
+ * A stage client over one stub (calls on one stub arrive in order), replaced by a fresh stub after a call
+ * throws: a stub whose object was reset keeps failing, so the next request would too.
+ */
+function reconnecting(ns: DurableObjectNamespace, id: string): StageClient {
+  let stub: StageClient | undefined;
+  const call =
+    <K extends keyof StageClient>(method: K) =>
+    async (...args: Parameters<StageClient[K]>): Promise<Awaited<ReturnType<StageClient[K]>>> => {
+      stub ??= ns.get(ns.idFromName(id)) as unknown as StageClient;
+      const current = stub;
+      try {
+        return await (current[method] as (...a: unknown[]) => Promise<Awaited<ReturnType<StageClient[K]>>>)(...args);
+      } catch (err) {
+        if (stub === current) stub = undefined;
+        throw err;
+      }
+    };
+  return { load: call('load'), step: call('step'), head: call('head'), apply: call('apply'), stats: call('stats') };
 }
 
 const providers = new WeakMap<R2Bucket, ModelProvider>();

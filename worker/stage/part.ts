@@ -44,6 +44,14 @@ export interface StageRuntime {
   reset(): void;
 }
 
+/** An array that owns its whole buffer: structured clone copies a view's entire buffer, not the view. */
+function compact(a: Float32Array): Float32Array {
+  return a.byteOffset === 0 && a.buffer.byteLength === a.byteLength ? a : a.slice();
+}
+
+/** A sequence not stepped for this long is dropped: generation steps every few hundred ms at most. */
+export const IDLE_MS = 5 * 60_000;
+
 const fail = (code: StageFailure['code'], message: string, extra: Partial<StageFailure> = {}): StageFailure => ({ ok: false, code, message, ...extra });
 
 export function createStageRuntime(config: StageConfig, source: BlobSource, runtime: () => OrtRuntime, log: (line: string) => void = console.log): StageRuntime {
@@ -56,6 +64,13 @@ export function createStageRuntime(config: StageConfig, source: BlobSource, runt
   const failed = new Map<string, StageFailure>();
   const mutex = new Mutex();
   let resident = 0;
+  /** Last step per sequence: a sequence idle for IDLE_MS is dropped (its gateway's release was lost). */
+  const touched = new Map<string, number>();
+
+  function sweep(l: Loaded): void {
+    const now = Date.now();
+    for (const [seq, at] of touched) if (now - at > IDLE_MS) drop(l, seq);
+  }
 
   const bytesOf = (l: Loaded, c: LayerCache) => l.layers!.cacheBytes(c.batch, c.capacity);
 
@@ -128,6 +143,7 @@ export function createStageRuntime(config: StageConfig, source: BlobSource, runt
       seqs.delete(seq);
     }
     failed.delete(seq);
+    touched.delete(seq);
   }
 
   /** Applied in order, synchronously, before the call they came with (so before any later call). */
@@ -151,6 +167,7 @@ export function createStageRuntime(config: StageConfig, source: BlobSource, runt
       }
       const c = l.layers.selectRows(src, op.rows);
       seqs.set(op.to, c);
+      touched.set(op.to, Date.now());
       resident += want;
     }
   }
@@ -183,9 +200,11 @@ export function createStageRuntime(config: StageConfig, source: BlobSource, runt
             if (!req.hidden || req.hidden.length !== B * T * E) return fail('bad_request', `${name}: hidden must be [${B}, ${T}, ${E}]`);
             state = { hidden: req.hidden, attn: req.attn ?? null };
           }
-          if (!l.layers) return ok({ kind: 'state', ...state });
+          if (!l.layers) return ok({ kind: 'state', hidden: compact(state.hidden), attn: null });
 
           const layers = l.layers;
+          sweep(l);
+          touched.set(req.seq, Date.now());
           const gone = failed.get(req.seq);
           if (gone) {
             failed.delete(req.seq);
@@ -211,9 +230,9 @@ export function createStageRuntime(config: StageConfig, source: BlobSource, runt
             const out = await layers.run(state, cache, B, T, P);
             if ('last' in out) {
               const logits = l.ends && req.positions ? l.ends.head(out.last, B, T, req.positions) : undefined;
-              return ok({ kind: 'last', last: out.last, ...(logits ? { logits } : {}) });
+              return ok({ kind: 'last', last: compact(out.last), ...(logits ? { logits } : {}) });
             }
-            return ok({ kind: 'state', hidden: out.hidden, attn: out.attn });
+            return ok({ kind: 'state', hidden: compact(out.hidden), attn: out.attn && compact(out.attn) });
           } catch (err) {
             drop(l, req.seq);
             throw err;
