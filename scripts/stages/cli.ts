@@ -1,5 +1,5 @@
 /**
- * `npm run stages -- <r2-dir> [--id model-id] [--resident R] [--context C] [--stages N] [--out dir]
+ * `npm run stages -- <r2-dir> | --preset <gpt2…gpt2-xl> [--id model-id] [--resident R] [--context C] [--stages N] [--out dir]
  *   [--name edge-gpt2] [--bucket edge-gpt2-models] [--also edge-gpt2-small]`
  *
  * Plans a staged deployment of a converted host-attention model (<r2-dir>/models/<id>/manifest.json, as
@@ -14,11 +14,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseManifest } from '../../worker/model/manifest.ts';
+import { PRESETS } from '../lib/gpt2-names.ts';
 import { stageConfigs } from './configs.ts';
+import { estimatedManifest } from './shapes.ts';
 import { mb, PlanError, planStages } from './plan.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const USAGE = 'usage: npm run stages -- <r2-dir> [--id model-id] [--resident R] [--context C] [--stages N] [--out dir] [--name edge-gpt2] [--bucket edge-gpt2-models] [--also id,…]';
+const USAGE = 'usage: npm run stages -- <r2-dir> | --preset gpt2|gpt2-medium|gpt2-large|gpt2-xl [--id model-id] [--resident R] [--context C] [--stages N] [--out dir] [--name edge-gpt2] [--bucket edge-gpt2-models] [--also id,…]';
 
 function main(): number {
   let parsed;
@@ -34,6 +36,7 @@ function main(): number {
         name: { type: 'string', default: 'edge-gpt2' },
         bucket: { type: 'string', default: 'edge-gpt2-models' },
         also: { type: 'string' },
+        preset: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -43,9 +46,10 @@ function main(): number {
   }
   const { values: v, positionals } = parsed;
   if (v.help) return console.log(USAGE), 0;
-  if (positionals.length !== 1) return console.error(`stages: expected one converted model dir\n${USAGE}`), 2;
-  const dir = path.resolve(positionals[0]!);
-  let id = v.id;
+  if (positionals.length !== (v.preset ? 0 : 1)) return console.error(`stages: expected one converted model dir (or --preset)\n${USAGE}`), 2;
+  const dir = path.resolve(positionals[0] ?? '.');
+  let id = v.id ?? v.preset;
+  if (v.preset && !PRESETS[v.preset]) return console.error(`stages: unknown preset ${v.preset}; one of ${Object.keys(PRESETS).join(', ')}`), 2;
   if (!id) {
     try {
       const ids = readdirIds(dir);
@@ -62,7 +66,8 @@ function main(): number {
     return n;
   };
   try {
-    const manifest = parseManifest(JSON.parse(readFileSync(path.join(dir, 'models', id, 'manifest.json'), 'utf8')));
+    // --preset: the blob sizes an int8 conversion of that shape would have (shapes.ts), for planning ahead.
+    const manifest = v.preset ? estimatedManifest(PRESETS[v.preset]!, id) : parseManifest(JSON.parse(readFileSync(path.join(dir, 'models', id, 'manifest.json'), 'utf8')));
     const resident = int(v.resident, '--resident')!;
     const context = int(v.context, '--context') ?? manifest.config.n_positions;
     const stages = int(v.stages, '--stages');
