@@ -39,7 +39,7 @@ export default defineConfig({
       {
         test: {
           // A staged model in real workerd: miniflare runs a gateway, three stage Workers (one isolate
-          // each) and a single-isolate reference (test/stages/harness.ts). Slow to start (two bundles,
+          // each) and a single-isolate reference (scripts/stages/local.ts). Slow to start (two bundles,
           // five workers compiling ORT's .wasm): one file, run alone.
           name: 'stages',
           include: ['test/stages/**/*.test.ts'],

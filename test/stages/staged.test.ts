@@ -1,6 +1,7 @@
 /**
  * A staged model in real workerd (miniflare: gateway + three stage Workers + a single-isolate reference
- * gateway, harness.ts) on the bundled checkpoint converted to fp32:
+ * gateway, scripts/stages/local.ts) on the bundled checkpoint converted to fp32; the reference is the same
+ * weights served by the gateway in its own isolate under a second id:
  * - a corrupt shard read by one stage → 503 naming the stage and the blob; after repair the next request works;
  * - the pipeline's log-probabilities equal the single-isolate model's (1e-5), and seeded text is identical on the TGI,
  *   HF and OpenAI routes, streamed or not;
@@ -16,7 +17,7 @@ import type { Miniflare } from 'miniflare';
 import type { Manifest } from '../../worker/model/manifest.ts';
 import type { StageClient } from '../../worker/stage/protocol.ts';
 import { bundledFp32, FP32_ID } from '../unit/model/fixtures/bundled.ts';
-import { seedBucket, stageName, startTopology } from './harness.ts';
+import { referenceId, seedBucket, stageName, startTopology } from '../../scripts/stages/local.ts';
 
 // Stage 2 holds one layer: 1 KiB of KV per position; capped at 600 positions for the admission test.
 const KV_CAP = 600 * 1024;
@@ -29,9 +30,19 @@ let mf: Miniflare;
 let dir: string;
 let manifest: Manifest;
 
-async function post(worker: 'gateway' | 'single', route: string, body: unknown): Promise<Response> {
-  const w = await mf.getWorker(worker);
+const ONE = referenceId(FP32_ID);
+
+async function post(route: string, body: unknown): Promise<Response> {
+  const w = await mf.getWorker('gateway');
   return (await w.fetch(`http://localhost${route}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })) as unknown as Response;
+}
+
+/** The `data:` payloads of an SSE body, parsed (`[DONE]` dropped). */
+function events(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+    .map((e) => JSON.parse(e.slice(6)) as Record<string, unknown>);
 }
 
 async function stub(k: number): Promise<StageClient & { reset(): Promise<void> }> {
@@ -43,7 +54,7 @@ beforeAll(async () => {
   ({ dir } = await bundledFp32());
   manifest = JSON.parse(readFileSync(path.join(dir, 'models', FP32_ID, 'manifest.json'), 'utf8')) as Manifest;
   mf = await startTopology({ model: FP32_ID, stages: STAGES });
-  await seedBucket(mf, dir);
+  await seedBucket(mf, dir, FP32_ID);
 });
 afterAll(async () => {
   await mf?.dispose();
@@ -59,53 +70,67 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
     const bad = new Uint8Array(good);
     bad[100]! ^= 0xff;
     await bucket.put(shard.key, bad.buffer);
-    const res = await post('gateway', '/generate', tgi);
+    const res = await post('/generate', tgi);
     expect(res.status).toBe(503);
     const body = (await res.json()) as { error: string; error_type: string };
     expect(body.error_type).toBe('model_load');
     expect(body.error).toContain('stage 1');
     expect(body.error).toContain(shard.key);
     await bucket.put(shard.key, good.buffer.slice(good.byteOffset, good.byteOffset + good.byteLength));
-    const ok = await post('gateway', '/generate', tgi);
+    const ok = await post('/generate', tgi);
     expect(ok.status).toBe(200);
   });
 
   it('gives the single-isolate log-probabilities at every prompt and generated position (fp32, within 1e-5)', async () => {
-    // Through the product path: TGI details carry log-softmax(logits) of the chosen token and the top 5 at
-    // every position. (The full logits vectors are compared in-process in test/unit/stages.)
-    const body = { inputs: 'The jury said that the city', parameters: { max_new_tokens: 10, details: true, decoder_input_details: true, top_n_tokens: 5 } };
-    type Tok = { id: number; logprob: number | null };
-    type Details = { details: { prefill: Tok[]; tokens: Tok[]; top_tokens: Tok[][] } };
-    const [a, b] = [(await (await post('single', '/generate', body)).json()) as Details, (await (await post('gateway', '/generate', body)).json()) as Details];
-    const flat = (d: Details) => [...d.details.prefill, ...d.details.tokens, ...d.details.top_tokens.flat()];
+    // Through the product path: echo + logprobs carry log-softmax(logits) of the chosen token and the top 5
+    // at every position. (The full logits vectors are compared in-process in test/unit/stages.)
+    const body = (model: string) => ({ model, prompt: 'The jury said that the city', max_tokens: 10, echo: true, logprobs: 5, temperature: 0 });
+    type Lp = { choices: { logprobs: { tokens: string[]; token_logprobs: (number | null)[]; top_logprobs: (Record<string, number> | null)[] } }[] };
+    const [a, b] = [(await (await post('/v1/completions', body(ONE))).json()) as Lp, (await (await post('/v1/completions', body(FP32_ID))).json()) as Lp];
+    const flat = (r: Lp) => {
+      const l = r.choices[0]!.logprobs;
+      return [...l.token_logprobs.map((x) => x ?? 0), ...l.top_logprobs.flatMap((t) => Object.values(t ?? {}))];
+    };
     const [x, y] = [flat(a), flat(b)];
+    expect(b.choices[0]!.logprobs.tokens).toEqual(a.choices[0]!.logprobs.tokens);
     expect(x.length).toBeGreaterThan(60);
-    expect(y.map((t) => t.id)).toEqual(x.map((t) => t.id));
-    for (let i = 0; i < x.length; i++) expect(Math.abs((x[i]!.logprob ?? 0) - (y[i]!.logprob ?? 0))).toBeLessThan(1e-5);
+    expect(y.length).toBe(x.length);
+    for (let i = 0; i < x.length; i++) expect(Math.abs(x[i]! - y[i]!)).toBeLessThan(1e-5);
   });
 
   it('gives the same seeded text as the single isolate on TGI, HF and OpenAI routes, streamed or not', async () => {
-    const cases: [string, unknown, (r: Response) => Promise<string>][] = [
-      ['/generate', tgi, async (r) => ((await r.json()) as { generated_text: string }).generated_text],
-      ['/models/' + FP32_ID, { inputs: 'Once upon a time', parameters: { max_new_tokens: 12, seed: 3, num_return_sequences: 2 } }, async (r) => JSON.stringify(await r.json())],
-      ['/v1/completions', { model: FP32_ID, prompt: 'The jury said', max_tokens: 12, seed: 11, n: 2 }, async (r) => JSON.stringify(((await r.json()) as { choices: unknown[] }).choices)],
-      ['/generate_stream', tgi, (r) => r.text()],
-      ['/v1/completions', { model: FP32_ID, prompt: 'In the morning', max_tokens: 10, seed: 5, stream: true }, async (r) => (await r.text()).replace(/"(id|created)":("[^"]*"|\d+)/g, '')],
-    ];
-    for (const [route, body, read] of cases) {
-      const [s, g] = [await post('single', route, body), await post('gateway', route, body)];
-      expect([route, g.status]).toEqual([route, 200]);
-      const [want, got] = [await read(s), await read(g)];
-      expect(got.length).toBeGreaterThan(20);
-      expect(got).toBe(want);
+    // TGI routes serve the default (staged) model; their reference is the HF route, which speaks TGI's
+    // parameters and stream events, on the single-isolate id.
+    const p = { max_new_tokens: 16, do_sample: true, seed: 7, temperature: 0.9, top_k: 50, return_full_text: false };
+    const text = async (r: Response) => ((await r.json()) as { generated_text: string } | { generated_text: string }[]);
+    const tgiA = await text(await post('/generate', { inputs: 'The jury said', parameters: p }));
+    const tgiB = await text(await post(`/models/${ONE}`, { inputs: 'The jury said', parameters: p }));
+    expect([(tgiA as { generated_text: string }).generated_text]).toEqual((tgiB as { generated_text: string }[]).map((x) => x.generated_text));
+    const tokens = (t: string) => events(t).map((e) => [(e.token as { text: string } | undefined)?.text, e.generated_text]);
+    const sA = tokens(await (await post('/generate_stream', { inputs: 'The jury said', parameters: p })).text());
+    const sB = tokens(await (await post(`/models/${ONE}`, { inputs: 'The jury said', parameters: p, stream: true })).text());
+    expect(sA.length).toBeGreaterThan(5);
+    expect(sA).toEqual(sB);
+
+    const hf = { inputs: 'Once upon a time', parameters: { max_new_tokens: 12, seed: 3, num_return_sequences: 2 } };
+    const [hA, hB] = [await (await post(`/models/${FP32_ID}`, hf)).json(), await (await post(`/models/${ONE}`, hf)).json()];
+    expect(JSON.stringify(hA).length).toBeGreaterThan(40);
+    expect(hA).toEqual(hB);
+
+    const strip = (t: string) => t.replace(/"(id|created|model|system_fingerprint)":("[^"]*"|\d+|null)/g, '');
+    for (const extra of [{ n: 2 }, { stream: true }]) {
+      const o = (model: string) => ({ model, prompt: 'The jury said', max_tokens: 12, seed: 11, ...extra });
+      const [oA, oB] = [strip(await (await post('/v1/completions', o(FP32_ID))).text()), strip(await (await post('/v1/completions', o(ONE))).text())];
+      expect(oA.length).toBeGreaterThan(40);
+      expect(oA).toBe(oB);
     }
   });
 
   it('runs concurrent sequences through the same stages without mixing them: each equals its solo run', async () => {
     const bodies = [1, 2, 3, 4].map((seed, i) => ({ inputs: ['The jury said', 'It was', 'Mr. Smith', 'In 1961'][i], parameters: { max_new_tokens: 12, do_sample: true, seed } }));
     const solo: string[] = [];
-    for (const b of bodies) solo.push(await (await post('single', '/generate', b)).text());
-    const together = await Promise.all(bodies.map(async (b) => (await post('gateway', '/generate', b)).text()));
+    for (const b of bodies) solo.push(await (await post('/generate', b)).text());
+    const together = await Promise.all(bodies.map(async (b) => (await post('/generate', b)).text()));
     expect(together).toEqual(solo);
     const s = await (await stub(2)).stats();
     expect(s.ok && s.value.residentBytes).toBe(0); // every sequence released on every stage
@@ -113,18 +138,18 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
 
   it('refuses a sequence over a stage budget up front: 503 + Retry-After, code overloaded; smaller ones still run', async () => {
     const long = 'The jury said it was a good thing. '.repeat(45); // ~450 tokens + 256 new > 600 positions
-    const res = await post('gateway', '/v1/completions', { model: FP32_ID, prompt: long, max_tokens: 256 });
+    const res = await post('/v1/completions', { model: FP32_ID, prompt: long, max_tokens: 256 });
     expect(res.status).toBe(503);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     const body = (await res.json()) as { error: { code: string; message: string; type: string } };
     expect(body.error.code).toBe('overloaded');
     expect(body.error.message).toMatch(/stage 2 .*at capacity/);
-    expect((await post('gateway', '/generate', tgi)).status).toBe(200);
+    expect((await post('/generate', tgi)).status).toBe(200);
   });
 
   it('a stage reset mid-stream ends that stream with an SSE error event (no hang); the next request works', async () => {
     // EOS banned so the stream outlasts the reset.
-    const res = await post('gateway', '/v1/completions', { model: FP32_ID, prompt: 'The jury said', max_tokens: 200, seed: 1, stream: true, logit_bias: { '50256': -100 } });
+    const res = await post('/v1/completions', { model: FP32_ID, prompt: 'The jury said', max_tokens: 200, seed: 1, stream: true, logit_bias: { '50256': -100 } });
     expect(res.status).toBe(200);
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = '';
@@ -144,7 +169,7 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
     expect(last.error?.code).toMatch(/unknown_sequence|stage_failed/);
     expect(last.error?.message).toMatch(/stage 2/);
     expect(events.filter((e) => e.includes('"text"')).length).toBeLessThan(200);
-    const again = await post('gateway', '/generate', tgi);
+    const again = await post('/generate', tgi);
     expect(again.status).toBe(200);
   });
 });

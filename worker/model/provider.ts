@@ -35,24 +35,19 @@ export function stageClientsFor(env: ModelEnv, id: string): StageClient[] {
 }
 
 /**
- * A stage client over one stub (calls on one stub arrive in order), replaced by a fresh stub after a call
- * throws: a stub whose object was reset keeps failing, so the next request would too.
+ * A stage client that takes a fresh stub for every call: a stub is an I/O object of the request that made
+ * it (Workers refuse to use it from another request), and a stub whose object was reset keeps failing.
+ * Order between calls is kept by StagedCausalLM (ops travel with the next call to the same stage).
  */
 function reconnecting(ns: DurableObjectNamespace, id: string): StageClient {
-  let stub: StageClient | undefined;
-  const call =
-    <K extends keyof StageClient>(method: K) =>
-    async (...args: Parameters<StageClient[K]>): Promise<Awaited<ReturnType<StageClient[K]>>> => {
-      stub ??= ns.get(ns.idFromName(id)) as unknown as StageClient;
-      const current = stub;
-      try {
-        return await (current[method] as (...a: unknown[]) => Promise<Awaited<ReturnType<StageClient[K]>>>)(...args);
-      } catch (err) {
-        if (stub === current) stub = undefined;
-        throw err;
-      }
-    };
-  return { load: call('load'), step: call('step'), head: call('head'), apply: call('apply'), stats: call('stats') };
+  const stub = () => ns.get(ns.idFromName(id)) as unknown as StageClient;
+  return {
+    load: () => stub().load(),
+    step: (req) => stub().step(req),
+    head: (req) => stub().head(req),
+    apply: (ops) => stub().apply(ops),
+    stats: () => stub().stats(),
+  };
 }
 
 const providers = new WeakMap<R2Bucket, ModelProvider>();

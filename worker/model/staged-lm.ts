@@ -6,8 +6,8 @@
  * on the way out) and possibly the first layers, so wte is held once in the whole pipeline.
  *
  * The contract's selectRows and release are synchronous: they name a new cache (or drop one) at once and
- * queue an op per stage, shipped with the next call to that stage (or a flush right after), which applies
- * it before anything else. A stage failure ends the forward with a StageError (coded, safe to show) and
+ * queue an op per stage, shipped with the next call to that stage (releases alone: a flush right after),
+ * which applies it before anything else. A stage failure ends the forward with a StageError (coded, safe to show) and
  * drops the sequence on every stage; other sequences are unaffected.
  */
 import type { CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
@@ -193,10 +193,13 @@ export class StagedCausalLM implements CausalLM {
     for (const [k, s] of this.stages.entries()) if (s.info.layers) this.pending[k]!.push(op);
     if (this.flushQueued) return;
     this.flushQueued = true;
-    // Ops ride on the next call to each stage; whatever is still queued after this turn goes on its own.
+    // Ops ride on the next call to each stage. A queue of releases only (a request ended: no call follows)
+    // goes on its own; a queue holding a select waits for the forward that follows it, since two calls
+    // (two stubs) may arrive in either order and a select must precede its sequence's step.
     queueMicrotask(() => {
       this.flushQueued = false;
       for (const [k, s] of this.stages.entries()) {
+        if (this.pending[k]!.some((o) => o.op === 'select')) continue;
         const ops = this.drain(k);
         if (ops.length) void s.client.apply(ops).catch((err: unknown) => this.log(`[staged] stage ${k} apply failed: ${String(err).slice(0, 200)}`));
       }

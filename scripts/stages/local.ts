@@ -4,7 +4,8 @@
  * production: the gateway's STAGE_<k> Durable Object bindings point at each stage script's `Stage` class,
  * every script binds the same R2 bucket. Both entries are bundled once with `wrangler deploy --dry-run`
  * (what deploy uploads); the modules are listed explicitly (ORT's bundle holds a dynamic import()).
- * A second gateway, `single`, serves the same model id in one isolate: the reference.
+ * The gateway also serves `<model>-one`: the same blobs under a second manifest id, loaded in the gateway's
+ * own isolate (not staged) — the single-isolate reference (seedReference).
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -68,7 +69,10 @@ const GATEWAY_VARS = {
 
 export const stageName = (k: number) => `stage${k}`;
 
-/** Miniflare with workers `gateway` (staged), `single` (reference) and stage0..N-1. */
+/** The id under which the gateway serves `model` in one isolate (the reference). */
+export const referenceId = (model: string) => `${model}-one`;
+
+/** Miniflare with workers `gateway` (staged `model`, single-isolate `<model>-one`) and stage0..N-1. */
 export async function startTopology(t: Topology): Promise<Miniflare> {
   const b = await bundles();
   const gw = modules(b.gateway);
@@ -81,10 +85,9 @@ export async function startTopology(t: Topology): Promise<Miniflare> {
       ...gw,
       ...common,
       ...inspect,
-      bindings: { ...GATEWAY_VARS, DEFAULT_MODEL: t.model, MODEL_IDS: t.model, STAGED_MODEL: t.model, ...t.gatewayVars },
+      bindings: { ...GATEWAY_VARS, DEFAULT_MODEL: t.model, MODEL_IDS: `${t.model},${referenceId(t.model)}`, STAGED_MODEL: t.model, ...t.gatewayVars },
       durableObjects: Object.fromEntries(t.stages.map((_, k) => [`STAGE_${k}`, { className: 'Stage', scriptName: stageName(k) }])),
     },
-    { name: 'single', ...gw, ...common, ...inspect, bindings: { ...GATEWAY_VARS, DEFAULT_MODEL: t.model, MODEL_IDS: t.model, ...t.gatewayVars } },
     ...t.stages.map((s, k) => ({
       name: stageName(k),
       ...st,
@@ -99,8 +102,8 @@ export async function startTopology(t: Topology): Promise<Miniflare> {
   return mf;
 }
 
-/** Puts an R2-layout dir (blobs/…, models/<id>/manifest.json) into the bucket, manifests last. */
-export async function seedBucket(mf: Miniflare, dir: string): Promise<void> {
+/** Puts an R2-layout dir (blobs/…, models/<id>/manifest.json) into the bucket, manifests last; and `model`'s manifest again as referenceId(model). */
+export async function seedBucket(mf: Miniflare, dir: string, model?: string): Promise<void> {
   const bucket = await mf.getR2Bucket('MODEL_BUCKET', 'gateway');
   const keys = readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
@@ -109,5 +112,9 @@ export async function seedBucket(mf: Miniflare, dir: string): Promise<void> {
   for (const key of keys) {
     const b = readFileSync(path.join(dir, key));
     await bucket.put(key, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); // its own ArrayBuffer: the proxy clones whole buffers
+  }
+  if (model) {
+    const m = JSON.parse(readFileSync(path.join(dir, 'models', model, 'manifest.json'), 'utf8')) as { id: string };
+    await bucket.put(`models/${referenceId(model)}/manifest.json`, JSON.stringify({ ...m, id: referenceId(model) }));
   }
 }
