@@ -199,9 +199,15 @@ export class StagedCausalLM implements CausalLM {
     queueMicrotask(() => {
       this.flushQueued = false;
       for (const [k, s] of this.stages.entries()) {
-        if (this.pending[k]!.some((o) => o.op === 'select')) continue;
-        const ops = this.drain(k);
-        if (ops.length) void s.client.apply(ops).catch((err: unknown) => this.log(`[staged] stage ${k} apply failed: ${String(err).slice(0, 200)}`));
+        const ops = this.pending[k]!;
+        if (ops.length === 0 || ops.some((o) => o.op === 'select')) continue;
+        // Sent as a copy and dropped from the queue once applied: if this call is lost (the request that made
+        // it ended), the releases go again with the next call to the stage (a release is idempotent).
+        const sent = [...ops];
+        void s.client.apply(sent).then(
+          () => (this.pending[k] = this.pending[k]!.filter((o) => !sent.includes(o))),
+          (err: unknown) => this.log(`[staged] stage ${k} apply failed (the releases go with the next call): ${String(err).slice(0, 200)}`),
+        );
       }
     });
   }
