@@ -19,8 +19,8 @@ import type { StageClient } from '../../worker/stage/protocol.ts';
 import { bundledFp32, FP32_ID } from '../unit/model/fixtures/bundled.ts';
 import { referenceId, seedBucket, stageName, startTopology } from '../../scripts/stages/local.ts';
 
-// Stage 2 holds one layer: 1 KiB of KV per position; capped at 600 positions for the admission test.
-const KV_CAP = 600 * 1024;
+// Stage 2 holds one layer: 1 KiB of KV per position per row; capped at 2048 positions for the admission test.
+const KV_CAP = 2048 * 1024;
 const STAGES = [
   { layers: [0, 1] as [number, number], ends: true },
   { layers: [1, 3] as [number, number], ends: false },
@@ -142,8 +142,9 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
   });
 
   it('refuses a sequence over a stage budget up front: 503 + Retry-After, code overloaded; smaller ones still run', async () => {
-    const long = 'The jury said it was a good thing. '.repeat(45); // ~450 tokens + 256 new > 600 positions
-    const res = await post('/v1/completions', { model: FP32_ID, prompt: long, max_tokens: 256 });
+    // 8 sequences × (4 + 256) positions = 2080 KiB of KV on stage 2 (cap 2048 KiB): refused when the prefill is
+    // tiled to 8 rows, before the first byte of a non-streamed response.
+    const res = await post('/v1/completions', { model: FP32_ID, prompt: 'The jury said', n: 8, max_tokens: 256 });
     expect(res.status).toBe(503);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     const body = (await res.json()) as { error: { code: string; message: string; type: string } };
