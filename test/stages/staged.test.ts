@@ -7,7 +7,7 @@
  *   HF and OpenAI routes, streamed or not;
  * - concurrent sequences through the same stages each equal their solo run;
  * - admission: a sequence over a stage's KV budget → 503 + Retry-After (code `overloaded`), never an OOM;
- * - a stage reset mid-stream → the stream ends with an SSE error event; the next request works.
+ * - a stage failing mid-stream → that stream ends with an SSE error event; other streams and the next request work.
  * Tests run in order (the corrupt-shard test must see the first load).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,9 +45,9 @@ function events(text: string): Record<string, unknown>[] {
     .map((e) => JSON.parse(e.slice(6)) as Record<string, unknown>);
 }
 
-async function stub(k: number): Promise<StageClient & { reset(): Promise<void> }> {
+async function stub(k: number): Promise<StageClient> {
   const ns = await mf.getDurableObjectNamespace('STAGE', stageName(k));
-  return ns.get(ns.idFromName(FP32_ID)) as unknown as StageClient & { reset(): Promise<void> };
+  return ns.get(ns.idFromName(FP32_ID)) as unknown as StageClient;
 }
 
 beforeAll(async () => {
@@ -153,28 +153,23 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
     expect((await post('/generate', tgi)).status).toBe(200);
   });
 
-  it('a stage reset mid-stream ends that stream with an SSE error event (no hang); the next request works', async () => {
-    // EOS banned and 4 × 256 tokens, so the stream outlasts the reset.
-    const res = await post('/v1/completions', { model: FP32_ID, prompt: 'The jury said', max_tokens: 256, n: 4, seed: 1, stream: true, logit_bias: { '50256': -100 } });
-    expect(res.status).toBe(200);
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = '';
-    while (!text.includes('"text"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    await (await stub(2)).reset().catch(() => {}); // the object is aborted under the caller: the call itself fails
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    const events = text.split('\n\n').filter((e) => e.startsWith('data: '));
-    const last = JSON.parse(events.filter((e) => e !== 'data: [DONE]').at(-1)!.slice(6)) as { error?: { message: string; code: string } };
-    expect(last.error?.code).toMatch(/unknown_sequence|stage_failed/);
+  it('a stage that fails mid-stream ends that stream with an SSE error event (no hang); a concurrent stream and the next request are unaffected', async () => {
+    // n = 8 streams its first tokens from the prefill, then stage 2 refuses the tiled 8-row cache (over its
+    // KV budget): the failure comes after the first byte. (A stage *reset* — its sequences gone — is covered
+    // in-process by test/unit/stages: miniflare's Node-side proxy does not survive an aborted object.)
+    const ok = { model: FP32_ID, prompt: 'It was', max_tokens: 24, seed: 2, stream: true };
+    const solo = await (await post('/v1/completions', ok)).text();
+    const [failing, other] = await Promise.all([
+      post('/v1/completions', { model: FP32_ID, prompt: 'The jury said', n: 8, max_tokens: 256, seed: 1, stream: true }).then((r) => r.text()),
+      post('/v1/completions', ok).then((r) => r.text()),
+    ]);
+    const ev = events(failing);
+    expect(ev.filter((e) => 'choices' in e).length).toBeGreaterThan(0); // tokens went out first
+    const last = ev.at(-1) as { error?: { message: string; code: string } };
+    expect(last.error?.code).toBe('overloaded');
     expect(last.error?.message).toMatch(/stage 2/);
-    expect(events.filter((e) => e.includes('"text"')).length).toBeLessThan(4 * 256);
+    const strip = (t: string) => t.replace(/"(id|created)":("[^"]*"|\d+)/g, '');
+    expect(strip(other)).toBe(strip(solo));
     const again = await post('/generate', tgi);
     expect(again.status).toBe(200);
   });
