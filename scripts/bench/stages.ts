@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/bench/stages.ts --dir <converted-dir> [--id id] [--resident 2] [--stages N] [--skip-timing]`
+ * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing]`
  *
  * A staged model in local workerd (miniflare: the gateway + one Worker per stage, as `npm run stages` plans
  * them, scripts/stages/local.ts), measured from outside:
@@ -63,7 +63,13 @@ async function post(mf: Miniflare, route: string, body: unknown): Promise<Respon
 /** One streamed completion: ms to the first token, then each gap between tokens. */
 async function stream(mf: Miniflare, model: string, prompt: number[], maxTokens: number): Promise<{ status: number; firstMs: number; gaps: number[]; tokens: number }> {
   const t0 = performance.now();
-  const res = await post(mf, '/v1/completions', { model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, logit_bias: { '50256': -100 } });
+  let res: Response;
+  try {
+    res = await post(mf, '/v1/completions', { model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, logit_bias: { '50256': -100 } });
+  } catch (err) {
+    log(`request failed after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${String(err)}`);
+    return { status: -1, firstMs: 0, gaps: [], tokens: 0 };
+  }
   if (res.status !== 200) return { status: res.status, firstMs: 0, gaps: [], tokens: 0 };
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   const times: number[] = [];
@@ -89,7 +95,14 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const { values: v } = parseArgs({
-    options: { dir: { type: 'string' }, id: { type: 'string' }, resident: { type: 'string', default: '2' }, stages: { type: 'string' }, 'skip-timing': { type: 'boolean', default: false } },
+    options: {
+      dir: { type: 'string' },
+      id: { type: 'string' },
+      resident: { type: 'string', default: '2' },
+      residents: { type: 'string', default: '1,2,4' },
+      stages: { type: 'string' },
+      'skip-timing': { type: 'boolean', default: false },
+    },
   });
   if (!v.dir) throw new Error('--dir <converted model dir> is required');
   const dir = path.resolve(v.dir);
@@ -124,7 +137,7 @@ async function main(): Promise<void> {
     log(`cold first token ${cold.firstMs.toFixed(0)} ms (load ${load1()})`);
 
     const memory: unknown[] = [];
-    for (const resident of [1, 2, 4]) {
+    for (const resident of v.residents!.split(',').map(Number)) {
       let peakJs: Record<string, number> = {};
       let running = true;
       const sampler = (async () => {
@@ -148,7 +161,9 @@ async function main(): Promise<void> {
         load: load1(),
       };
       memory.push(row);
-      log(`${resident} resident × 1024: statuses ${row.statuses.join(',')}; per isolate (MiB, WASM+JS): ${row.stages.map((x) => (x.totalBytes / MiB).toFixed(1)).join(' | ')}; gateway JS ${(row.gatewayJsBytes / MiB).toFixed(1)}`);
+      const f = (n: number) => (n / MiB).toFixed(1);
+      log(`${resident} resident × 1024: statuses ${row.statuses.join(',')}; gateway JS ${f(row.gatewayJsBytes)} MiB; per stage total = ORT + kernels + JS (MiB):`);
+      for (const x of row.stages) log(`  stage ${x.stage} ${x.ends ? 'ends+' : ''}${x.layers ? x.layers.join('..') : '-'}: ${f(x.totalBytes)} = ${f(x.ortBytes)} + ${f(x.kernelsBytes)} + ${f(x.jsBytes)}`);
       peakJs = {};
     }
     result.memory = memory;
