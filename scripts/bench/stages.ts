@@ -55,9 +55,9 @@ async function heapUsage(port: number, workers: string[]): Promise<Record<string
   return out;
 }
 
+/** To the gateway (the entry worker) over miniflare's HTTP socket (its Node-side proxy drops long concurrent requests). */
 async function post(mf: Miniflare, route: string, body: unknown): Promise<Response> {
-  const w = await mf.getWorker('gateway');
-  return (await w.fetch(`http://localhost${route}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })) as unknown as Response;
+  return (await mf.dispatchFetch(`http://localhost${route}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })) as unknown as Response;
 }
 
 /** One streamed completion: ms to the first token, then each gap between tokens. */
@@ -102,6 +102,8 @@ async function main(): Promise<void> {
       residents: { type: 'string', default: '1,2,4' },
       stages: { type: 'string' },
       'skip-timing': { type: 'boolean', default: false },
+      /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
+      'load-only': { type: 'string' },
     },
   });
   if (!v.dir) throw new Error('--dir <converted model dir> is required');
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
   const plan = planStages(manifest, { resident: Number(v.resident), context: 1024, ...(v.stages ? { stages: Number(v.stages) } : {}) });
   log(`${id}: ${plan.length} stages: ${plan.map((s) => `${s.ends ? 'ends+' : ''}${s.layers ? `${s.layers[0]}..${s.layers[1] - 1}` : '-'}`).join(' | ')}`);
   const inspectorPort = await freePort();
+  if (v['load-only']) return loadOnly(dir, id, plan, v['load-only'].split(',').map(Number), inspectorPort);
   const mf = await startTopology({
     model: id,
     stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })),
@@ -198,6 +201,26 @@ async function main(): Promise<void> {
   const file = path.join(out, `stages-${id}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2));
   log(`results: ${path.relative(ROOT, file)}`);
+}
+
+/** Stages of the plan alone: load each (verified fetch + sessions), then its WASM memories and JS heap. */
+async function loadOnly(dir: string, id: string, plan: ReturnType<typeof planStages>, only: number[], inspectorPort: number): Promise<void> {
+  const mf = await startTopology({ model: id, stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })), inspectorPort, only });
+  try {
+    await seedBucket(mf, dir, undefined, stageName(only[0]!));
+    const f = (n: number) => (n / MiB).toFixed(1);
+    for (const k of only) {
+      const ns = await mf.getDurableObjectNamespace('STAGE', stageName(k));
+      const a = (await (ns.get(ns.idFromName(id)) as unknown as { load(): Promise<StageAnswer<StageInfo>> }).load()) as StageAnswer<StageInfo>;
+      if (!a.ok) throw new Error(a.message);
+      const js = (await heapUsage(inspectorPort, [stageName(k)]))[stageName(k)] ?? -1;
+      const x = a.value;
+      const kv = x.budget.kvBytesPerToken * 1024;
+      log(`${id} stage ${k} ${x.ends ? 'ends+' : ''}${x.layers ? x.layers.join('..') : '-'} loaded: ORT ${f(x.wasm.ort)} + kernels ${f(x.wasm.kernels)} + JS ${f(js)} = ${f(x.wasm.ort + x.wasm.kernels + js)} MiB; + KV of one 1024-token sequence ${f(kv)} MiB (+ activations ≤ ${f(x.budget.activationBytes)} MiB) → ${f(x.wasm.ort + x.wasm.kernels + js + kv + x.budget.activationBytes)} MiB; planned ${f(plan[k]!.plannedBytes)} MiB (load ${load1()})`);
+    }
+  } finally {
+    await mf.dispose();
+  }
 }
 
 main().catch((err: unknown) => {

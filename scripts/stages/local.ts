@@ -57,6 +57,8 @@ export interface Topology {
   /** Extra vars for both gateways (limits). */
   gatewayVars?: Record<string, string>;
   inspectorPort?: number;
+  /** Only these stages, no gateway (to measure single stages of a big model). */
+  only?: number[];
 }
 
 const GATEWAY_VARS = {
@@ -97,14 +99,15 @@ export async function startTopology(t: Topology): Promise<Miniflare> {
       durableObjects: { STAGE: 'Stage' },
     })),
   ];
-  const mf = new Miniflare({ workers, ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
+  const picked = t.only ? workers.filter((w) => t.only!.some((k) => w.name === stageName(k))) : workers;
+  const mf = new Miniflare({ workers: picked, ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
   await mf.ready;
   return mf;
 }
 
 /** Puts an R2-layout dir (blobs/…, models/<id>/manifest.json) into the bucket, manifests last; and `model`'s manifest again as referenceId(model). */
-export async function seedBucket(mf: Miniflare, dir: string, model?: string): Promise<void> {
-  const bucket = await mf.getR2Bucket('MODEL_BUCKET', 'gateway');
+export async function seedBucket(mf: Miniflare, dir: string, model?: string, worker = 'gateway'): Promise<void> {
+  const bucket = await mf.getR2Bucket('MODEL_BUCKET', worker);
   const keys = readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
