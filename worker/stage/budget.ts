@@ -5,7 +5,7 @@
  *
  *   limit = weights          the part's shard bytes (ORT copies external data into its heap once) and, for
  *                            the ends, wte (+ scale) and wpe in the kernels' memory
- *         + runtime          ORT's own heap (~8 MB measured on the WASM build) + the segment graphs; 0 for an
+ *         + runtime          ORT's own heap beyond the weights (13–17 MiB measured) + the graphs; 0 for an
  *                            ends-only stage, which never starts ORT
  *         + activations      one call of `chunk` positions: per position the residual, LayerNorm, qkv,
  *                            attention output and the 4×-wide MLP (fc + gelu) in fp32, twice (ORT's arena and
@@ -21,10 +21,13 @@ import type { StageBudget } from './protocol.ts';
 export const MB = 2 ** 20;
 /** Workers' isolate limit. */
 export const ISOLATE_LIMIT_BYTES = 128 * MB;
-/** ORT-web's heap before any weights, measured on the WASM build (DESIGN facts; BENCHMARKS.md). */
-export const ORT_RUNTIME_BYTES = 8 * MB;
-/** JS heap allowance of a stage isolate (the bundle's code, ORT's JS, transient arrays). */
-export const STAGE_JS_BYTES = 12 * MB;
+/**
+ * ORT-web's heap beyond the weights it holds: measured 13–17 MiB in stage isolates (GPT-2 small 2–3 layers
+ * after decoding, XL 2 layers after loading; BENCHMARKS.md): its runtime plus growth slack.
+ */
+export const ORT_RUNTIME_BYTES = 16 * MB;
+/** JS heap allowance of a stage isolate (the bundle's code, ORT's JS, transient arrays): measured 3–7 MiB. */
+export const STAGE_JS_BYTES = 8 * MB;
 /** Positions per forward call through the stages (the gateway cuts longer prefills). */
 export const STAGE_CHUNK = 64;
 /** Rows the ends' head scores in one call (n sequences × positions); more is cut by the gateway. */
