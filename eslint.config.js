@@ -36,8 +36,15 @@ export default tseslint.config(
             {
               target: worker('model'),
               from: './worker',
-              except: ['./model', './generation', './kernels'],
-              message: 'model/ imports only generation/ (types) and kernels/',
+              except: ['./model', './generation', './kernels', './stage/protocol.ts', './stage/budget.ts'],
+              message: 'model/ imports only generation/ (types), kernels/ and the stage protocol and budget (StagedCausalLM)',
+            },
+            // stage/ is a stage Worker (its own script): one part of a host-attention model in a Durable Object.
+            {
+              target: worker('stage'),
+              from: './worker',
+              except: ['./stage', './model', './kernels', './generation'],
+              message: 'stage/ imports only model/, kernels/ and generation/',
             },
             // service/ is the application core between the dialects and the model.
             {

@@ -38,6 +38,19 @@ export default defineConfig({
       },
       {
         test: {
+          // A staged model in real workerd: miniflare runs a gateway, three stage Workers (one isolate
+          // each) and a single-isolate reference (scripts/stages/local.ts). Slow to start (two bundles,
+          // five workers compiling ORT's .wasm): one file, run alone.
+          name: 'stages',
+          include: ['test/stages/**/*.test.ts'],
+          environment: 'node',
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
           // Headless Chromium via playwright-core (test/browser/chromium.ts picks which) against the Worker: `wrangler dev` with the bundled model
           // (started once by the global setup) and an in-process Node server over a fake model.
           name: 'browser',

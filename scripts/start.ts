@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
 import { checkDir, listDir, pushFiles, treeFingerprint } from './lib/r2-seed.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -84,7 +85,17 @@ async function main(): Promise<void> {
   await seed();
   // wrangler's CLI itself (bin/wrangler.js is only a wrapper that re-spawns it with these flags).
   const cli = path.join(ROOT, 'node_modules', 'wrangler', 'wrangler-dist', 'cli.js');
-  const args = ['--no-warnings', '--experimental-vm-modules', cli, 'dev', '--ip', HOST, '--port', String(PORT), ...process.argv.slice(2)];
+  const args = [
+    '--no-warnings',
+    '--experimental-vm-modules',
+    cli,
+    'dev',
+    '--ip',
+    HOST,
+    '--port',
+    String(PORT),
+    ...devArgs(process.argv.slice(2)),
+  ];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit', detached: true });
   const pgid = child.pid!;
   let stopping = false;
@@ -109,6 +120,28 @@ async function main(): Promise<void> {
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && stop('SIGTERM'), 1_000).unref();
   void announceWhenReady(child);
+}
+
+/**
+ * `--staged <id>`: the gateway and every stage Worker of staged/<id>/ (written by `npm run stages`) in one
+ * `wrangler dev`, sharing the local R2 that seed() fills (the same persistence directory as plain `npm start`).
+ */
+function devArgs(argv: string[]): string[] {
+  const at = argv.indexOf('--staged');
+  if (at < 0) return argv;
+  const id = argv[at + 1];
+  const dir = path.join(ROOT, 'staged', id ?? '');
+  if (!id || !existsSync(path.join(dir, 'gateway.toml'))) {
+    throw new Error(
+      `--staged ${id ?? '<id>'}: no staged/${id ?? '<id>'}/gateway.toml; run \`npm run stages -- <converted-dir> --id <id>\` first`,
+    );
+  }
+  const stages = readdirSync(dir)
+    .filter((f) => /^stage\d+\.toml$/.test(f))
+    .sort((a, b) => Number(a.slice(5, -5)) - Number(b.slice(5, -5)));
+  const configs = ['gateway.toml', ...stages].flatMap((f) => ['-c', path.join(dir, f)]);
+  console.log(`[start] staged ${id}: gateway + ${stages.length} stage Workers`);
+  return [...configs, '--persist-to', path.join(ROOT, '.wrangler', 'state'), ...argv.slice(0, at), ...argv.slice(at + 2)];
 }
 
 main().catch((err: unknown) => {

@@ -17,6 +17,8 @@ export interface TokenLimitsConfig {
 export interface ServerConfig {
   defaultModel: string;
   modelIds: readonly string[];
+  /** A model served by a pipeline of stage Workers over the STAGE_<k> bindings (worker/stage/). */
+  stagedModel?: string;
   /**
    * Other names a served model answers to in URLs and `model` fields (MODEL_ALIASES="gpt2=edge-gpt2-brown"),
    * so clients written for the retired HF API's `/models/gpt2` keep working. Responses name the real id.
@@ -53,6 +55,7 @@ const EnvSchema = z.object({
   DEFAULT_MODEL: z.string({ error: 'DEFAULT_MODEL is required' }).trim().min(1, 'DEFAULT_MODEL is empty'),
   MODEL_IDS: z.string().optional(),
   MODEL_ALIASES: z.string().optional(),
+  STAGED_MODEL: z.string().optional(),
   MAX_NEW_TOKENS: positiveInt('MAX_NEW_TOKENS'),
   MAX_INPUT_TOKENS: positiveInt('MAX_INPUT_TOKENS'),
   MAX_TOTAL_TOKENS: positiveInt('MAX_TOTAL_TOKENS'),
@@ -82,6 +85,10 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
   if (!modelIds.includes(e.DEFAULT_MODEL)) {
     throw new ConfigError(`invalid configuration: DEFAULT_MODEL "${e.DEFAULT_MODEL}" is not listed in MODEL_IDS`);
   }
+  const stagedModel = e.STAGED_MODEL?.trim() || undefined;
+  if (stagedModel !== undefined && !modelIds.includes(stagedModel)) {
+    throw new ConfigError(`invalid configuration: STAGED_MODEL "${stagedModel}" is not listed in MODEL_IDS`);
+  }
   if (e.MAX_INPUT_TOKENS >= e.MAX_TOTAL_TOKENS) {
     throw new ConfigError('invalid configuration: MAX_INPUT_TOKENS must be < MAX_TOTAL_TOKENS');
   }
@@ -105,6 +112,7 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
   return {
     defaultModel: e.DEFAULT_MODEL,
     modelIds,
+    ...(stagedModel !== undefined ? { stagedModel } : {}),
     modelAliases,
     limits: { maxNewTokens: e.MAX_NEW_TOKENS, maxInputTokens: e.MAX_INPUT_TOKENS, maxTotalTokens: e.MAX_TOTAL_TOKENS },
     cpuBudgetMs: e.CPU_BUDGET_MS,

@@ -23,7 +23,13 @@ function build(env: Env): Built {
   if (!b) {
     try {
       const config = parseConfig(env as unknown as Record<string, unknown>);
-      const models = modelProviderFor(env.MODEL_BUCKET, { ids: config.modelIds, defaultId: config.defaultModel });
+      const models = modelProviderFor(env.MODEL_BUCKET, {
+        ids: config.modelIds,
+        defaultId: config.defaultModel,
+        ...(config.stagedModel !== undefined
+          ? { staged: { id: config.stagedModel, bindings: env as unknown as Record<string, unknown> } }
+          : {}),
+      });
       const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => models.manifest(id) });
       b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes }) };
     } catch (e) {

@@ -65,4 +65,6 @@ export const PRESETS: Readonly<Record<string, Gpt2Dims>> = {
   gpt2: { n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257 },
   distilgpt2: { n_layer: 6, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257 },
   'gpt2-medium': { n_layer: 24, n_head: 16, n_embd: 1024, n_positions: 1024, vocab_size: 50257 },
+  'gpt2-large': { n_layer: 36, n_head: 20, n_embd: 1280, n_positions: 1024, vocab_size: 50257 },
+  'gpt2-xl': { n_layer: 48, n_head: 25, n_embd: 1600, n_positions: 1024, vocab_size: 50257 },
 };

@@ -6,8 +6,9 @@
 import type { InferenceSession } from 'onnxruntime-web';
 import { OnnxCausalLM } from './causal-lm.ts';
 import { HostCausalLM } from './host-lm.ts';
+import type { HostWeights } from './host-parts.ts';
 import { fetchBlobs, fetchManifest, totalBytes, type LoaderOptions } from './loader.ts';
-import { graphOf, type HostTensor, type Manifest } from './manifest.ts';
+import { graphOf, type BlobRef, type HostTensor, type Manifest, type ShardRef } from './manifest.ts';
 import type { OrtRuntime } from './ort.ts';
 import { createTokenizer } from './tokenizer.ts';
 import { ModelLoadError, type BlobSource, type LoadedModel, type LoadProgress } from './types.ts';
@@ -102,6 +103,81 @@ async function loadHost(
   const kernels = opts.runtime.kernels?.();
   if (!kernels)
     throw new ModelLoadError('session_failed', `runtime ${opts.runtime.platform} has no host kernels for a host-attention model`);
+  const L = manifest.config.n_layer;
+  const part = await loadHostPart(
+    source,
+    manifest,
+    { layers: [0, L], ends: true },
+    { ...opts, onBytes, onSession: () => progress('session', 0) },
+  );
+  log(`[model] ${manifest.id}: ${L + 1} segments ready, kernels hold ${mb(kernels.liveBytes())}`);
+  return {
+    lm: new HostCausalLM(opts.runtime, kernels, manifest, part.sessions, part.weights!),
+    fetchMs: part.fetchMs,
+    sessionMs: part.sessionMs,
+  };
+}
+
+/** What a part of a host-attention model needs: layers [first, end) and/or the tied embedding (the ends). */
+export interface HostPartSpec {
+  /** [first, end) with end > first, or null for the ends alone. */
+  layers: [number, number] | null;
+  ends: boolean;
+}
+
+/** The blobs a part reads: the host tensors (ends), then per segment its graph and shards. */
+function hostPartBlobs(
+  manifest: Manifest,
+  spec: HostPartSpec,
+): { host: HostTensor[]; segments: { index: number; graph: BlobRef; shards: ShardRef[] }[] } {
+  const stage = manifest.stages[0]!;
+  const segments = stage.segments;
+  if (manifest.layout !== 'host-attention' || !segments || !manifest.host) {
+    throw new ModelLoadError(
+      'manifest_invalid',
+      `model "${manifest.id}" is not in the host-attention layout; only that layout can be split into parts (re-convert with --attention host)`,
+    );
+  }
+  const L = manifest.config.n_layer;
+  const byLocation = new Map(stage.shards.map((s) => [s.location, s]));
+  const indices: number[] = [];
+  if (spec.layers) {
+    const [first, end] = spec.layers;
+    if (!(Number.isInteger(first) && Number.isInteger(end) && first >= 0 && end > first && end <= L)) {
+      throw new ModelLoadError('manifest_invalid', `layers [${first}, ${end}) are not a part of model "${manifest.id}" (${L} layers)`);
+    }
+    for (let j = first; j < end; j++) indices.push(j);
+    if (end === L) indices.push(L);
+  }
+  const host = manifest.host;
+  return {
+    host: spec.ends ? [host.wte, ...(host.wte_scale ? [host.wte_scale] : []), host.wpe] : [],
+    segments: indices.map((j) => {
+      const seg = segments[j]!;
+      const shards = seg.shards.map((loc) => {
+        const ref = byLocation.get(loc);
+        if (!ref) throw new ModelLoadError('manifest_invalid', `segment ${j} reads shard ${loc}, which the stage does not list`);
+        return ref;
+      });
+      return { index: j, graph: seg.graph, shards };
+    }),
+  };
+}
+
+/**
+ * Loads one part of a host-attention model with the same verified loader: the host tensors (when `ends`)
+ * into the kernels' memory, then one ORT session per segment of the part.
+ */
+export async function loadHostPart(
+  source: BlobSource,
+  manifest: Manifest,
+  spec: HostPartSpec,
+  opts: LoadModelOptions & { onBytes?: (n: number) => void; onSession?: (segment: number) => void },
+): Promise<{ sessions: InferenceSession[]; weights?: HostWeights; fetchMs: number; sessionMs: number }> {
+  const kernels = opts.runtime.kernels?.();
+  if (!kernels)
+    throw new ModelLoadError('session_failed', `runtime ${opts.runtime.platform} has no host kernels for a host-attention model`);
+  const blobs = hostPartBlobs(manifest, spec);
   const host = manifest.host!;
   const { vocab_size: V, n_embd: E, n_positions: P } = manifest.config;
   const expect = (name: string, t: HostTensor, dtype: HostTensor['dtype'], shape: number[]) => {
@@ -120,6 +196,7 @@ async function loadHost(
     expect('wte_scale', host.wte_scale, 'float32', [V]);
   }
   expect('wpe', host.wpe, 'float32', [P, E]);
+  const fetchOpts = { ...opts, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}) };
   const ptrs: number[] = [];
   const place = (bytes: Uint8Array): number => {
     const ptr = kernels.alloc(bytes.byteLength);
@@ -131,54 +208,47 @@ async function loadHost(
   let fetchMs = 0;
   let sessionMs = 0;
   try {
-    const stage = manifest.stages[0]!;
-    const segments = stage.segments!;
-    const byLocation = new Map(stage.shards.map((s) => [s.location, s]));
-    const blobsOf = (j: number) => {
-      const seg = segments[j]!;
-      const shards = seg.shards.map((loc) => {
-        const ref = byLocation.get(loc);
-        if (!ref) throw new ModelLoadError('manifest_invalid', `segment ${j} reads shard ${loc}, which the stage does not list`);
-        return ref;
-      });
-      return fetchBlobs(source, [seg.graph, ...shards], { ...opts, onBytes }).then(([graph, ...data]) => ({
+    const segments = blobs.segments;
+    const blobsOf = (i: number) => {
+      const seg = segments[i]!;
+      return fetchBlobs(source, [seg.graph, ...seg.shards], fetchOpts).then(([graph, ...data]) => ({
         graph: graph!,
-        external: shards.map((ref, i) => ({ path: ref.location, data: data[i]! })),
+        external: seg.shards.map((ref, n) => ({ path: ref.location, data: data[n]! })),
       }));
     };
-    // Segment 0 is fetched along with the host tensors, then two segments ahead while a session is
-    // created (graph + shard each: ≤ 5 reads in flight, within Workers' 6 simultaneous connections).
+    // The first segment is fetched along with the host tensors, then two segments ahead while a session
+    // is created (graph + shard each: ≤ 5 reads in flight, within Workers' 6 simultaneous connections).
     // A failed prefetch is thrown when its turn comes.
     const ahead = new Map<number, ReturnType<typeof blobsOf>>();
-    const want = (j: number) => {
-      if (j >= segments.length || ahead.has(j)) return;
-      const p = blobsOf(j);
+    const want = (i: number) => {
+      if (i >= segments.length || ahead.has(i)) return;
+      const p = blobsOf(i);
       p.catch(() => {}); // handled when awaited in its turn; not an unhandled rejection before that
-      ahead.set(j, p);
+      ahead.set(i, p);
     };
     want(0);
-    const refs = [host.wte, ...(host.wte_scale ? [host.wte_scale] : []), host.wpe];
-    const tf = Date.now();
-    const got = await fetchBlobs(source, refs, { ...opts, onBytes });
-    fetchMs += Date.now() - tf;
-    const weights = { wte: place(got[0]!), ...(int8 ? { wteScale: place(got[1]!) } : {}), wpe: place(got.at(-1)!) };
-    got.length = 0;
-
-    for (let j = 0; j < segments.length; j++) {
-      want(j);
+    let weights: HostWeights | undefined;
+    if (spec.ends) {
+      const tf = Date.now();
+      const got = await fetchBlobs(source, blobs.host, fetchOpts);
+      fetchMs += Date.now() - tf;
+      weights = { wte: place(got[0]!), ...(int8 ? { wteScale: place(got[1]!) } : {}), wpe: place(got.at(-1)!) };
+      got.length = 0;
+    }
+    for (let i = 0; i < segments.length; i++) {
+      want(i);
       const tw = Date.now();
-      const cur = await ahead.get(j)!; // fetch time not hidden behind the previous sessions' creation
-      ahead.delete(j);
+      const cur = await ahead.get(i)!; // fetch time not hidden behind the previous sessions' creation
+      ahead.delete(i);
       fetchMs += Date.now() - tw;
-      want(j + 1);
-      want(j + 2);
-      progress('session', 0);
+      want(i + 1);
+      want(i + 2);
+      opts.onSession?.(segments[i]!.index);
       const ts = Date.now();
-      sessions.push(await createSession(opts.runtime, cur.graph, cur.external, `segment ${j}`));
+      sessions.push(await createSession(opts.runtime, cur.graph, cur.external, `segment ${segments[i]!.index}`));
       sessionMs += Date.now() - ts;
     }
-    log(`[model] ${manifest.id}: ${segments.length} segments ready, kernels hold ${mb(kernels.liveBytes())}`);
-    return { lm: new HostCausalLM(opts.runtime, kernels, manifest, sessions, weights), fetchMs, sessionMs };
+    return { sessions, ...(weights ? { weights } : {}), fetchMs, sessionMs };
   } catch (err) {
     await Promise.allSettled(sessions.map((x) => x.release()));
     for (const p of ptrs) kernels.free(p);

@@ -53,7 +53,7 @@ export type BlobRef = z.infer<typeof BlobRef>;
 const ShardRef = BlobRef.extend({
   location: z.string().min(1),
 });
-type ShardRef = z.infer<typeof ShardRef>;
+export type ShardRef = z.infer<typeof ShardRef>;
 
 /** host-attention: one ORT graph between two attentions; `shards` are locations of the stage's shards it reads. */
 export const Segment = z.object({

@@ -9,6 +9,7 @@ import { BudgetError } from '../generation/budget.ts';
 import { GenerationError } from '../generation/errors.ts';
 import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
 import type { LoadProgress, ModelProvider, ModelState } from '../model/types.ts';
+import { StageError } from '../model/staged-lm.ts';
 import { ModelLoadError } from '../model/types.ts';
 import type { ServerConfig, TokenLimitsConfig } from '../config.ts';
 import { embed } from './embed.ts';
@@ -50,8 +51,14 @@ export interface Prepared {
 
 const DEFAULT_LOAD_ESTIMATE_S = 20;
 
+/** A staged model's stage refused (at capacity) or failed: unavailable (503), retryable. */
+function stageError(e: StageError): ServiceError {
+  return new ServiceError('unavailable', e.message, { reason: e.code, ...(e.retryAfter ? { retryAfterS: e.retryAfter } : {}) });
+}
+
 /** Generation or budget failures as the service's errors (the request's fault, or the model's). */
 function domainError(e: unknown): unknown {
+  if (e instanceof StageError) return stageError(e);
   if (e instanceof BudgetError) return new ServiceError('over_limit', e.message, { param: e.limit, reason: 'context_length_exceeded' });
   if (e instanceof GenerationError) {
     if (e.code === 'model_output') return new ServiceError('failed', 'generation failed: the model returned invalid output');
@@ -66,6 +73,7 @@ export function createService(deps: ServiceDeps) {
     try {
       return servedModel(await models.get(id, onProgress));
     } catch (e) {
+      if (e instanceof StageError) throw stageError(e);
       if (e instanceof ModelLoadError) throw new ServiceError('unavailable', `model could not be loaded: ${e.message}`, { reason: e.code });
       throw e;
     }

@@ -1,0 +1,283 @@
+/**
+ * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing]`
+ *
+ * A staged model in local workerd (miniflare: the gateway + one Worker per stage, as `npm run stages` plans
+ * them, scripts/stages/local.ts), measured from outside:
+ * - memory per isolate at 1024 tokens of context with 1, 2 and 4 resident sequences: each stage's WASM
+ *   memories (ORT's heap + our kernels', from its `stats` RPC; they never shrink, so this is the peak) and
+ *   every isolate's JS heap (the inspector's Runtime.getHeapUsage, sampled during the run; workerd's
+ *   node:v8 returns zeros). Bytes do not depend on machine load: these are results.
+ * - cold / warm first token, decode ms/token at 32 and 512 tokens of context, staged vs the same weights
+ *   in one isolate (the gateway's `<id>-one`), hence the per-step hop overhead; tokens/s with 1/4/8 streams.
+ *   Timings are only comparable on a quiet machine: the 1-min load average is recorded with every figure.
+ * Writes bench-results/stages-<id>-<time>.json and prints a markdown summary.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fetch as mfFetch, type Miniflare } from 'miniflare';
+import type { Manifest } from '../../worker/model/manifest.ts';
+import type { StageAnswer, StageInfo } from '../../worker/stage/protocol.ts';
+import { freePort } from '../lib/free-port.ts';
+import { referenceId, seedBucket, stageName, startTopology } from '../stages/local.ts';
+import { planStages } from '../stages/plan.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const MiB = 2 ** 20;
+const log = (l: string) => console.log(`[bench:stages] ${l}`);
+const load1 = () => Number(loadavg()[0]!.toFixed(2));
+
+/** Runtime.getHeapUsage of every worker through miniflare's inspector proxy. */
+async function heapUsage(port: number, workers: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  await Promise.all(
+    workers.map(async (w) => {
+      const res = await mfFetch(`http://127.0.0.1:${port}/${w}`, { headers: { Upgrade: 'websocket' } });
+      const ws = res.webSocket;
+      if (!ws) throw new Error(`no inspector for ${w} (status ${res.status})`);
+      ws.accept();
+      // An isolate busy computing answers only between tasks: wait up to a minute, else record -1.
+      out[w] = await new Promise<number>((resolve) => {
+        const timer = setTimeout(() => resolve(-1), 60_000);
+        ws.addEventListener('message', (ev) => {
+          const msg = JSON.parse(String(ev.data)) as { id?: number; result?: { usedSize: number } };
+          if (msg.id === 1) {
+            clearTimeout(timer);
+            resolve(msg.result?.usedSize ?? 0);
+          }
+        });
+        ws.send(JSON.stringify({ id: 1, method: 'Runtime.getHeapUsage' }));
+      });
+      ws.close();
+    }),
+  );
+  return out;
+}
+
+/** To the gateway (the entry worker) over miniflare's HTTP socket (its Node-side proxy drops long concurrent requests). */
+async function post(mf: Miniflare, route: string, body: unknown): Promise<Response> {
+  return (await mf.dispatchFetch(`http://localhost${route}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  })) as unknown as Response;
+}
+
+/** One streamed completion: ms to the first token, then each gap between tokens. */
+async function stream(
+  mf: Miniflare,
+  model: string,
+  prompt: number[],
+  maxTokens: number,
+  n = 1,
+): Promise<{ status: number; firstMs: number; gaps: number[]; tokens: number }> {
+  const t0 = performance.now();
+  let res: Response;
+  try {
+    res = await post(mf, '/v1/completions', {
+      model,
+      prompt,
+      max_tokens: maxTokens,
+      temperature: 0,
+      n,
+      stream: true,
+      logit_bias: { '50256': -100 },
+    });
+  } catch (err) {
+    log(`request failed after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${String(err)}`);
+    return { status: -1, firstMs: 0, gaps: [], tokens: 0 };
+  }
+  if (res.status !== 200) return { status: res.status, firstMs: 0, gaps: [], tokens: 0 };
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const times: number[] = [];
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += value;
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (ev.startsWith('data: {') && ev.includes('"text"')) times.push(performance.now());
+    }
+  }
+  return { status: 200, firstMs: (times[0] ?? t0) - t0, gaps: times.slice(1).map((t, k) => t - times[k]!), tokens: times.length };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
+};
+
+async function main(): Promise<void> {
+  const { values: v } = parseArgs({
+    options: {
+      dir: { type: 'string' },
+      id: { type: 'string' },
+      resident: { type: 'string', default: '2' },
+      residents: { type: 'string', default: '1,2,4' },
+      stages: { type: 'string' },
+      'skip-timing': { type: 'boolean', default: false },
+      /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
+      'load-only': { type: 'string' },
+    },
+  });
+  if (!v.dir) throw new Error('--dir <converted model dir> is required');
+  const dir = path.resolve(v.dir);
+  const id = v.id ?? path.basename(dir);
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'models', id, 'manifest.json'), 'utf8')) as Manifest;
+  const plan = planStages(manifest, { resident: Number(v.resident), context: 1024, ...(v.stages ? { stages: Number(v.stages) } : {}) });
+  log(
+    `${id}: ${plan.length} stages: ${plan.map((s) => `${s.ends ? 'ends+' : ''}${s.layers ? `${s.layers[0]}..${s.layers[1] - 1}` : '-'}`).join(' | ')}`,
+  );
+  const inspectorPort = await freePort();
+  if (v['load-only']) return loadOnly(dir, id, plan, v['load-only'].split(',').map(Number), inspectorPort);
+  const mf = await startTopology({
+    model: id,
+    stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })),
+    gatewayVars: { MAX_INPUT_TOKENS: '1008', MAX_TOTAL_TOKENS: '1024', MAX_NEW_TOKENS: '256' },
+    inspectorPort,
+  });
+  const workers = ['gateway', ...plan.map((_, k) => stageName(k))];
+  const stats = async () =>
+    Promise.all(
+      plan.map(async (_, k) => {
+        const ns = await mf.getDurableObjectNamespace('STAGE', stageName(k));
+        const a = (await (
+          ns.get(ns.idFromName(id)) as unknown as { stats(): Promise<StageAnswer<StageInfo>> }
+        ).stats()) as StageAnswer<StageInfo>;
+        if (!a.ok) throw new Error(a.message);
+        return a.value;
+      }),
+    );
+  const result: Record<string, unknown> = {
+    model: id,
+    date: new Date().toISOString(),
+    plan: plan.map((s) => ({ layers: s.layers, ends: s.ends, plannedBytes: s.plannedBytes, budget: s.budget })),
+  };
+  try {
+    await seedBucket(mf, dir, id);
+    const prompt = (n: number) => Array.from({ length: n }, (_, i) => 464 + ((i * 7919) % 20000));
+    // Cold first token (every stage loads its part) with a short prompt.
+    const cold = await stream(mf, id, prompt(32), 4);
+    result.coldFirstTokenMs = { ms: cold.firstMs, load: load1() };
+    log(`cold first token ${cold.firstMs.toFixed(0)} ms (load ${load1()})`);
+
+    const memory: unknown[] = [];
+    for (const resident of v.residents!.split(',').map(Number)) {
+      let peakJs: Record<string, number> = {};
+      let running = true;
+      const sampler = (async () => {
+        while (running) {
+          const h = await heapUsage(inspectorPort, workers).catch(() => ({}) as Record<string, number>);
+          for (const [w, b] of Object.entries(h)) peakJs[w] = Math.max(peakJs[w] ?? 0, b);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
+      // One request with `resident` sequences (n): its cache holds them all at once, 1024 positions each.
+      const runs = [await stream(mf, id, prompt(1000), 24, resident)];
+      running = false;
+      await sampler;
+      const h = await heapUsage(inspectorPort, workers);
+      for (const [w, b] of Object.entries(h)) peakJs[w] = Math.max(peakJs[w] ?? 0, b);
+      const s = await stats();
+      const row = {
+        resident,
+        statuses: runs.map((r) => r.status),
+        gatewayJsBytes: peakJs.gateway ?? 0,
+        stages: s.map((x, k) => ({
+          stage: k,
+          layers: x.layers,
+          ends: x.ends,
+          ortBytes: x.wasm.ort,
+          kernelsBytes: x.wasm.kernels,
+          jsBytes: peakJs[stageName(k)] ?? 0,
+          totalBytes: x.wasm.ort + x.wasm.kernels + (peakJs[stageName(k)] ?? 0),
+        })),
+        load: load1(),
+      };
+      memory.push(row);
+      const f = (n: number) => (n / MiB).toFixed(1);
+      log(
+        `${resident} resident × 1024: statuses ${row.statuses.join(',')}; gateway JS ${f(row.gatewayJsBytes)} MiB; per stage total = ORT + kernels + JS (MiB):`,
+      );
+      for (const x of row.stages)
+        log(
+          `  stage ${x.stage} ${x.ends ? 'ends+' : ''}${x.layers ? x.layers.join('..') : '-'}: ${f(x.totalBytes)} = ${f(x.ortBytes)} + ${f(x.kernelsBytes)} + ${f(x.jsBytes)}`,
+        );
+      peakJs = {};
+    }
+    result.memory = memory;
+
+    if (!v['skip-timing']) {
+      const timing: unknown[] = [];
+      for (const model of [referenceId(id), id]) {
+        for (const past of [32, 512]) {
+          await stream(mf, model, prompt(past), 2); // warm
+          const r = await stream(mf, model, prompt(past), 17);
+          // Mean over the run (events can arrive coalesced in one chunk, so single gaps mislead); median gap kept too.
+          const mean = r.gaps.reduce((a, b) => a + b, 0) / Math.max(1, r.gaps.length);
+          timing.push({ model, past, warmFirstTokenMs: r.firstMs, decodeMsPerToken: mean, medianGapMs: median(r.gaps), load: load1() });
+          log(
+            `${model} @${past}: first token ${r.firstMs.toFixed(0)} ms, decode ${mean.toFixed(1)} ms/token (median gap ${median(r.gaps).toFixed(1)}) (load ${load1()})`,
+          );
+        }
+      }
+      result.timing = timing;
+      const concurrency: unknown[] = [];
+      for (const n of [1, 4, 8]) {
+        const t0 = performance.now();
+        const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, id, prompt(32 + i), 48)));
+        const secs = (performance.now() - t0) / 1000;
+        const tokens = runs.reduce((a, r) => a + r.tokens, 0);
+        concurrency.push({ streams: n, tokensPerSecond: tokens / secs, statuses: runs.map((r) => r.status), load: load1() });
+        log(`${n} streams: ${(tokens / secs).toFixed(1)} tokens/s (load ${load1()})`);
+      }
+      result.concurrency = concurrency;
+    }
+  } finally {
+    await mf.dispose();
+  }
+  const out = path.join(ROOT, 'bench-results');
+  mkdirSync(out, { recursive: true });
+  const file = path.join(out, `stages-${id}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2));
+  log(`results: ${path.relative(ROOT, file)}`);
+}
+
+/** Stages of the plan alone: load each (verified fetch + sessions), then its WASM memories and JS heap. */
+async function loadOnly(
+  dir: string,
+  id: string,
+  plan: ReturnType<typeof planStages>,
+  only: number[],
+  inspectorPort: number,
+): Promise<void> {
+  const mf = await startTopology({ model: id, stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })), inspectorPort, only });
+  try {
+    await seedBucket(mf, dir, undefined, stageName(only[0]!));
+    const f = (n: number) => (n / MiB).toFixed(1);
+    for (const k of only) {
+      const ns = await mf.getDurableObjectNamespace('STAGE', stageName(k));
+      const a = (await (
+        ns.get(ns.idFromName(id)) as unknown as { load(): Promise<StageAnswer<StageInfo>> }
+      ).load()) as StageAnswer<StageInfo>;
+      if (!a.ok) throw new Error(a.message);
+      const js = (await heapUsage(inspectorPort, [stageName(k)]))[stageName(k)] ?? -1;
+      const x = a.value;
+      const kv = x.budget.kvBytesPerToken * 1024;
+      log(
+        `${id} stage ${k} ${x.ends ? 'ends+' : ''}${x.layers ? x.layers.join('..') : '-'} loaded: ORT ${f(x.wasm.ort)} + kernels ${f(x.wasm.kernels)} + JS ${f(js)} = ${f(x.wasm.ort + x.wasm.kernels + js)} MiB; + KV of one 1024-token sequence ${f(kv)} MiB (+ activations ≤ ${f(x.budget.activationBytes)} MiB) → ${f(x.wasm.ort + x.wasm.kernels + js + kv + x.budget.activationBytes)} MiB; planned ${f(plan[k]!.plannedBytes)} MiB (load ${load1()})`,
+      );
+    }
+  } finally {
+    await mf.dispose();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`[bench:stages] ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});

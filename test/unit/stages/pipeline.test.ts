@@ -1,0 +1,187 @@
+/**
+ * The stage pipeline in one Node process: three stage runtimes (worker/stage/part.ts) behind in-process
+ * clients, driven by StagedCausalLM, against HostCausalLM over the same manifest — same logits (fp32: the
+ * same ORT segments and kernels on the same inputs, so within 1e-5), the contract's selectRows/release,
+ * chunked prefill, admission against the stage budget, a reset stage, and no KV bytes left behind.
+ * The same code runs in real workerd, one isolate per stage, in test/stages/.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
+import { argmax } from '../../../worker/generation/logits.ts';
+import type { CausalLM } from '../../../worker/generation/types.ts';
+import { loadModel } from '../../../worker/model/load-model.ts';
+import { nodeOrt } from '../../../worker/model/ort-node.ts';
+import { loadStagedModel, StageError, type StagedCausalLM } from '../../../worker/model/staged-lm.ts';
+import { STAGE_CHUNK } from '../../../worker/stage/budget.ts';
+import { createStageRuntime, type StageRuntime } from '../../../worker/stage/part.ts';
+import type { StageClient } from '../../../worker/stage/protocol.ts';
+import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
+
+const tmp = tempDir('stages');
+const out = join(tmp.dir, 'out');
+const ID = 'synth4';
+let single: CausalLM;
+
+function client(r: StageRuntime): StageClient {
+  return { load: () => r.load(), step: (q) => r.step(q), head: (q) => r.head(q), apply: (o) => r.apply(o), stats: () => r.stats() };
+}
+
+async function staged(
+  plan: { layers: [number, number] | null; ends: boolean; kvCapBytes?: number }[],
+): Promise<{ lm: StagedCausalLM; runtimes: StageRuntime[] }> {
+  const rs = plan.map((p, stage) =>
+    createStageRuntime(
+      { stage, model: ID, spec: { layers: p.layers, ends: p.ends }, ...(p.kvCapBytes ? { kvCapBytes: p.kvCapBytes } : {}) },
+      fsBlobSource(out),
+      nodeOrt,
+      () => {},
+    ),
+  );
+  const m = await loadStagedModel(fsBlobSource(out), ID, rs.map(client), { log: () => {} });
+  return { lm: m.lm as StagedCausalLM, runtimes: rs };
+}
+
+async function greedy(lm: CausalLM, prompt: number[], steps: number) {
+  let r = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last', capacity: prompt.length + steps });
+  const logits = [r.logits];
+  for (let i = 0; i < steps; i++) {
+    r = await lm.forward({ inputIds: [[argmax(r.logits)]], cache: r.cache, logitsFor: 'last' });
+    logits.push(r.logits);
+  }
+  lm.release(r.cache);
+  return logits;
+}
+
+const resident = async (rs: StageRuntime[]) => {
+  await Promise.resolve(); // let queued release ops flush
+  const s = await Promise.all(rs.map((r) => r.stats()));
+  return s.map((a) => (a.ok ? a.value.residentBytes : -1));
+};
+
+beforeAll(async () => {
+  const ck = await synth(join(tmp.dir, 'ck'), { n_layer: 4, n_head: 4, n_embd: 64, n_positions: 256, vocab_size: 400, initStd: 0.1 });
+  await convertQuiet({ input: ck, out, id: ID, quant: 'fp32' });
+  single = (await loadModel(fsBlobSource(out), ID, { runtime: nodeOrt(), log: () => {} })).lm;
+}, 120_000);
+afterAll(() => tmp.cleanup());
+
+describe('StagedCausalLM over three stage runtimes', () => {
+  const prompt = [5, 17, 99, 3, 250, 42, 7];
+
+  it('gives the single-isolate logits at every greedy step (fp32, 1e-5), and leaves no KV bytes behind', async () => {
+    const { lm, runtimes: rs } = await staged([
+      { layers: [0, 1], ends: true },
+      { layers: [1, 3], ends: false },
+      { layers: [3, 4], ends: false },
+    ]);
+    const a = await greedy(single, prompt, 6);
+    const b = await greedy(lm, prompt, 6);
+    for (let i = 0; i < a.length; i++) expect(maxAbsDiff(a[i]!, b[i]!)).toBeLessThan(1e-5);
+    expect(await resident(rs)).toEqual([0, 0, 0]);
+  });
+
+  it('works with an ends-only first stage and the head inline in a one-stage plan', async () => {
+    const a = await greedy(single, prompt, 3);
+    for (const plan of [
+      [
+        { layers: null, ends: true },
+        { layers: [0, 2], ends: false },
+        { layers: [2, 4], ends: false },
+      ],
+      [{ layers: [0, 4], ends: true }],
+    ] as const) {
+      const { lm } = await staged(plan.map((p) => ({ ...p, layers: p.layers ? ([...p.layers] as [number, number]) : null })));
+      const b = await greedy(lm, prompt, 3);
+      for (let i = 0; i < a.length; i++) expect(maxAbsDiff(a[i]!, b[i]!)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('tiles a prefill with selectRows and decodes rows independently; scores every position', async () => {
+    const { lm, runtimes: rs } = await staged([
+      { layers: [0, 1], ends: true },
+      { layers: [1, 3], ends: false },
+      { layers: [3, 4], ends: false },
+    ]);
+    const run = async (m: CausalLM) => {
+      const p = await m.forward({ inputIds: [prompt], cache: null, logitsFor: 'all' });
+      const tiled = m.selectRows(p.cache, [0, 0, 0]);
+      m.release(p.cache);
+      const d = await m.forward({ inputIds: [[1], [2], [3]], cache: tiled, logitsFor: 'last' });
+      const two = m.selectRows(d.cache, [2, 0]);
+      m.release(d.cache);
+      const e = await m.forward({ inputIds: [[4], [5]], cache: two, logitsFor: 'last' });
+      m.release(e.cache);
+      return [p.logits, d.logits, e.logits];
+    };
+    const a = await run(single);
+    const b = await run(lm);
+    for (let i = 0; i < a.length; i++) expect(maxAbsDiff(a[i]!, b[i]!)).toBeLessThan(1e-5);
+    expect(await resident(rs)).toEqual([0, 0, 0]);
+  });
+
+  it('cuts a long prompt into chunks of STAGE_CHUNK positions (same logits within 1e-4)', async () => {
+    const { lm } = await staged([
+      { layers: [0, 2], ends: true },
+      { layers: [2, 4], ends: false },
+    ]);
+    const long = Array.from({ length: STAGE_CHUNK * 2 + 9 }, (_, i) => (i * 37) % 400);
+    const a = await single.forward({ inputIds: [long], cache: null, logitsFor: 'all', hidden: true });
+    const b = await lm.forward({ inputIds: [long], cache: null, logitsFor: 'all', hidden: true });
+    expect(b.positions).toBe(long.length);
+    expect(maxAbsDiff(a.logits, b.logits)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(a.hidden!, b.hidden!)).toBeLessThan(1e-4);
+    single.release(a.cache);
+    lm.release(b.cache);
+  });
+
+  it('refuses a sequence over a stage budget (overloaded, with Retry-After), and admits it once memory is free', async () => {
+    // Stage 1 (2 layers × 2 × 64 floats = 1 KiB per position) may hold 128 positions.
+    const { lm, runtimes: rs } = await staged([
+      { layers: [0, 1], ends: true },
+      { layers: [1, 3], ends: false, kvCapBytes: 128 * 1024 },
+      { layers: [3, 4], ends: false },
+    ]);
+    const first = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last', capacity: 128 });
+    const err = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last', capacity: 64 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StageError);
+    expect((err as StageError).code).toBe('overloaded');
+    expect((err as StageError).retryAfter).toBeGreaterThan(0);
+    expect((err as StageError).message).toMatch(/stage 1 .*at capacity/);
+    lm.release(first.cache);
+    const again = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last', capacity: 64 });
+    lm.release(again.cache);
+    expect(await resident(rs)).toEqual([0, 0, 0]);
+  });
+
+  it('a reset stage ends the sequences it held with unknown_sequence; new sequences work', async () => {
+    const { lm, runtimes: rs } = await staged([
+      { layers: [0, 1], ends: true },
+      { layers: [1, 3], ends: false },
+      { layers: [3, 4], ends: false },
+    ]);
+    const p = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last' });
+    rs[2]!.reset();
+    const err = await lm.forward({ inputIds: [[1]], cache: p.cache, logitsFor: 'last' }).catch((e: unknown) => e);
+    expect((err as StageError).code).toBe('unknown_sequence');
+    const a = await greedy(single, prompt, 2);
+    const b = await greedy(lm, prompt, 2);
+    for (let i = 0; i < a.length; i++) expect(maxAbsDiff(a[i]!, b[i]!)).toBeLessThan(1e-5);
+    expect(await resident(rs)).toEqual([0, 0, 0]);
+  });
+
+  it('rejects a plan that does not cover the layers', async () => {
+    await expect(
+      staged([
+        { layers: [0, 1], ends: true },
+        { layers: [2, 4], ends: false },
+      ]),
+    ).rejects.toThrow(/layers 1\.\. are not covered/);
+    await expect(
+      staged([
+        { layers: [0, 2], ends: false },
+        { layers: [2, 4], ends: false },
+      ]),
+    ).rejects.toThrow(/exactly one stage must hold the embedding/);
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Splitting a model into stage isolates (scripts/stages): the size estimate equals a real conversion, the
+ * plan keeps every isolate under 128 MiB for GPT-2 small … XL, and the written configs wire the gateway to
+ * every stage script.
+ */
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { PRESETS } from '../../../scripts/lib/gpt2-names.ts';
+import { stageConfigs } from '../../../scripts/stages/configs.ts';
+import { PlanError, planStages } from '../../../scripts/stages/plan.ts';
+import { estimatedManifest } from '../../../scripts/stages/shapes.ts';
+import { ISOLATE_LIMIT_BYTES } from '../../../worker/stage/budget.ts';
+import { convertQuiet, synth, tempDir } from '../../helpers/synth-fixtures.ts';
+
+describe('planStages', () => {
+  it('estimates the blob sizes of a real int8 host-attention conversion exactly', async () => {
+    const tmp = tempDir('plan');
+    try {
+      const dims = { n_layer: 3, n_head: 4, n_embd: 64, n_positions: 128, vocab_size: 300 };
+      const ck = await synth(join(tmp.dir, 'ck'), dims);
+      const { manifest } = await convertQuiet({ input: ck, out: join(tmp.dir, 'out'), id: 'x', quant: 'int8' });
+      const est = estimatedManifest(dims, 'x');
+      const real = manifest.stages[0]!;
+      const bytes = (st: typeof real, j: number) =>
+        st.segments![j]!.shards.reduce((n, loc) => n + st.shards.find((s) => s.location === loc)!.bytes, 0);
+      for (let j = 0; j <= dims.n_layer; j++) expect([j, bytes(est.stages[0]!, j)]).toEqual([j, bytes(real, j)]);
+      expect(est.host!.wte.bytes + est.host!.wte_scale!.bytes + est.host!.wpe.bytes).toBe(
+        manifest.host!.wte.bytes + manifest.host!.wte_scale!.bytes + manifest.host!.wpe.bytes,
+      );
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it.each(['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'])(
+    '%s int8: every stage fits 128 MiB with 1 sequence of 1024 tokens; layers covered once',
+    (preset) => {
+      const m = estimatedManifest(PRESETS[preset]!, preset);
+      const plan = planStages(m, { resident: 1, context: 1024 });
+      expect(plan[0]!.ends).toBe(true);
+      let at = 0;
+      for (const s of plan) {
+        expect(s.plannedBytes).toBeLessThanOrEqual(ISOLATE_LIMIT_BYTES);
+        if (!s.layers) continue;
+        expect(s.layers[0]).toBe(at);
+        at = s.layers[1];
+      }
+      expect(at).toBe(m.config.n_layer);
+      expect(plan.filter((s) => s.ends)).toHaveLength(1);
+    },
+  );
+
+  it('refuses --stages counts whose stages would not fit, and a layer too big for any isolate', () => {
+    const m = estimatedManifest(PRESETS['gpt2-xl']!, 'xl');
+    expect(() => planStages(m, { stages: 4, resident: 1, context: 1024 })).toThrow(PlanError);
+    expect(() => planStages(m, { resident: 8, context: 1024 })).toThrow(/does not fit/);
+  });
+
+  it('writes a gateway config binding STAGE_0..N-1 to the stage scripts, and one config per stage', () => {
+    const m = estimatedManifest(PRESETS.gpt2!, 'gpt2');
+    const plan = planStages(m, { resident: 2, context: 1024 });
+    const files = stageConfigs({ root: process.cwd(), outDir: join(process.cwd(), 'staged', 'gpt2'), id: 'gpt2' }, plan);
+    expect(files.size).toBe(plan.length + 1);
+    const gw = files.get('gateway.toml')!;
+    expect(gw).toContain('main = "../../worker/index.ts"');
+    expect(gw).toContain('STAGED_MODEL = "gpt2"');
+    plan.forEach((s, k) => {
+      expect(gw).toContain(`name = "STAGE_${k}"\nclass_name = "Stage"\nscript_name = "edge-gpt2-gpt2-stage${k}"`);
+      const st = files.get(`stage${k}.toml`)!;
+      expect(st).toContain(`name = "edge-gpt2-gpt2-stage${k}"`);
+      expect(st).toContain(`STAGE_LAYERS = "${s.layers ? `${s.layers[0]}..${s.layers[1]}` : 'none'}"`);
+      expect(st).toContain('new_sqlite_classes = ["Stage"]');
+    });
+  });
+});

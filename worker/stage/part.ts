@@ -1,0 +1,288 @@
+/**
+ * One stage's runtime, independent of Durable Objects (Node tests drive it directly): lazily loads its part
+ * of a host-attention model with the verified loader, keeps the KV caches of the sequences it serves, meters
+ * them against the isolate's byte budget, and answers the protocol (protocol.ts) with values, never throws.
+ * One per isolate (module scope): the weights are held once whatever the number of Durable Object instances.
+ */
+import { HostEnds, HostLayers, type LayerCache } from '../model/host-parts.ts';
+import { loadHostPart } from '../model/load-model.ts';
+import { fetchManifest } from '../model/loader.ts';
+import type { Manifest } from '../model/manifest.ts';
+import { Mutex } from '../model/mutex.ts';
+import type { OrtRuntime } from '../model/ort.ts';
+import { ModelLoadError, type BlobSource } from '../model/types.ts';
+import { stageBudget, type PartSpec } from './budget.ts';
+import type {
+  StageAnswer,
+  StageBudget,
+  StageFailure,
+  StageHeadRequest,
+  StageInfo,
+  StageOp,
+  StageStepRequest,
+  StageStepResult,
+} from './protocol.ts';
+
+export interface StageConfig {
+  stage: number;
+  model: string;
+  spec: PartSpec;
+  /** The isolate's memory limit the budget is computed from (default 128 MiB). */
+  limitBytes?: number;
+  /** Optional operator cap on resident KV bytes. */
+  kvCapBytes?: number;
+  /** Seconds an `overloaded` answer asks the client to wait. */
+  retryAfterSeconds?: number;
+}
+
+interface Loaded {
+  manifest: Manifest;
+  ends?: HostEnds;
+  layers?: HostLayers;
+  budget: StageBudget;
+}
+
+export interface StageRuntime {
+  readonly config: StageConfig;
+  load(): Promise<StageAnswer<StageInfo>>;
+  step(req: StageStepRequest): Promise<StageAnswer<StageStepResult>>;
+  head(req: StageHeadRequest): Promise<StageAnswer<Float32Array>>;
+  apply(ops: StageOp[]): Promise<StageAnswer<null>>;
+  stats(): Promise<StageAnswer<StageInfo>>;
+  /** Drops every sequence (a new Durable Object incarnation: the old one's state is gone). */
+  reset(): void;
+}
+
+/** An array that owns its whole buffer: structured clone copies a view's entire buffer, not the view. */
+function compact(a: Float32Array): Float32Array {
+  return a.byteOffset === 0 && a.buffer.byteLength === a.byteLength ? a : a.slice();
+}
+
+/** A sequence not stepped for this long is dropped: generation steps every few hundred ms at most. */
+const IDLE_MS = 5 * 60_000;
+
+const fail = (code: StageFailure['code'], message: string, extra: Partial<StageFailure> = {}): StageFailure => ({
+  ok: false,
+  code,
+  message,
+  ...extra,
+});
+
+export function createStageRuntime(
+  config: StageConfig,
+  source: BlobSource,
+  runtime: () => OrtRuntime,
+  log: (line: string) => void = console.log,
+): StageRuntime {
+  const { spec } = config;
+  const name = `stage ${config.stage} (${spec.layers ? `layers ${spec.layers[0]}..${spec.layers[1] - 1}` : 'no layers'}${spec.ends ? ', embedding + head' : ''})`;
+  let loaded: Loaded | undefined;
+  let inFlight: Promise<Loaded> | undefined;
+  const seqs = new Map<string, LayerCache>();
+  /** Sequences whose select op failed: the reason is given to the step that uses them. */
+  const failed = new Map<string, StageFailure>();
+  const mutex = new Mutex();
+  let resident = 0;
+  /** Last step per sequence: a sequence idle for IDLE_MS is dropped (its gateway's release was lost). */
+  const touched = new Map<string, number>();
+
+  function sweep(l: Loaded): void {
+    const now = Date.now();
+    for (const [seq, at] of touched) if (now - at > IDLE_MS) drop(l, seq);
+  }
+
+  const bytesOf = (l: Loaded, c: LayerCache) => l.layers!.cacheBytes(c.batch, c.capacity);
+
+  function ensure(): Promise<Loaded> {
+    if (loaded) return Promise.resolve(loaded);
+    inFlight ??= (async () => {
+      try {
+        const manifest = await fetchManifest(source, config.model);
+        const rt = runtime();
+        const part = await loadHostPart(source, manifest, spec, { runtime: rt, log });
+        const kernels = rt.kernels!();
+        const l: Loaded = { manifest, budget: stageBudget(manifest, spec, config.limitBytes, config.kvCapBytes) };
+        if (spec.ends) l.ends = new HostEnds(kernels, manifest, part.weights!);
+        if (spec.layers) l.layers = new HostLayers(rt, kernels, manifest, spec.layers[0], spec.layers[1], part.sessions);
+        loaded = l;
+        log(
+          `[stage] ${config.model} ${name}: loaded (fetch+verify ${part.fetchMs} ms, sessions ${part.sessionMs} ms), wasm ${(rt.heapBytes() / 2 ** 20).toFixed(1)} MB`,
+        );
+        return l;
+      } finally {
+        inFlight = undefined; // a failure is not cached: the next call tries again
+      }
+    })();
+    return inFlight;
+  }
+
+  async function withLoaded<T>(fn: (l: Loaded) => Promise<StageAnswer<T>> | StageAnswer<T>): Promise<StageAnswer<T>> {
+    let l: Loaded;
+    try {
+      l = await ensure();
+    } catch (err) {
+      const e =
+        err instanceof ModelLoadError ? err : new ModelLoadError('session_failed', String((err as Error)?.message ?? err).slice(0, 200));
+      return fail('load_failed', `${name}: ${e.message}`, { loadCode: e.code });
+    }
+    try {
+      return await fn(l);
+    } catch (err) {
+      log(`[stage] ${name}: ${(err as Error)?.stack ?? String(err)}`);
+      return fail(
+        err instanceof RangeError ? 'bad_request' : 'internal',
+        `${name}: ${String((err as Error)?.message ?? err).slice(0, 200)}`,
+      );
+    }
+  }
+
+  function info(l: Loaded): StageInfo {
+    const rt = runtime();
+    const kernels = rt.kernels?.().heapBytes() ?? 0;
+    return {
+      stage: config.stage,
+      model: config.model,
+      layers: spec.layers,
+      ends: spec.ends,
+      budget: l.budget,
+      residentBytes: resident,
+      sequences: seqs.size,
+      wasm: { ort: rt.heapBytes() - kernels, kernels },
+    };
+  }
+
+  const ok = <T>(value: T): StageAnswer<T> => ({ ok: true, value, residentBytes: resident });
+
+  function overloaded(l: Loaded, want: number): StageFailure {
+    const mb = (n: number) => (n / 2 ** 20).toFixed(1);
+    return fail(
+      'overloaded',
+      `${name} is at capacity: this sequence needs ${mb(want)} MB of KV cache, ${mb(Math.max(0, l.budget.kvBudgetBytes - resident))} MB of ${mb(l.budget.kvBudgetBytes)} MB is free`,
+      {
+        retryAfter: config.retryAfterSeconds ?? 2,
+      },
+    );
+  }
+
+  function drop(l: Loaded, seq: string): void {
+    const c = seqs.get(seq);
+    if (c) {
+      resident -= bytesOf(l, c);
+      l.layers!.release(c);
+      seqs.delete(seq);
+    }
+    failed.delete(seq);
+    touched.delete(seq);
+  }
+
+  /** Applied in order, synchronously, before the call they came with (so before any later call). */
+  function applyOps(ops: readonly StageOp[]): void {
+    const l = loaded;
+    if (!l?.layers) return; // nothing cached here (ends only, or never loaded: nothing to release)
+    for (const op of ops) {
+      if (op.op === 'release') {
+        drop(l, op.seq);
+        continue;
+      }
+      const src = seqs.get(op.from);
+      if (!src) {
+        failed.set(
+          op.to,
+          failed.get(op.from) ?? fail('unknown_sequence', `${name} does not hold sequence ${op.from} (the stage restarted?)`),
+        );
+        continue;
+      }
+      const want = l.layers.cacheBytes(op.rows.length, src.capacity);
+      if (resident + want > l.budget.kvBudgetBytes) {
+        failed.set(op.to, overloaded(l, want));
+        continue;
+      }
+      const c = l.layers.selectRows(src, op.rows);
+      seqs.set(op.to, c);
+      touched.set(op.to, Date.now());
+      resident += want;
+    }
+  }
+
+  return {
+    config,
+    load: () => withLoaded((l) => ok(info(l))),
+    stats: () => withLoaded((l) => ok(info(l))),
+    async apply(ops) {
+      applyOps(ops);
+      return ok(null);
+    },
+    reset() {
+      const l = loaded;
+      if (l?.layers) for (const seq of [...seqs.keys()]) drop(l, seq);
+      failed.clear();
+    },
+    step(req) {
+      applyOps(req.ops);
+      return withLoaded((l) =>
+        mutex.run(async (): Promise<StageAnswer<StageStepResult>> => {
+          const { B, T, P } = req;
+          const E = l.manifest.config.n_embd;
+          if (!(B > 0 && T > 0 && P >= 0 && P + T <= l.manifest.config.n_positions))
+            return fail('bad_request', `${name}: bad shape B=${B} T=${T} P=${P}`);
+          let state: { hidden: Float32Array; attn: Float32Array | null };
+          if (req.ids) {
+            if (!l.ends) return fail('bad_request', `${name} does not hold the embedding`);
+            state = { hidden: l.ends.embed(req.ids, P), attn: null };
+          } else {
+            if (!req.hidden || req.hidden.length !== B * T * E) return fail('bad_request', `${name}: hidden must be [${B}, ${T}, ${E}]`);
+            state = { hidden: req.hidden, attn: req.attn ?? null };
+          }
+          if (!l.layers) return ok({ kind: 'state', hidden: compact(state.hidden), attn: null });
+
+          const layers = l.layers;
+          sweep(l);
+          touched.set(req.seq, Date.now());
+          const gone = failed.get(req.seq);
+          if (gone) {
+            failed.delete(req.seq);
+            return gone;
+          }
+          let past = seqs.get(req.seq) ?? null;
+          if (P > 0 && !past) return fail('unknown_sequence', `${name} does not hold this sequence (the stage restarted?)`);
+          if (P === 0 && past) {
+            drop(l, req.seq); // a sequence name reused from the start: the old state is void
+            past = null;
+          }
+          if (past && (past.length !== P || past.batch !== B))
+            return fail('bad_request', `${name}: sequence has ${past.batch}×${past.length}, the step says ${B}×${P}`);
+          const need = P + T;
+          if (!past || past.capacity < need) {
+            const before = past ? bytesOf(l, past) : 0;
+            const after = layers.cacheBytes(B, layers.capacityFor(need, req.capacity));
+            if (resident - before + after > l.budget.kvBudgetBytes) return overloaded(l, after);
+            resident += after - before;
+          }
+          const cache = layers.reserve(past, B, need, req.capacity);
+          seqs.set(req.seq, cache);
+          try {
+            const out = await layers.run(state, cache, B, T, P);
+            if ('last' in out) {
+              const logits = l.ends && req.positions ? l.ends.head(out.last, B, T, req.positions) : undefined;
+              return ok({ kind: 'last', last: compact(out.last), ...(logits ? { logits } : {}) });
+            }
+            return ok({ kind: 'state', hidden: compact(out.hidden), attn: out.attn && compact(out.attn) });
+          } catch (err) {
+            drop(l, req.seq);
+            throw err;
+          }
+        }),
+      );
+    },
+    head(req) {
+      applyOps(req.ops);
+      return withLoaded(async (l) => {
+        if (!l.ends) return fail('bad_request', `${name} does not hold the LM head`);
+        const E = l.manifest.config.n_embd;
+        if (req.last.length !== req.B * req.T * E || req.positions < 1 || req.positions > req.T)
+          return fail('bad_request', `${name}: last must be [${req.B}, ${req.T}, ${E}]`);
+        return mutex.run(async () => ok(l.ends!.head(req.last, req.B, req.T, req.positions)));
+      });
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * The gateway ↔ stage RPC contract. A stage is one Worker script (worker/stage/index.ts) whose Durable
+ * Object holds one part of a host-attention model (worker/model/host-parts.ts): a range of layers with
+ * the KV caches of the sequences it serves, and/or the tied embedding (the "ends": embedding lookup on the
+ * way in, ln_f'd hidden → logits on the way out).
+ *
+ * Per forward step the gateway (worker/model/staged-lm.ts) calls the layer stages in order, passing the
+ * next segment's input ([rows, n_embd] twice), then the ends stage's `head`. Every answer is a value, never
+ * a thrown error: codes survive the RPC boundary, messages are safe to show.
+ *
+ * Sequences are named by the gateway (`seq`: a cache handle). `ops` carry the contract's synchronous
+ * selectRows / release calls: the gateway queues them per stage and ships them with its next call to that
+ * stage, which applies them in order before anything else (calls on one stub arrive in order).
+ */
+
+export type StageOp = { op: 'select'; from: string; to: string; rows: number[] } | { op: 'release'; seq: string };
+
+export interface StageStepRequest {
+  ops: StageOp[];
+  seq: string;
+  /** Rows, new positions, positions already cached. */
+  B: number;
+  T: number;
+  P: number;
+  /** Expected final length of the sequence (prompt + new tokens): the cache is reserved once, and admitted against the budget. */
+  capacity?: number;
+  /** Token ids [B][T]: only to the stage that embeds (ends + layer 0). */
+  ids?: number[][];
+  /** The part's input (manifest.ts: the next segment's hidden_in / attn_in), [B, T, n_embd]. */
+  hidden?: Float32Array;
+  attn?: Float32Array | null;
+  /** Logits positions per row when this stage also runs the head (the ends stage holding the last layer). */
+  positions?: number;
+}
+
+export type StageStepResult =
+  { kind: 'state'; hidden: Float32Array; attn: Float32Array | null } | { kind: 'last'; last: Float32Array; logits?: Float32Array };
+
+export interface StageHeadRequest {
+  ops: StageOp[];
+  /** [B, T, n_embd] after ln_f. */
+  last: Float32Array;
+  B: number;
+  T: number;
+  positions: number;
+}
+
+/** What a stage holds and what it can still admit. */
+export interface StageInfo {
+  stage: number;
+  model: string;
+  /** [first, end) or null (ends only). */
+  layers: [number, number] | null;
+  ends: boolean;
+  budget: StageBudget;
+  /** KV bytes resident now, and how many sequences (cache handles) hold them. */
+  residentBytes: number;
+  sequences: number;
+  /** WASM memories: ORT's heap and our kernels' memory (bytes; they never shrink). */
+  wasm: { ort: number; kernels: number };
+}
+
+/** The byte budget of one stage isolate (worker/stage/budget.ts). */
+export interface StageBudget {
+  limitBytes: number;
+  weightsBytes: number;
+  runtimeBytes: number;
+  activationBytes: number;
+  jsBytes: number;
+  /** What is left for resident KV caches. */
+  kvBudgetBytes: number;
+  /** KV bytes per row per position in this stage's layers. */
+  kvBytesPerToken: number;
+}
+
+type StageErrorCode =
+  /** The stage could not load its part (the load error's code is in `loadCode`). */
+  | 'load_failed'
+  /** Admitting this sequence would exceed the stage's memory budget: retry later. */
+  | 'overloaded'
+  /** The stage does not hold this sequence (it was reset, or the gateway is out of step). */
+  | 'unknown_sequence'
+  | 'bad_request'
+  | 'internal';
+
+export interface StageFailure {
+  ok: false;
+  code: StageErrorCode;
+  message: string;
+  /** load_failed: the ModelLoadError code (blob_corrupt, blob_missing, …). */
+  loadCode?: string;
+  /** overloaded: seconds after which a retry may be admitted. */
+  retryAfter?: number;
+}
+
+export type StageAnswer<T> = { ok: true; value: T; residentBytes: number } | StageFailure;
+
+/** The RPC surface of a stage, as the gateway sees it (a Durable Object stub, or an in-process object in tests). */
+export interface StageClient {
+  load(): Promise<StageAnswer<StageInfo>>;
+  step(req: StageStepRequest): Promise<StageAnswer<StageStepResult>>;
+  head(req: StageHeadRequest): Promise<StageAnswer<Float32Array>>;
+  apply(ops: StageOp[]): Promise<StageAnswer<null>>;
+  stats(): Promise<StageAnswer<StageInfo>>;
+}
