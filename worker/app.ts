@@ -7,6 +7,7 @@ import { Hono, type Context } from 'hono';
 import type { ServerConfig } from './config.ts';
 import { checkBudget, generate } from './generation/index.ts';
 import { bearerAuth } from './http/auth.ts';
+import { drainUnreadBody } from './http/body.ts';
 import { corsMiddleware } from './http/cors.ts';
 import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
@@ -36,6 +37,7 @@ export function createApp(deps: AppDeps): Hono {
   const engine = createEngine(deps.onStep ? { ...engineDeps, onStep: deps.onStep } : engineDeps);
   const app = new Hono();
 
+  app.use('*', drainUnreadBody()); // reliability (issue 16): a body nobody read is drained before the answer goes out
   app.use('*', corsMiddleware(deps.config.corsOrigins));
   app.use(
     '*',
