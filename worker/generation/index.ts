@@ -1,6 +1,7 @@
 export { generate, type GenerateOptions } from './generate.ts';
 export { defaultParams, DEFAULT_COST_PRIOR } from './defaults.ts';
 export { checkBudget, BudgetError, type BudgetLimit, type TokenLimits } from './budget.ts';
+export { assertPromptFits, encodeBounded, longestTokenBytes, maxPromptBytes, utf8Length } from './prompt-bound.ts';
 export { CpuMeter, type CostPrior, type StepShape } from './cpu-meter.ts';
 export { costPriorFor, type ModelShape, type QuantizationMethod } from './cost-prior.ts';
 export { GenerationError, type GenerationErrorCode } from './errors.ts';

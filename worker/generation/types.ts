@@ -64,6 +64,8 @@ export interface TextTokenizer {
   /** The raw bytes a token stands for (byte-level BPE: may be part of a UTF-8 character). */
   tokenBytes(id: number): Uint8Array;
   isSpecial(id: number): boolean;
+  /** The longest tokenBytes(id) over the vocabulary (bounds the bytes a prompt of N tokens can have); computed when absent. */
+  readonly maxTokenBytes?: number;
 }
 
 /** Normalized, validated parameters: every dialect maps its own request onto this. */

@@ -7,6 +7,7 @@ import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
 import type { LoadedModel, LoadProgress, ModelProvider } from '../model/types.ts';
 import { effectiveLimits, type ServerConfig, type TokenLimitsConfig } from '../config.ts';
 import { ApiError } from '../http/errors.ts';
+import { encodeBounded } from '../generation/prompt-bound.ts';
 
 export interface GenerateOptions {
   signal?: AbortSignal;
@@ -72,7 +73,7 @@ export function createEngine(deps: EngineDeps) {
     prepare(model: LoadedModel, prompt: string | readonly number[], params: GenerationParams, truncate?: number | null): Prepared {
       let ids: number[];
       if (typeof prompt === 'string') {
-        ids = model.tokenizer.encode(prompt);
+        ids = encodeBounded(model.tokenizer, prompt, this.limits(model).maxInputTokens, truncate); // issue 16: refused by length before tokenizing
       } else {
         const vocab = model.tokenizer.vocabSize;
         for (const id of prompt) {

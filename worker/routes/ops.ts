@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { readJson } from '../http/body.ts';
 import { parseWith } from '../http/validate.ts';
+import { assertPromptFits } from '../generation/prompt-bound.ts';
 import type { LoadedModel } from '../model/types.ts';
 import type { Engine } from './engine.ts';
 import { MAX_SEQUENCES, MAX_STOP_SEQUENCES, MAX_TOP_N } from './params/common.ts';
@@ -52,6 +53,7 @@ export function opsRoutes(engine: Engine, heapBytes?: () => number): Hono {
   app.post('/tokenize', async (c) => {
     const req = parseWith(TokenizeRequest, await readJson(c.req.raw, { maxBytes: engine.config.maxBodyBytes, requireJsonContentType: true }));
     const model = await engine.load(engine.models.defaultId);
+    assertPromptFits(model.tokenizer, req.inputs, engine.limits(model).maxInputTokens, 'inputs'); // issue 16: /tokenize capped like prompts
     return c.json(tokenizeWithOffsets(model, req.inputs));
   });
   return app;
