@@ -114,7 +114,9 @@ export function dialectOf(path: string): Dialect {
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (e instanceof ModelLoadError) {
-    return new ApiError('model_load', `model could not be loaded: ${e.message}`, { code: e.code });
+    // Retry-After: the registry's remaining back-off (at least 1 s), when the next load will be tried.
+    const retryAfter = String(Math.max(1, Math.ceil((e.retryAfterMs ?? 0) / 1000)));
+    return new ApiError('model_load', `model could not be loaded: ${e.message}`, { code: e.code, headers: { 'Retry-After': retryAfter } });
   }
   if (e instanceof Error && e.name === 'Cancelled') return new ApiError('cancelled', 'client closed the request');
   if (e instanceof BudgetError) {

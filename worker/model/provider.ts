@@ -6,7 +6,7 @@ import { r2BlobSource } from './blobs.ts';
 import { fetchManifest } from './loader.ts';
 import type { Manifest } from './manifest.ts';
 import { workerdOrt } from './ort-workerd.ts';
-import { createModelProvider } from './registry.ts';
+import { createModelProvider, parseBackoff } from './registry.ts';
 import { ModelLoadError, type ModelProvider } from './types.ts';
 
 export interface ModelEnv {
@@ -14,7 +14,10 @@ export interface ModelEnv {
   /** Comma-separated ids served; defaults to DEFAULT_MODEL alone. */
   MODEL_IDS?: string;
   DEFAULT_MODEL?: string;
+  /** Optional: back-off after a failed load, "initialMs,maxMs" (default "1000,30000"; "0" = retry at once). */
+  LOAD_RETRY_BACKOFF_MS?: string;
 }
+
 
 const providers = new WeakMap<R2Bucket, ModelProvider>();
 
@@ -23,7 +26,8 @@ export function modelProviderFor(env: ModelEnv): ModelProvider {
   if (!provider) {
     const defaultId = env.DEFAULT_MODEL?.trim() || 'edge-gpt2-small';
     const ids = (env.MODEL_IDS ?? defaultId).split(',').map((s) => s.trim()).filter(Boolean);
-    provider = createModelProvider({ source: r2BlobSource(env.MODEL_BUCKET), ids, defaultId, runtime: workerdOrt });
+    const failureBackoff = parseBackoff(env.LOAD_RETRY_BACKOFF_MS);
+    provider = createModelProvider({ source: r2BlobSource(env.MODEL_BUCKET), ids, defaultId, runtime: workerdOrt, failureBackoff });
     providers.set(env.MODEL_BUCKET, provider);
   }
   return provider;

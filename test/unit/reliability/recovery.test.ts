@@ -1,0 +1,25 @@
+/** Load failures answer 503 with Retry-After in every dialect (issue 16: recovery paths). */
+import { describe, expect, it } from 'vitest';
+import { ModelLoadError } from '../../../worker/model/types.ts';
+import { fakeProvider, json, makeApp } from '../routes/helpers.ts';
+
+describe('load-failure 503s carry Retry-After', () => {
+  it('the registry’s remaining back-off, rounded up, at least 1 s', async () => {
+    const provider = fakeProvider({ ready: false });
+    const { app } = makeApp({ provider });
+    const models = provider;
+    models.failWith = new ModelLoadError('blob_corrupt', 'blobs/abc fails its SHA-256 check; re-upload it', 4_200);
+    const tgi = await app.request('/generate', json({ inputs: 'Hi', parameters: { max_new_tokens: 1 } }));
+    expect(tgi.status).toBe(503);
+    expect(tgi.headers.get('retry-after')).toBe('5');
+    expect(await tgi.json()).toMatchObject({ error_type: 'model_load' });
+    const oa = await app.request('/v1/completions', json({ prompt: 'Hi', max_tokens: 1 }));
+    expect(oa.status).toBe(503);
+    expect(oa.headers.get('retry-after')).toBe('5');
+    expect((await oa.json()).error).toMatchObject({ type: 'server_error', code: 'blob_corrupt' });
+    models.failWith = new ModelLoadError('manifest_missing', 'no manifest');
+    const hf = await app.request('/models/edge-gpt2-small', json({ inputs: 'Hi', options: { wait_for_model: true } }));
+    expect(hf.status).toBe(503);
+    expect(hf.headers.get('retry-after')).toBe('1');
+  });
+});
