@@ -21,6 +21,17 @@ export interface GenerateOptions {
   costPrior?: CostPrior;
 }
 
+/**
+ * One turn of the event loop (a macrotask, not a microtask). The forward pass only ever awaits
+ * microtasks, so without this a non-streaming request's loop never lets the runtime deliver the
+ * client's disconnect (request.signal's abort event) until the whole generation is done.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  // setImmediate where there is one (Node; workerd with nodejs_compat): Node clamps setTimeout(0) to 1 ms.
+  const immediate = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(() => resolve()) : setTimeout(resolve, 0)));
+}
+
 export async function* generate(
   lm: CausalLM,
   tokenizer: TextTokenizer,
@@ -65,6 +76,7 @@ export async function* generate(
       checkResult(res, 1, scorer ? ids.length : 1, V);
       scorer?.add(res.logits, start);
       prefill = res;
+      if (signal) await yieldToEventLoop();
       if (signal?.aborted) return;
     }
     onStep?.({ step: 0, batch: 1, past: 0 });
@@ -111,6 +123,7 @@ export async function* generate(
       cache = result.cache; // the input cache now belongs to the model (ForwardResult contract)
       checkResult(result, batch, 1, V);
       onStep?.({ step, batch, past });
+      if (signal) await yieldToEventLoop();
       if (signal?.aborted) return;
       logits = result.logits; // [batch, 1, vocab]
       rows = live.map((_, j) => j);
