@@ -23,3 +23,17 @@ describe('load-failure 503s carry Retry-After', () => {
     expect(hf.headers.get('retry-after')).toBe('1');
   });
 });
+
+describe('OpenAI over-limit errors carry a code', () => {
+  it.each([
+    [{ prompt: 'Hi', max_tokens: 33 }, 'max_tokens', 'integer_above_max_value'],
+    [{ prompt: 'Hi', n: 9 }, 'n', 'integer_above_max_value'],
+    [{ prompt: 'Hi', temperature: 2.5 }, 'temperature', 'decimal_above_max_value'],
+    [{ prompt: 'Hi', stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', 'array_above_max_length'],
+    [{ prompt: 'x '.repeat(60) }, 'max_input_tokens', 'context_length_exceeded'],
+  ])('%j → %s %s', async (body, param, code) => {
+    const res = await makeApp().app.request('/v1/completions', json(body));
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatchObject({ type: 'invalid_request_error', param, code });
+  });
+});
