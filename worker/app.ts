@@ -8,6 +8,7 @@ import type { ServerConfig } from './config.ts';
 import { checkBudget, generate } from './generation/index.ts';
 import { bearerAuth } from './http/auth.ts';
 import { drainUnreadBody } from './http/body.ts';
+import { finishDetailHeader } from './http/finish-detail.ts';
 import { corsMiddleware } from './http/cors.ts';
 import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
@@ -39,6 +40,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.use('*', drainUnreadBody()); // reliability (issue 16): a body nobody read is drained before the answer goes out
   app.use('*', corsMiddleware(deps.config.corsOrigins));
+  app.use('*', finishDetailHeader()); // issue 16: X-Finish-Detail says which limit ended each sequence
   app.use(
     '*',
     bearerAuth({

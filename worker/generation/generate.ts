@@ -104,7 +104,7 @@ export async function* generate(
       }
       const next = live.filter((s) => !s.finished);
       if (next.length > 0 && !meter.canAfford({ batch: next.length, past, seq: 1 })) {
-        for (const [j, s] of live.entries()) if (!s.finished) texts[j] += s.end('length');
+        for (const [j, s] of live.entries()) if (!s.finished) texts[j] += s.end('length', 'cpu_budget');
       }
       for (const [j, s] of live.entries()) {
         yield tokenEvent(s, picks[j]!, texts[j]!, tokenizer);
@@ -143,7 +143,7 @@ function reshape(lm: CausalLM, cache: KVCache, keep: number[]): KVCache {
 }
 
 function* endAll(seqs: Sequence[]): Generator<GenerationEvent> {
-  for (const s of seqs) s.end('length');
+  for (const s of seqs) s.end('length', 'max_new_tokens');
   for (const s of seqs) yield doneEvent(s);
 }
 
@@ -168,6 +168,7 @@ function doneEvent(s: Sequence): GenerationEvent {
     finishReason: s.finishReason ?? 'length',
     generatedTokens: s.ids.length,
     text: s.text,
+    ...(s.limit ? { limit: s.limit } : {}),
   };
 }
 

@@ -97,6 +97,9 @@ export interface GenerationParams {
 
 export type FinishReason = 'length' | 'eos_token' | 'stop_sequence';
 
+/** Which limit ended a sequence with finish reason 'length' (the dialects' enums cannot say). */
+export type LengthLimit = 'max_new_tokens' | 'context' | 'cpu_budget';
+
 export interface TokenLogprob {
   id: number;
   text: string;
@@ -120,4 +123,4 @@ export type GenerationEvent =
       top?: TokenLogprob[];
     }
   /** A sequence ended. `text` is the whole generated text (stop sequence removed). */
-  | { type: 'done'; sequence: number; finishReason: FinishReason; generatedTokens: number; text: string };
+  | { type: 'done'; sequence: number; finishReason: FinishReason; generatedTokens: number; text: string; limit?: LengthLimit };

@@ -8,6 +8,7 @@ import type { LoadedModel, LoadProgress, ModelProvider } from '../model/types.ts
 import { effectiveLimits, type ServerConfig, type TokenLimitsConfig } from '../config.ts';
 import { ApiError } from '../http/errors.ts';
 import { encodeBounded } from '../generation/prompt-bound.ts';
+import { recordFinish } from '../http/finish-detail.ts';
 
 export interface GenerateOptions {
   signal?: AbortSignal;
@@ -91,7 +92,7 @@ export function createEngine(deps: EngineDeps) {
       const opts: GenerateOptions = {};
       if (signal) opts.signal = signal;
       if (deps.onStep) opts.onStep = deps.onStep;
-      return deps.generate(p.model.lm, p.model.tokenizer, p.promptIds, params, opts);
+      return recordFinish(deps.generate(p.model.lm, p.model.tokenizer, p.promptIds, params, opts), signal); // issue 16: X-Finish-Detail
     },
   };
 }

@@ -37,3 +37,21 @@ describe('OpenAI over-limit errors carry a code', () => {
     expect((await res.json()).error).toMatchObject({ type: 'invalid_request_error', param, code });
   });
 });
+
+describe('X-Finish-Detail says which limit ended each sequence', () => {
+  it('max_new_tokens, eos/stop, the CPU budget (HF max_time), per sequence', async () => {
+    const { app } = makeApp();
+    const tgi = await app.request('/generate', json({ inputs: 'Hello', parameters: { max_new_tokens: 3 } }));
+    expect(tgi.headers.get('x-finish-detail')).toBe('max_new_tokens');
+    expect((await tgi.json()).generated_text).toBeTypeOf('string');
+    const cpu = await app.request('/models/edge-gpt2-small', json({ inputs: 'Hello', parameters: { max_new_tokens: 30, max_time: 0.000001 } }));
+    expect(cpu.status).toBe(200);
+    expect(cpu.headers.get('x-finish-detail')).toBe('cpu_budget');
+    const oa = await app.request('/v1/completions', json({ prompt: ['Hi', 'Yo'], max_tokens: 2, n: 2, seed: 1 }));
+    const body = await oa.json();
+    expect(body.choices.map((c: { finish_reason: string }) => c.finish_reason)).toEqual(['length', 'length', 'length', 'length']);
+    expect(oa.headers.get('x-finish-detail')).toBe('max_new_tokens, max_new_tokens, max_new_tokens, max_new_tokens');
+    const stream = await app.request('/generate_stream', json({ inputs: 'Hello', parameters: { max_new_tokens: 2 } }));
+    expect(stream.headers.get('x-finish-detail')).toBeNull();
+  });
+});
