@@ -12,6 +12,7 @@ import { finishDetailHeader } from './http/finish-detail.ts';
 import { corsMiddleware } from './http/cors.ts';
 import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
+import { quotaMiddleware, type QuotaOptions } from './quota/middleware.ts';
 import { prefersHtml } from './page/accept.ts';
 import { createEngine, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './routes/engine.ts';
 import { featureRoutes } from './routes/features.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   onStep?: GenerateOptions['onStep'];
   /** The isolate's WASM heap in bytes, reported by /health (compare with the 128 MB isolate limit). */
   heapBytes?: () => number;
+  /** Per-key token quotas (issue 16); absent = unmetered. */
+  quota?: QuotaOptions;
   /** HTML pages (another module): GET / and GET /models/:id with Accept: text/html. */
   pages?: { root?: (c: Context) => Response | Promise<Response>; model?: ModelPageRenderer };
 }
@@ -51,6 +54,8 @@ export function createApp(deps: AppDeps): Hono {
       allowsQueryKey: (method, path) => method === 'GET' && path === '/generate_stream',
     }),
   );
+
+  app.use('*', quotaMiddleware(deps.quota)); // issue 16: per-key token quotas, after auth
 
   const root = deps.pages?.root;
   if (root) app.get('/', (c) => root(c));

@@ -11,8 +11,11 @@ import { manifestKey, parseManifest, type Manifest } from './model/manifest.ts';
 import { modelProviderFor, wasmHeapBytes } from './model/provider.ts';
 import { ModelLoadError } from './model/types.ts';
 import { modelPages, pageConfigFrom } from './page/index.ts';
+import { quotaFromEnv, type QuotaEnv } from './quota/env.ts';
 
-export interface Env {
+export { KeyQuota } from './quota/durable-object.ts'; // issue 16: the per-key quota Durable Object class
+
+export interface Env extends QuotaEnv {
   /** R2: content-addressed blobs + one manifest per model id (wrangler.toml [[r2_buckets]]). */
   MODEL_BUCKET: R2Bucket;
   DEFAULT_MODEL: string;
@@ -41,7 +44,7 @@ function build(env: Env): Built {
       const config = parseConfig(env as unknown as Record<string, unknown>);
       const models = modelProviderFor(env);
       const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => readManifest(env.MODEL_BUCKET, id) });
-      b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes }) };
+      b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes, quota: quotaFromEnv(env) }) }; // issue 16: quota
     } catch (e) {
       const message = e instanceof ConfigError ? e.message : `invalid configuration: ${e instanceof Error ? e.message : String(e)}`;
       console.error(`[config] ${message}`);

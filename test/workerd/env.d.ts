@@ -5,5 +5,6 @@ declare namespace Cloudflare {
     FIXTURES: Fetcher;
     DEFAULT_MODEL: string;
     MODEL_IDS: string;
+    KEY_QUOTA: DurableObjectNamespace;
   }
 }

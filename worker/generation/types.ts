@@ -98,7 +98,7 @@ export interface GenerationParams {
 export type FinishReason = 'length' | 'eos_token' | 'stop_sequence';
 
 /** Which limit ended a sequence with finish reason 'length' (the dialects' enums cannot say). */
-export type LengthLimit = 'max_new_tokens' | 'context' | 'cpu_budget';
+export type LengthLimit = 'max_new_tokens' | 'context' | 'cpu_budget' | 'quota';
 
 export interface TokenLogprob {
   id: number;

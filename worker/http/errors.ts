@@ -12,6 +12,7 @@ import type { ContentfulStatusCode, UnofficialStatusCode } from 'hono/utils/http
 import { BudgetError } from '../generation/budget.ts';
 import { GenerationError } from '../generation/errors.ts';
 import { ModelLoadError } from '../model/types.ts';
+import { QuotaExceeded, rateLimitHeaders } from '../quota/meter.ts';
 
 export type Dialect = 'tgi' | 'hf' | 'openai';
 
@@ -21,6 +22,7 @@ export type ErrorType =
   | 'not_found'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'rate_limited'
   | 'model_loading'
   | 'model_load'
   | 'generation'
@@ -62,6 +64,8 @@ export function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCod
       return 413;
     case 'unsupported_media_type':
       return 415;
+    case 'rate_limited':
+      return 429;
     case 'model_loading':
     case 'model_load':
       return 503;
@@ -78,6 +82,7 @@ export function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCod
 
 function openAiType(type: ErrorType): string {
   if (type === 'authentication' || type === 'cancelled') return 'invalid_request_error';
+  if (type === 'rate_limited') return 'tokens'; // OpenAI's type for token rate limits
   const status = statusOf(type, 'openai');
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
@@ -119,6 +124,10 @@ export function toApiError(e: unknown): ApiError {
     return new ApiError('model_load', `model could not be loaded: ${e.message}`, { code: e.code, headers: { 'Retry-After': retryAfter } });
   }
   if (e instanceof Error && e.name === 'Cancelled') return new ApiError('cancelled', 'client closed the request');
+  if (e instanceof QuotaExceeded) {
+    const retryAfter = String(Math.max(1, Math.ceil(e.decision.resetMs / 1000)));
+    return new ApiError('rate_limited', e.message, { code: 'rate_limit_exceeded', headers: { 'Retry-After': retryAfter, ...rateLimitHeaders(e.decision) } });
+  }
   if (e instanceof BudgetError) {
     return new ApiError('validation', e.message, { param: e.limit, code: 'context_length_exceeded' });
   }

@@ -9,9 +9,11 @@ import { effectiveLimits, type ServerConfig, type TokenLimitsConfig } from '../c
 import { ApiError } from '../http/errors.ts';
 import { encodeBounded } from '../generation/prompt-bound.ts';
 import { recordFinish } from '../http/finish-detail.ts';
+import { currentAdmit } from '../quota/meter.ts';
 
 export interface GenerateOptions {
   signal?: AbortSignal;
+  admit?: (tokens: number) => Promise<boolean>;
   now?: () => number;
   onStep?: (info: { step: number; batch: number; past: number }) => void;
 }
@@ -92,6 +94,8 @@ export function createEngine(deps: EngineDeps) {
       const opts: GenerateOptions = {};
       if (signal) opts.signal = signal;
       if (deps.onStep) opts.onStep = deps.onStep;
+      const admit = currentAdmit(); // issue 16: the key's token quota, charged as tokens are produced
+      if (admit) opts.admit = admit;
       return recordFinish(deps.generate(p.model.lm, p.model.tokenizer, p.promptIds, params, opts), signal); // issue 16: X-Finish-Detail
     },
   };
