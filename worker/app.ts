@@ -9,6 +9,7 @@ import { checkBudget, generate } from './generation/index.ts';
 import { bearerAuth } from './http/auth.ts';
 import { drainUnreadBody } from './http/body.ts';
 import { finishDetailHeader } from './http/finish-detail.ts';
+import { overloadGuard } from './http/overload.ts';
 import { corsMiddleware } from './http/cors.ts';
 import { ApiError, dialectOf, errorBody, statusOf, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
@@ -30,6 +31,8 @@ export interface AppDeps {
   onStep?: GenerateOptions['onStep'];
   /** The isolate's WASM heap in bytes, reported by /health (compare with the 128 MB isolate limit). */
   heapBytes?: () => number;
+  /** Requests that may generate at once in this isolate before 503 + Retry-After (default 64). */
+  maxInFlight?: number;
   /** Per-key token quotas (issue 16); absent = unmetered. */
   quota?: QuotaOptions;
   /** HTML pages (another module): GET / and GET /models/:id with Accept: text/html. */
@@ -55,6 +58,7 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
 
+  app.use('*', overloadGuard(deps.maxInFlight)); // issue 16: 503 + Retry-After past maxInFlight in this isolate
   app.use('*', quotaMiddleware(deps.quota)); // issue 16: per-key token quotas, after auth
 
   const root = deps.pages?.root;

@@ -8,11 +8,14 @@
  *   disconnects  a storm of clients that go away mid-generation (streaming and not); the server answers after
  *   store faults missing/truncated manifest, corrupt/truncated/missing blob on fresh model ids → 503 +
  *                Retry-After; repaired in the bucket while the server runs → 200 without a restart
+ *   quotas       a metered key (API_KEY_QUOTAS, a KeyQuota Durable Object): N concurrent requests spend
+ *                at most its quota (usage reported = tokens charged), then 429 + Retry-After + x-ratelimit-*
  * Prints ONE summary line of figures and exits 1 when any goal is missed (5xx, hang, dead server,
  * unequal stream, fault not refused or not recovered). Times are wall-clock on a shared machine
  * (`uptime` load printed with them), never asserted.
  */
 import { execSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +33,9 @@ const HOSTILE = SHORT ? 1_000 : 10_000;
 const STREAMS = SHORT ? 16 : 64;
 const STORM = SHORT ? 30 : 120;
 const KEY = `rk-${SEED}-0123456789abcdef`;
+const QKEY = `rq-${SEED}-metered`;
+const QUOTA = 600; // tokens per day for QKEY
+const QUOTA_REQUESTS = SHORT ? 12 : 32;
 const FAULTS = ['manifest-missing', 'manifest-truncated', 'blob-corrupt', 'blob-truncated', 'blob-missing'] as const;
 
 const stats = {
@@ -47,6 +53,8 @@ const stats = {
   storm: 0,
   faultsRefused: 0,
   faultsRecovered: 0,
+  quotaSpent: 0,
+  quota429: 0,
 };
 const failures: string[] = [];
 const fail = (what: string) => {
@@ -78,7 +86,13 @@ async function main(): Promise<void> {
   const dev = await startDevServer({
     modelId,
     logFile,
-    vars: { MODEL_IDS: [modelId, ...faultIds].join(','), API_KEYS: KEY, LOAD_RETRY_BACKOFF_MS: '250,2000', MAX_NEW_TOKENS: '256' },
+    vars: {
+      MODEL_IDS: [modelId, ...faultIds].join(','),
+      API_KEYS: `${KEY},${QKEY}`,
+      API_KEY_QUOTAS: JSON.stringify({ [createHash('sha256').update(QKEY).digest('hex')]: { tokens_per_day: QUOTA } }),
+      LOAD_RETRY_BACKOFF_MS: '250,2000',
+      MAX_NEW_TOKENS: '256',
+    },
   });
   const auth = { authorization: `Bearer ${KEY}` };
   const url = (p: string) => dev.url + p;
@@ -168,6 +182,34 @@ async function main(): Promise<void> {
 
     // store faults, repaired while the server runs
     await storeFaults(dev.url, modelId, auth);
+
+    // quotas: concurrent requests of the metered key never spend more than its quota
+    const qauth = { authorization: `Bearer ${QKEY}` };
+    const qres = await Promise.all(
+      Array.from({ length: QUOTA_REQUESTS }, (_, i) =>
+        send({
+          method: 'POST',
+          url: url(i % 2 ? '/v1/completions' : '/generate'),
+          headers: { 'content-type': 'application/json', ...qauth },
+          body: JSON.stringify(i % 2 ? { prompt: `Quota ${i} said`, max_tokens: 48 } : { inputs: `Quota ${i} said`, parameters: { max_new_tokens: 48, details: true, decoder_input_details: true } }),
+          timeoutMs: 120_000,
+        }),
+      ),
+    );
+    for (const [i, r] of qres.entries()) {
+      tally(`quota ${i}`, r);
+      if (r.status === 429) stats.quota429++;
+      else if (r.status === 200) {
+        const b = JSON.parse(r.body) as { usage?: { total_tokens: number }; details?: { generated_tokens: number; prefill: unknown[] } };
+        stats.quotaSpent += b.usage ? b.usage.total_tokens : b.details!.generated_tokens + b.details!.prefill.length;
+      } else fail(`quota ${i} → ${r.status} ${r.body.slice(0, 120)}`);
+    }
+    if (stats.quotaSpent > QUOTA) fail(`quota overshoot: ${stats.quotaSpent} tokens spent of ${QUOTA}`);
+    const over = await send({ method: 'POST', url: url('/v1/completions'), headers: { 'content-type': 'application/json', ...qauth }, body: JSON.stringify({ prompt: 'Hi', max_tokens: 48 }) });
+    tally('quota after', over);
+    if (over.status !== 429 || !(Number(over.headers['retry-after']) >= 1) || over.headers['x-ratelimit-remaining-tokens'] === undefined || !/rate_limit_exceeded/.test(over.body)) {
+      fail(`after ${stats.quotaSpent} of ${QUOTA} tokens → ${over.status} retry-after=${over.headers['retry-after']} ${over.body.slice(0, 120)}`);
+    }
     const up = await send({ method: 'GET', url: url('/health') });
     if (up.status !== 200 || !dev.alive()) fail('the dev server is not up at the end');
 
@@ -176,7 +218,7 @@ async function main(): Promise<void> {
       `reliability${SHORT ? ' (short)' : ''}: requests=${stats.requests} 5xx_ours=${stats.ours5xx} 5xx_proxy=${stats.proxy5xx} ` +
       `hangs=${stats.hangs} conn_errors=${stats.connErrors} big_bodies=${stats.bigOk}/${stats.big} auth=${stats.authOk}/${stats.auth} ` +
       `streams_equal=${stats.streamsEqual}/${STREAMS} disconnects=${stats.storm} store_faults_refused=${stats.faultsRefused}/${FAULTS.length} ` +
-      `recovered=${stats.faultsRecovered}/${FAULTS.length} server_up=${up.status === 200 && dev.alive() ? 'yes' : 'NO'} ` +
+      `recovered=${stats.faultsRecovered}/${FAULTS.length} quota_spent=${stats.quotaSpent}/${QUOTA} quota_429=${stats.quota429} server_up=${up.status === 200 && dev.alive() ? 'yes' : 'NO'} ` +
       `max_refusal_wall_ms=${Math.round(stats.maxRefusalMs)} wall_s=${Math.round((performance.now() - t0) / 1000)} load=${load.replace(/ /g, '')}`;
     console.log(line);
   } finally {

@@ -23,6 +23,7 @@ export type ErrorType =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'overloaded'
   | 'model_loading'
   | 'model_load'
   | 'generation'
@@ -68,6 +69,7 @@ export function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCod
       return 429;
     case 'model_loading':
     case 'model_load':
+    case 'overloaded':
       return 503;
     case 'generation':
       return dialect === 'tgi' ? 424 : 500;
