@@ -33,7 +33,7 @@ const HOSTILE = SHORT ? 1_000 : 10_000;
 const STREAMS = SHORT ? 16 : 64;
 const STORM = SHORT ? 30 : 120;
 const KEY = `rk-${SEED}-0123456789abcdef`;
-const QKEY = `rq-${SEED}-metered`;
+const QKEY = `rq-${SEED}-${crypto.randomUUID()}`; // fresh: the bucket's state (and the key's ledger) persists between runs
 const QUOTA = 600; // tokens per day for QKEY
 const QUOTA_REQUESTS = SHORT ? 12 : 32;
 const FAULTS = ['manifest-missing', 'manifest-truncated', 'blob-corrupt', 'blob-truncated', 'blob-missing'] as const;
@@ -179,6 +179,12 @@ async function main(): Promise<void> {
     const after = await post('/generate_stream', streamReq(0));
     tally('after the storm', after);
     if (finalText(after) !== solo[0]) fail('after the storm a stream differs from its solo run');
+    // Nothing the storm started may still hold a slot: 64 at once (the overload bound) must all be served.
+    const full = await Promise.all(Array.from({ length: 64 }, (_, i) => post(i % 2 ? '/generate_stream' : '/generate', { inputs: 'Hi', parameters: { max_new_tokens: 2 } }, { timeoutMs: 300_000 })));
+    full.forEach((r, i) => {
+      tally(`after the storm, 64 at once: ${i}`, r);
+      if (r.status !== 200) fail(`after the storm, 64 at once: ${i} → ${r.status} ${r.body.slice(0, 100)}`);
+    });
 
     // store faults, repaired while the server runs
     await storeFaults(dev.url, modelId, auth);
