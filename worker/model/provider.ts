@@ -5,13 +5,15 @@
  */
 import { r2BlobSource } from './blobs.ts';
 import { workerdOrt } from './ort-workerd.ts';
-import { createModelProvider } from './registry.ts';
+import { createModelProvider, type FailureBackoff } from './registry.ts';
 import type { ModelProvider } from './types.ts';
 
 /** Which models are served: ServerConfig's modelIds and defaultModel. */
 export interface ServedModels {
   ids: readonly string[];
   defaultId: string;
+  /** Back-off after a failed load (ServerConfig's loadRetryBackoff; LOAD_RETRY_BACKOFF_MS). */
+  failureBackoff?: FailureBackoff;
 }
 
 const providers = new WeakMap<R2Bucket, ModelProvider>();
@@ -19,7 +21,8 @@ const providers = new WeakMap<R2Bucket, ModelProvider>();
 export function modelProviderFor(bucket: R2Bucket, served: ServedModels): ModelProvider {
   let provider = providers.get(bucket);
   if (!provider) {
-    provider = createModelProvider({ source: r2BlobSource(bucket), ids: served.ids, defaultId: served.defaultId, runtime: workerdOrt });
+    const opts = { source: r2BlobSource(bucket), ids: served.ids, defaultId: served.defaultId, runtime: workerdOrt };
+    provider = createModelProvider(served.failureBackoff ? { ...opts, failureBackoff: served.failureBackoff } : opts);
     providers.set(bucket, provider);
   }
   return provider;
