@@ -55,6 +55,8 @@ const stats = {
   faultsRecovered: 0,
   quotaSpent: 0,
   quota429: 0,
+  overloaded: 0,
+  drainS: 0,
 };
 const failures: string[] = [];
 const fail = (what: string) => {
@@ -62,8 +64,12 @@ const fail = (what: string) => {
 };
 
 /** Every answer is tallied: 5xx (ours: JSON error bodies; the dev proxy's: text), hangs, socket errors. */
-function tally(label: string, r: Received, allow503 = false): void {
+function tally(label: string, r: Received, allow503 = false, allowOverload = false): void {
   stats.requests++;
+  if (allowOverload && r.status === 503 && /"overloaded"|server_overloaded/.test(r.body) && r.headers['retry-after']) {
+    stats.overloaded++; // the overload guard's designed refusal
+    return;
+  }
   if (r.error === 'hang') {
     stats.hangs++;
     fail(`hang: ${label}`);
@@ -221,23 +227,38 @@ async function main(): Promise<void> {
           ? { prompt: 'The jury said', max_tokens: 200, stream: sg.chance(0.5) }
           : { inputs: 'The jury said', parameters: { max_new_tokens: 200 } };
         const r = await post(route, body, { abortAfterMs: sg.int(400), timeoutMs: 120_000 });
-        tally(`storm ${i} ${route}`, r);
+        tally(`storm ${i} ${route}`, r, false, true);
         stats.storm++;
       },
     );
+    // Locally a non-streaming request whose client left runs to its end (request.signal does not fire
+    // in local workerd before the response starts): wait until the instance takes work again.
+    const drain0 = performance.now();
+    for (let i = 0; i < 120; i++) {
+      const probe = await post('/generate', { inputs: 'Hi', parameters: { max_new_tokens: 1 } });
+      tally('probe after the storm', probe, false, true);
+      if (probe.status !== 503) break;
+      await new Promise((res) => setTimeout(res, Number(probe.headers['retry-after'] ?? 1) * 1000));
+    }
+    stats.drainS = (performance.now() - drain0) / 1000;
     const after = await post('/generate_stream', streamReq(0));
     tally('after the storm', after);
     if (finalText(after) !== solo[0]) fail('after the storm a stream differs from its solo run');
-    // Nothing the storm started may still hold a slot: 64 at once (the overload bound) must all be served.
-    const full = await Promise.all(
-      Array.from({ length: 64 }, (_, i) =>
-        post(i % 2 ? '/generate_stream' : '/generate', { inputs: 'Hi', parameters: { max_new_tokens: 2 } }, { timeoutMs: 300_000 }),
-      ),
-    );
-    full.forEach((r, i) => {
-      tally(`after the storm, 64 at once: ${i}`, r);
-      if (r.status !== 200) fail(`after the storm, 64 at once: ${i} → ${r.status} ${r.body.slice(0, 100)}`);
-    });
+    // Nothing the storm started may hold a slot for good: once its abandoned generations have ended,
+    // 64 at once (the overload bound) must all be served. Retried (Retry-After) for up to 3 minutes.
+    let served = 0;
+    for (let round = 0; round < 60 && served < 64; round++) {
+      const full = await Promise.all(
+        Array.from({ length: 64 }, (_, i) =>
+          post(i % 2 ? '/generate_stream' : '/generate', { inputs: 'Hi', parameters: { max_new_tokens: 2 } }, { timeoutMs: 300_000 }),
+        ),
+      );
+      full.forEach((r, i) => tally(`after the storm, 64 at once: ${i}`, r, false, true));
+      served = full.filter((r) => r.status === 200).length;
+      if (served < 64) await new Promise((res) => setTimeout(res, 3_000));
+    }
+    stats.drainS = (performance.now() - drain0) / 1000;
+    if (served < 64) fail(`after the storm only ${served} of 64 at once were served after 3 minutes: slots leaked`);
 
     // store faults, repaired while the server runs
     await storeFaults(dev.url, modelId, auth);
@@ -296,7 +317,7 @@ async function main(): Promise<void> {
       `reliability${SHORT ? ' (short)' : ''}: requests=${stats.requests} 5xx_ours=${stats.ours5xx} 5xx_proxy=${stats.proxy5xx} ` +
       `hangs=${stats.hangs} conn_errors=${stats.connErrors} big_bodies=${stats.bigOk}/${stats.big} auth=${stats.authOk}/${stats.auth} ` +
       `streams_equal=${stats.streamsEqual}/${STREAMS} disconnects=${stats.storm} store_faults_refused=${stats.faultsRefused}/${FAULTS.length} ` +
-      `recovered=${stats.faultsRecovered}/${FAULTS.length} quota_spent=${stats.quotaSpent}/${QUOTA} quota_429=${stats.quota429} server_up=${up.status === 200 && dev.alive() ? 'yes' : 'NO'} ` +
+      `recovered=${stats.faultsRecovered}/${FAULTS.length} quota_spent=${stats.quotaSpent}/${QUOTA} quota_429=${stats.quota429} overloaded_503=${stats.overloaded} storm_drain_s=${Math.round(stats.drainS)} server_up=${up.status === 200 && dev.alive() ? 'yes' : 'NO'} ` +
       `max_refusal_wall_ms=${Math.round(stats.maxRefusalMs)} wall_s=${Math.round((performance.now() - t0) / 1000)} load=${load.replace(/ /g, '')}`;
     console.log(line);
   } finally {
