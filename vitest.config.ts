@@ -23,6 +23,8 @@ export default defineConfig({
             miniflare: {
               // Node-side service the tests use to seed R2 with model files from disk (workerd has no fs).
               serviceBindings: { FIXTURES: fixtureService },
+              // Load-failure tests repair the bucket and expect the very next request to load again.
+              bindings: { LOAD_RETRY_BACKOFF_MS: '0' },
             },
           }),
         ],

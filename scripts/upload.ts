@@ -4,7 +4,7 @@
  * model id never points at a half-uploaded version. Every manifest is checked against its blobs
  * (size + SHA-256) before anything is written.
  *   --local   (default) the bucket `wrangler dev` / `npm start` read (.wrangler/state); blobs already
- *             there with the same size are skipped (keys are content hashes).
+ *             there whose content hashes to their key are skipped; a corrupt one is put again.
  *   --remote  the real bucket through `wrangler r2 object put --remote` (needs `wrangler login`);
  *             wrangler has no "exists?" command, so every blob is sent.
  */

@@ -15,10 +15,15 @@ import { tgiRoutes } from './dialects/tgi/routes.ts';
 import { checkBudget, generate } from './generation/index.ts';
 import { prefersHtml } from './http/accept.ts';
 import { bearerAuth } from './http/auth.ts';
+import { drainUnreadBody } from './http/body.ts';
 import { corsMiddleware } from './http/cors.ts';
+import { finishDetailHeader } from './http/finish-detail.ts';
+import { overloadGuard } from './http/overload.ts';
 import { speaks } from './http/dialect.ts';
 import { ApiError, errorResponse, toApiError } from './http/errors.ts';
 import type { ModelProvider } from './model/types.ts';
+import { currentAdmit } from './quota/meter.ts';
+import { quotaMiddleware, type QuotaOptions } from './quota/middleware.ts';
 import { createService, type CheckBudgetFn, type GenerateFn, type GenerateOptions } from './service/service.ts';
 
 export interface AppDeps {
@@ -30,6 +35,10 @@ export interface AppDeps {
   onStep?: GenerateOptions['onStep'];
   /** The isolate's WASM heap in bytes, reported by /health (compare with the 128 MB isolate limit). */
   heapBytes?: () => number;
+  /** Requests that may generate at once in this isolate before 503 + Retry-After (default 64). */
+  maxInFlight?: number;
+  /** Per-key token quotas (issue 16); absent = unmetered. */
+  quota?: QuotaOptions;
   /** HTML pages (another module): GET / and GET /models/:id with Accept: text/html. */
   pages?: { root?: (c: Context) => Response | Promise<Response>; model?: ModelPageRenderer };
 }
@@ -40,11 +49,14 @@ export function createApp(deps: AppDeps): Hono {
     config: deps.config,
     generate: deps.generate ?? generate,
     checkBudget: deps.checkBudget ?? checkBudget,
+    admission: currentAdmit, // issue 16: the request's key quota (quota/meter.ts), charged as tokens are produced
   };
   const service = createService(deps.onStep ? { ...serviceDeps, onStep: deps.onStep } : serviceDeps);
   const app = new Hono();
 
+  app.use('*', drainUnreadBody()); // reliability (issue 16): a body nobody read is drained before the answer goes out
   app.use('*', corsMiddleware(deps.config.corsOrigins));
+  app.use('*', finishDetailHeader()); // issue 16: X-Finish-Detail says which limit ended each sequence
   app.use(
     '*',
     bearerAuth({
@@ -55,6 +67,9 @@ export function createApp(deps: AppDeps): Hono {
       allowsQueryKey: (method, path) => method === 'GET' && path === '/generate_stream',
     }),
   );
+
+  app.use('*', overloadGuard(deps.maxInFlight)); // issue 16: 503 + Retry-After past maxInFlight in this isolate
+  app.use('*', quotaMiddleware(deps.quota)); // issue 16: per-key token quotas, after auth
 
   const root = deps.pages?.root;
   if (root) app.get('/', (c) => root(c));

@@ -4,6 +4,8 @@
  * Worker entry answers 500 with that message (the one 5xx that is allowed) instead of guessing.
  */
 import { z } from 'zod';
+import { parseBackoff, type FailureBackoff } from './model/registry.ts';
+import { parseQuotas, QuotaConfigError, type QuotaConfig } from './quota/config.ts';
 
 export interface TokenLimitsConfig {
   maxNewTokens: number;
@@ -32,6 +34,10 @@ export interface ServerConfig {
   apiKeys: readonly string[];
   /** Request bodies over this many bytes are refused with 413 before parsing. */
   maxBodyBytes: number;
+  /** Back-off after a failed model load (LOAD_RETRY_BACKOFF_MS="initialMs,maxMs"; default 1 s doubling to 30 s). */
+  loadRetryBackoff?: FailureBackoff;
+  /** Per-key token quotas by the key's SHA-256 (API_KEY_QUOTAS JSON; empty = unmetered; see quota/config.ts). */
+  apiKeyQuotas?: QuotaConfig;
 }
 
 export class ConfigError extends Error {
@@ -63,6 +69,8 @@ const EnvSchema = z.object({
   CORS_ORIGINS: z.string().optional(),
   API_KEYS: z.string().optional(),
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES').optional(),
+  LOAD_RETRY_BACKOFF_MS: z.string().optional(),
+  API_KEY_QUOTAS: z.string().optional(),
 });
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
@@ -109,6 +117,13 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
     }
     modelAliases.set(alias, target);
   }
+  let apiKeyQuotas: QuotaConfig;
+  try {
+    apiKeyQuotas = parseQuotas(e.API_KEY_QUOTAS);
+  } catch (err) {
+    if (err instanceof QuotaConfigError) throw new ConfigError(`invalid configuration: ${err.message}`);
+    throw err;
+  }
   return {
     defaultModel: e.DEFAULT_MODEL,
     modelIds,
@@ -119,5 +134,7 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
     corsOrigins: origins.length === 0 || origins.includes('*') ? '*' : origins,
     apiKeys: list(e.API_KEYS ?? ''),
     maxBodyBytes: e.MAX_BODY_BYTES ?? 1 << 20,
+    loadRetryBackoff: parseBackoff(e.LOAD_RETRY_BACKOFF_MS),
+    apiKeyQuotas,
   };
 }

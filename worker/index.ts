@@ -5,7 +5,7 @@
  * 500 naming the variable (logged once), rather than the Worker guessing.
  *
  * `Env` is generated from wrangler.toml by `npm run types` (worker-configuration.d.ts; `npm run
- * types:check` fails when it is stale). The optional variables (MODEL_ALIASES, MAX_BODY_BYTES) and the
+ * types:check` fails when it is stale). The optional variables (MODEL_ALIASES, MAX_BODY_BYTES, LOAD_RETRY_BACKOFF_MS, API_KEY_QUOTAS) and the
  * API_KEYS secret are not in wrangler.toml, so not in Env: parseConfig reads them from the same record.
  */
 import type { Hono } from 'hono';
@@ -13,6 +13,9 @@ import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { modelProviderFor, wasmHeapBytes } from './model/provider.ts';
 import { modelPages, pageConfigFrom } from './page/index.ts';
+import { quotaFromEnv } from './quota/env.ts';
+
+export { KeyQuota } from './quota/durable-object.ts'; // issue 16: the per-key quota Durable Object class
 
 type Built = { app: Hono } | { error: string };
 const built = new WeakMap<object, Built>();
@@ -26,12 +29,13 @@ function build(env: Env): Built {
       const models = modelProviderFor(env.MODEL_BUCKET, {
         ids: config.modelIds,
         defaultId: config.defaultModel,
+        ...(config.loadRetryBackoff ? { failureBackoff: config.loadRetryBackoff } : {}),
         ...(config.stagedModel !== undefined
           ? { staged: { id: config.stagedModel, bindings: env as unknown as Record<string, unknown> } }
           : {}),
       });
       const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => models.manifest(id) });
-      b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes }) };
+      b = { app: createApp({ models, config, pages, heapBytes: wasmHeapBytes, quota: quotaFromEnv(config.apiKeyQuotas, env.KEY_QUOTA) }) };
     } catch (e) {
       const message = e instanceof ConfigError ? e.message : `invalid configuration: ${e instanceof Error ? e.message : String(e)}`;
       console.error(`[config] ${message}`);

@@ -17,7 +17,7 @@ export interface DirFile {
 
 /** The part of an R2 bucket (binding or proxy) that pushing needs. */
 export interface BucketWriter {
-  head(key: string): Promise<{ size: number } | null>;
+  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
   put(key: string, value: Uint8Array): Promise<unknown>;
 }
 
@@ -80,7 +80,11 @@ export interface PushResult {
   bytes: number;
 }
 
-/** Puts `files` in order; a content-addressed blob already present with the same size is skipped. */
+/**
+ * Puts `files` in order. A content-addressed blob already in the bucket is skipped only when its
+ * content hashes to its key: a blob of the right size but corrupt bytes (what a 503 blob_corrupt
+ * reports) is put again, so re-uploading repairs it.
+ */
 export async function pushFiles(
   bucket: BucketWriter,
   files: readonly DirFile[],
@@ -88,7 +92,7 @@ export async function pushFiles(
 ): Promise<PushResult> {
   const result: PushResult = { put: 0, skipped: 0, bytes: 0 };
   for (const f of files) {
-    if (isBlob(f.key) && (await bucket.head(f.key))?.size === f.bytes) {
+    if (isBlob(f.key) && (await intact(bucket, f.key))) {
       result.skipped++;
       continue;
     }
@@ -98,4 +102,14 @@ export async function pushFiles(
     if (isManifest(f.key) || f.bytes > 1 << 20) log(`  put ${f.key} (${(f.bytes / 2 ** 20).toFixed(1)} MB)`);
   }
   return result;
+}
+
+/** Whether `key` (blobs/<sha256>) is in the bucket with content that hashes to its name. */
+async function intact(bucket: BucketWriter, key: string): Promise<boolean> {
+  const obj = await bucket.get(key);
+  if (!obj) return false;
+  const sha = createHash('sha256')
+    .update(new Uint8Array(await obj.arrayBuffer()))
+    .digest('hex');
+  return `blobs/${sha}` === key;
 }

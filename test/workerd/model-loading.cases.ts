@@ -38,7 +38,15 @@ export function modelLoadingCases(): void {
   describe('loading from R2 (matmul fixture model)', () => {
     let keys: string[];
     const provider = (source = countingR2()) =>
-      createModelProvider({ source, ids: ['matmul'], defaultId: 'matmul', runtime: workerdOrt, log: noLog, retry: fastRetry });
+      createModelProvider({
+        source,
+        ids: ['matmul'],
+        defaultId: 'matmul',
+        runtime: workerdOrt,
+        log: noLog,
+        retry: fastRetry,
+        failureBackoff: { initialMs: 0, maxMs: 0 },
+      });
     const loadError = (p: Promise<unknown>) =>
       p.then(
         () => expect.unreachable('load should fail'),

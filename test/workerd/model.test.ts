@@ -4,6 +4,8 @@
  */
 import { modelForwardCases } from './model-forward.cases.ts';
 import { modelLoadingCases } from './model-loading.cases.ts';
+import { quotaCases } from './quota.cases.ts';
 
 modelLoadingCases();
+quotaCases();
 modelForwardCases();

@@ -11,7 +11,7 @@ import { assertParams } from './params.ts';
 import { PREFILL_CHUNK, PROMPT_CHUNK, PromptScorer } from './prompt.ts';
 import { Rng } from './rng.ts';
 import { createWorkspace, Sequence, type Pick } from './sequence.ts';
-import type { CausalLM, ForwardResult, GenerationEvent, GenerationParams, KVCache, TextTokenizer } from './types.ts';
+import type { CausalLM, ForwardResult, GenerationEvent, GenerationParams, KVCache, LengthLimit, TextTokenizer } from './types.ts';
 
 export interface GenerateOptions {
   signal?: AbortSignal; // client went away: stop at the next step, release the cache, end without further events
@@ -19,6 +19,23 @@ export interface GenerateOptions {
   onStep?: (info: { step: number; batch: number; past: number }) => void; // observability hook (tests count steps)
   /** Cost model prior for the CPU budget (default DEFAULT_COST_PRIOR; see cpu-meter.ts). */
   costPrior?: CostPrior;
+  /**
+   * Token quota: called before work that produces `tokens` tokens (prompt + each sequence's first
+   * token before the prefill, then each decode step's batch). false ends the live sequences with
+   * finish_reason 'length' (limit 'quota'); it may throw (the first call's refusal is the caller's 429).
+   */
+  admit?: (tokens: number) => Promise<boolean>;
+}
+
+/**
+ * One turn of the event loop (a macrotask, not a microtask). The forward pass only ever awaits
+ * microtasks, so without this a non-streaming request's loop never lets the runtime deliver the
+ * client's disconnect (request.signal's abort event) until the whole generation is done.
+ */
+function yieldToEventLoop(): Promise<void> {
+  // setImmediate where there is one (Node; workerd with nodejs_compat): Node clamps setTimeout(0) to 1 ms.
+  const immediate = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(() => resolve()) : setTimeout(resolve, 0)));
 }
 
 export async function* generate(
@@ -51,6 +68,9 @@ export async function* generate(
     // activations ORT allocates (its arena and the WASM heap never shrink: a 512-token prefill would grow
     // distilgpt2's heap by ~25 MB for good), and when scoring the prompt PROMPT_CHUNK positions keep the
     // [positions, vocab] logits small.
+    if (opts.admit && !(await opts.admit(input.length + (params.maxNewTokens > 0 ? params.numSequences : 0)))) {
+      return yield* endAll(seqs, 'quota');
+    }
     const scorer = params.promptLogprobs ? new PromptScorer(promptIds, V, tokenizer, params.topLogprobs) : null;
     const chunk = scorer ? PROMPT_CHUNK : PREFILL_CHUNK;
     let prefill: ForwardResult | undefined;
@@ -65,6 +85,7 @@ export async function* generate(
       checkResult(res, 1, scorer ? ids.length : 1, V);
       scorer?.add(res.logits, start);
       prefill = res;
+      if (signal) await yieldToEventLoop();
       if (signal?.aborted) return;
     }
     onStep?.({ step: 0, batch: 1, past: 0 });
@@ -92,7 +113,9 @@ export async function* generate(
       }
       const next = live.filter((s) => !s.finished);
       if (next.length > 0 && !meter.canAfford({ batch: next.length, past, seq: 1 })) {
-        for (const [j, s] of live.entries()) if (!s.finished) texts[j] += s.end('length');
+        for (const [j, s] of live.entries()) if (!s.finished) texts[j] += s.end('length', 'cpu_budget');
+      } else if (next.length > 0 && opts.admit && !(await opts.admit(next.length))) {
+        for (const [j, s] of live.entries()) if (!s.finished) texts[j] += s.end('length', 'quota');
       }
       for (const [j, s] of live.entries()) {
         yield tokenEvent(s, picks[j]!, texts[j]!, tokenizer);
@@ -111,6 +134,7 @@ export async function* generate(
       cache = result.cache; // the input cache now belongs to the model (ForwardResult contract)
       checkResult(result, batch, 1, V);
       onStep?.({ step, batch, past });
+      if (signal) await yieldToEventLoop();
       if (signal?.aborted) return;
       logits = result.logits; // [batch, 1, vocab]
       rows = live.map((_, j) => j);
@@ -129,8 +153,8 @@ function reshape(lm: CausalLM, cache: KVCache, keep: number[]): KVCache {
   return selected;
 }
 
-function* endAll(seqs: Sequence[]): Generator<GenerationEvent> {
-  for (const s of seqs) s.end('length');
+function* endAll(seqs: Sequence[], limit: LengthLimit = 'max_new_tokens'): Generator<GenerationEvent> {
+  for (const s of seqs) s.end('length', limit);
   for (const s of seqs) yield doneEvent(s);
 }
 
@@ -155,6 +179,7 @@ function doneEvent(s: Sequence): GenerationEvent {
     finishReason: s.finishReason ?? 'length',
     generatedTokens: s.ids.length,
     text: s.text,
+    ...(s.limit ? { limit: s.limit } : {}),
   };
 }
 

@@ -16,7 +16,7 @@ import type { Rng } from './rng.ts';
 import { sampleToken } from './sample.ts';
 import { StopSequences } from './stopping.ts';
 import { createCandidates, type Candidates } from './truncation.ts';
-import type { FinishReason, GenerationParams, TextTokenizer, TokenLogprob } from './types.ts';
+import type { FinishReason, GenerationParams, LengthLimit, TextTokenizer, TokenLogprob } from './types.ts';
 
 export interface Pick {
   id: number;
@@ -42,6 +42,8 @@ export function createWorkspace(vocabSize: number): Workspace {
 export class Sequence {
   readonly ids: number[] = [];
   finishReason: FinishReason | null = null;
+  /** Set with finishReason 'length': which limit it was. */
+  limit: LengthLimit | null = null;
   private readonly seen: Set<number>;
   private readonly counts = new Map<number, number>();
   private readonly detok = new Utf8Detokenizer();
@@ -117,16 +119,18 @@ export class Sequence {
         return delta;
       }
     }
-    if (this.ids.length >= this.params.maxNewTokens || !contextLeft) return delta + this.end('length');
+    if (this.ids.length >= this.params.maxNewTokens) return delta + this.end('length', 'max_new_tokens');
+    if (!contextLeft) return delta + this.end('length', 'context');
     return delta;
   }
 
   /** Ends the sequence (if still running) and returns the text it was holding back. */
-  end(reason: FinishReason): string {
+  end(reason: FinishReason, limit?: LengthLimit): string {
     if (this.finished) return '';
     // A flushed U+FFFD can still complete a stop string: then that is the reason.
     const { emit, stopped } = this.stops.push(this.detok.flush());
     this.finishReason = stopped ? 'stop_sequence' : reason;
+    if (!stopped && reason === 'length') this.limit = limit ?? 'max_new_tokens';
     return emit + (stopped ? '' : this.stops.flush());
   }
 }

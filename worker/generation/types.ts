@@ -64,6 +64,8 @@ export interface TextTokenizer {
   /** The raw bytes a token stands for (byte-level BPE: may be part of a UTF-8 character). */
   tokenBytes(id: number): Uint8Array;
   isSpecial(id: number): boolean;
+  /** The longest tokenBytes(id) over the vocabulary (bounds the bytes a prompt of N tokens can have); computed when absent. */
+  readonly maxTokenBytes?: number;
 }
 
 /** Normalized, validated parameters: every dialect maps its own request onto this. */
@@ -95,6 +97,9 @@ export interface GenerationParams {
 
 export type FinishReason = 'length' | 'eos_token' | 'stop_sequence';
 
+/** Which limit ended a sequence with finish reason 'length' (the dialects' enums cannot say). */
+export type LengthLimit = 'max_new_tokens' | 'context' | 'cpu_budget' | 'quota';
+
 export interface TokenLogprob {
   id: number;
   text: string;
@@ -118,4 +123,4 @@ export type GenerationEvent =
       top?: TokenLogprob[];
     }
   /** A sequence ended. `text` is the whole generated text (stop sequence removed). */
-  | { type: 'done'; sequence: number; finishReason: FinishReason; generatedTokens: number; text: string };
+  | { type: 'done'; sequence: number; finishReason: FinishReason; generatedTokens: number; text: string; limit?: LengthLimit };

@@ -12,7 +12,15 @@ export function corsMiddleware(origins: '*' | readonly string[]): MiddlewareHand
     allowMethods: ['GET', 'POST', 'OPTIONS'],
     // No fixed allow-list: the preflight's Access-Control-Request-Headers are echoed, because SDKs add
     // their own headers (the openai SDK sends X-Stainless-*) and a fixed list would break them.
-    exposeHeaders: ['Retry-After', 'WWW-Authenticate', 'Content-Type'],
+    exposeHeaders: [
+      'Retry-After',
+      'WWW-Authenticate',
+      'Content-Type',
+      'X-Finish-Detail',
+      'x-ratelimit-limit-tokens',
+      'x-ratelimit-remaining-tokens',
+      'x-ratelimit-reset-tokens',
+    ],
     maxAge: 86400,
   });
 }

@@ -11,7 +11,7 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode, UnofficialStatusCode } from 'hono/utils/http-status';
-import { ServiceError, type ServiceErrorCode } from '../service/errors.ts';
+import { ServiceError, type QuotaStanding, type ServiceErrorCode } from '../service/errors.ts';
 
 import { dialectOf, type Dialect } from './dialect.ts';
 
@@ -21,6 +21,8 @@ export type ErrorType =
   | 'not_found'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'overloaded'
   | 'model_loading'
   | 'model_load'
   | 'generation'
@@ -62,8 +64,11 @@ function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCode {
       return 413;
     case 'unsupported_media_type':
       return 415;
+    case 'rate_limited':
+      return 429;
     case 'model_loading':
     case 'model_load':
+    case 'overloaded':
       return 503;
     case 'generation':
       return dialect === 'tgi' ? 424 : 500;
@@ -78,6 +83,7 @@ function statusOf(type: ErrorType, dialect: Dialect): ContentfulStatusCode {
 
 function openAiType(type: ErrorType): string {
   if (type === 'authentication' || type === 'cancelled') return 'invalid_request_error';
+  if (type === 'rate_limited') return 'tokens'; // OpenAI's type for token rate limits
   const status = statusOf(type, 'openai');
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
@@ -106,7 +112,17 @@ const TYPE_OF: Record<ServiceErrorCode, ErrorType> = {
   unavailable: 'model_load',
   cancelled: 'cancelled',
   failed: 'generation',
+  rate_limited: 'rate_limited',
 };
+
+/** Where a key's token quota stands, in OpenAI's header names (429s and metered answers alike). */
+export function rateLimitHeaders(q: QuotaStanding): Record<string, string> {
+  return {
+    'x-ratelimit-limit-tokens': String(q.limit),
+    'x-ratelimit-remaining-tokens': String(q.remaining),
+    'x-ratelimit-reset-tokens': `${Math.ceil(q.resetMs / 1000)}s`,
+  };
+}
 
 /** The service's error as an HTTP error: its code picks the type (hence each dialect's status). */
 function fromServiceError(e: ServiceError): ApiError {
@@ -116,6 +132,7 @@ function fromServiceError(e: ServiceError): ApiError {
   if (d.reason !== undefined) opts.code = d.reason;
   if (d.extra) opts.extra = d.extra;
   if (d.retryAfterS !== undefined) opts.headers = { 'Retry-After': String(d.retryAfterS) };
+  if (d.quota) opts.headers = { ...opts.headers, ...rateLimitHeaders(d.quota) };
   return new ApiError(TYPE_OF[e.code], e.message, opts);
 }
 

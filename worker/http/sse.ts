@@ -35,9 +35,16 @@ export function sseResponse(c: Context, run: (ch: SSEChannel) => Promise<void>):
     else reqSignal.addEventListener('abort', () => ac.abort(), { once: true });
 
     let queue: Promise<void> = Promise.resolve();
+    // A write that fails means the client is gone (workerd: "Network connection lost"): that is a
+    // disconnect, not an error — abort, and never leave the rejection unhandled.
     const write = (msg: SSEMessage): Promise<void> => {
       queue = queue.then(async () => {
-        if (!ac.signal.aborted) await stream.write(encodeSSE(msg));
+        if (ac.signal.aborted) return;
+        try {
+          await stream.write(encodeSSE(msg));
+        } catch {
+          ac.abort();
+        }
       });
       return queue;
     };

@@ -10,7 +10,25 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, root =
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const path = fieldPath(root, issue?.path ?? []);
-  throw new ApiError('validation', issue ? describe(issue, path) : 'invalid request', { param: path || null });
+  throw new ApiError('validation', issue ? describe(issue, path) : 'invalid request', {
+    param: path || null,
+    code: issue ? codeOf(issue, valueAt(value, issue.path)) : null,
+  });
+}
+
+/** OpenAI's codes for values out of range (`integer_above_max_value`, …); null for other issues. */
+function codeOf(issue: Issue, input: unknown): string | null {
+  if (issue.code !== 'too_big' && issue.code !== 'too_small') return null;
+  const side = issue.code === 'too_big' ? 'above_max' : 'below_min';
+  if (issue.origin === 'array') return `array_${side}_length`;
+  if (issue.origin === 'string') return `string_${side}_length`;
+  return `${Number.isInteger(input) ? 'integer' : 'decimal'}_${side}_value`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+  return v;
 }
 
 function fieldPath(root: string, path: readonly PropertyKey[]): string {

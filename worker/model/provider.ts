@@ -7,7 +7,7 @@ import type { StageClient } from '../stage/protocol.ts';
 import { r2BlobSource } from './blobs.ts';
 import { loadModel } from './load-model.ts';
 import { workerdOrt } from './ort-workerd.ts';
-import { createModelProvider } from './registry.ts';
+import { createModelProvider, type FailureBackoff } from './registry.ts';
 import { loadStagedModel } from './staged-lm.ts';
 import { ModelLoadError, type ModelProvider } from './types.ts';
 
@@ -20,6 +20,8 @@ export interface ServedModels {
    * Durable Object binding per stage, STAGE_0 … STAGE_<N-1> (the Stage class of each stage script).
    */
   staged?: { id: string; bindings: Record<string, unknown> };
+  /** Back-off after a failed load (ServerConfig's loadRetryBackoff; LOAD_RETRY_BACKOFF_MS). */
+  failureBackoff?: FailureBackoff;
 }
 
 /** The STAGE_<k> bindings of the gateway, in order, as stage clients (one object per stage script). */
@@ -61,6 +63,7 @@ export function modelProviderFor(bucket: R2Bucket, served: ServedModels): ModelP
       ids: served.ids,
       defaultId: served.defaultId,
       runtime: workerdOrt,
+      ...(served.failureBackoff ? { failureBackoff: served.failureBackoff } : {}),
       load: (id, onProgress) =>
         id === staged?.id
           ? loadStagedModel(source, id, stageClientsFor(staged.bindings, id))

@@ -34,9 +34,23 @@ export function createTokenizer(tokenizerJson: unknown, eosTokenId: number): Tex
     return bytes;
   }
 
+  let maxTokenBytes: number | undefined;
   return {
     vocabSize,
     eosTokenId,
+    // From the vocabulary's strings, without materializing every token's bytes: a byte-level entry is one
+    // byte per character, an added token its UTF-8 length.
+    get maxTokenBytes() {
+      if (maxTokenBytes === undefined) {
+        maxTokenBytes = 1;
+        for (const [token, id] of tok.get_vocab(true)) {
+          const chars = [...token];
+          const n = added.has(id) || !chars.every((c) => byteOf.has(c)) ? encoder.encode(token).length : chars.length;
+          if (n > maxTokenBytes) maxTokenBytes = n;
+        }
+      }
+      return maxTokenBytes;
+    },
     encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
     decode: (ids) => tok.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false }),
     tokenBytes,

@@ -25,7 +25,7 @@ export type ModelState =
   | { state: 'unloaded' }
   | { state: 'loading'; progress: LoadProgress; startedAt: number }
   | { state: 'ready' }
-  | { state: 'failed'; error: string };
+  | { state: 'failed'; error: string; retryAt?: number };
 
 /** Where blobs come from: R2 in the Worker, memory or disk in tests and scripts. */
 export interface BlobSource {
@@ -42,6 +42,8 @@ export class ModelLoadError extends Error {
   constructor(
     readonly code: ModelLoadErrorCode,
     message: string,
+    /** Set when the registry is backing off after this failure: ms until the next load is tried. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

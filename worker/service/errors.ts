@@ -21,7 +21,9 @@ export type ServiceErrorCode =
   /** The client went away before an answer was ready. */
   | 'cancelled'
   /** The model produced invalid output. */
-  | 'failed';
+  | 'failed'
+  /** The key's token quota is spent for now (issue 16; see `quota`). */
+  | 'rate_limited';
 
 export interface ServiceErrorDetails {
   /** The request field at fault, e.g. "prompt", "inputs[2]", "max_total_tokens". */
@@ -32,6 +34,15 @@ export interface ServiceErrorDetails {
   extra?: Record<string, unknown>;
   /** Seconds after which a retry may succeed (loading). */
   retryAfterS?: number;
+  /** Where the key's token quota stands (rate_limited): OpenAI's x-ratelimit-*-tokens. */
+  quota?: QuotaStanding;
+}
+
+/** A key's token quota as a rate_limited error (and quota/middleware's headers) report it. */
+export interface QuotaStanding {
+  limit: number;
+  remaining: number;
+  resetMs: number;
 }
 
 export class ServiceError extends Error {

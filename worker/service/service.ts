@@ -7,6 +7,7 @@
  */
 import { BudgetError } from '../generation/budget.ts';
 import { GenerationError } from '../generation/errors.ts';
+import { assertPromptFits, encodeBounded } from '../generation/prompt-bound.ts';
 import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
 import type { LoadProgress, ModelProvider, ModelState } from '../model/types.ts';
 import { StageError } from '../model/staged-lm.ts';
@@ -15,10 +16,13 @@ import type { ServerConfig, TokenLimitsConfig } from '../config.ts';
 import { embed } from './embed.ts';
 import { ServiceError } from './errors.ts';
 import { servedModel, type Model } from './facts.ts';
+import { recordFinish } from './finish-detail.ts';
 import { checkTokenIds, modelLimits, truncateIds, type Truncation } from './limits.ts';
 
 export interface GenerateOptions {
   signal?: AbortSignal;
+  /** Token quota: called before work that produces `tokens` tokens (generation/generate.ts). */
+  admit?: (tokens: number) => Promise<boolean>;
   now?: () => number;
   onStep?: (info: { step: number; batch: number; past: number }) => void;
 }
@@ -42,6 +46,11 @@ export interface ServiceDeps {
   checkBudget: CheckBudgetFn;
   /** Observability hook passed to every generate call (tests count steps). */
   onStep?: GenerateOptions['onStep'];
+  /**
+   * The token quota of the request being served, if its key is metered (issue 16; app.ts wires
+   * quota/meter.ts's `currentAdmit`, which follows the request in an AsyncLocalStorage).
+   */
+  admission?: () => GenerateOptions['admit'] | undefined;
 }
 
 export interface Prepared {
@@ -74,7 +83,13 @@ export function createService(deps: ServiceDeps) {
       return servedModel(await models.get(id, onProgress));
     } catch (e) {
       if (e instanceof StageError) throw stageError(e);
-      if (e instanceof ModelLoadError) throw new ServiceError('unavailable', `model could not be loaded: ${e.message}`, { reason: e.code });
+      // Retry-After: the registry's remaining back-off after a failed load (at least 1 s), when the next load will be tried.
+      if (e instanceof ModelLoadError) {
+        throw new ServiceError('unavailable', `model could not be loaded: ${e.message}`, {
+          reason: e.code,
+          retryAfterS: Math.max(1, Math.ceil((e.retryAfterMs ?? 0) / 1000)),
+        });
+      }
       throw e;
     }
   };
@@ -139,8 +154,14 @@ export function createService(deps: ServiceDeps) {
      */
     prepare(model: Model, prompt: string | readonly number[], params: GenerationParams, truncate?: number | null): Prepared {
       let ids: number[];
-      if (typeof prompt === 'string') ids = model.tokenizer.encode(prompt);
-      else {
+      if (typeof prompt === 'string') {
+        // Refused by length before tokenizing; with truncation only the tail is tokenized (issue 16).
+        try {
+          ids = encodeBounded(model.tokenizer, prompt, limits(model).maxInputTokens, truncate);
+        } catch (e) {
+          throw domainError(e);
+        }
+      } else {
         checkTokenIds(prompt, model.tokenizer.vocabSize, null);
         ids = [...prompt];
       }
@@ -153,6 +174,15 @@ export function createService(deps: ServiceDeps) {
         throw domainError(e);
       }
       return { model, promptIds: ids };
+    },
+
+    /** Refuses a text too long to fit MAX_INPUT_TOKENS without tokenizing it (issue 16: /tokenize's cap). */
+    assertFits(model: Model, text: string, field: string): void {
+      try {
+        assertPromptFits(model.tokenizer, text, limits(model).maxInputTokens, field);
+      } catch (e) {
+        throw domainError(e);
+      }
     },
 
     /**
@@ -179,8 +209,11 @@ export function createService(deps: ServiceDeps) {
       const opts: GenerateOptions = {};
       if (signal) opts.signal = signal;
       if (deps.onStep) opts.onStep = deps.onStep;
+      const admit = deps.admission?.(); // issue 16: the key's token quota, charged as tokens are produced
+      if (admit) opts.admit = admit;
       try {
-        yield* deps.generate(p.model.lm, p.model.tokenizer, p.promptIds, params, opts);
+        // issue 16: each sequence's finish detail is recorded for X-Finish-Detail
+        yield* recordFinish(deps.generate(p.model.lm, p.model.tokenizer, p.promptIds, params, opts), signal);
       } catch (e) {
         throw domainError(e);
       }

@@ -151,8 +151,8 @@ describe('generate: prompt scoring and edge cases', () => {
       expect(prompted.tokens[j]!.top).toHaveLength(2);
     }
     expect(events.slice(1)).toEqual([
-      { type: 'done', sequence: 0, finishReason: 'length', generatedTokens: 0, text: '' },
-      { type: 'done', sequence: 1, finishReason: 'length', generatedTokens: 0, text: '' },
+      { type: 'done', sequence: 0, finishReason: 'length', generatedTokens: 0, text: '', limit: 'max_new_tokens' },
+      { type: 'done', sequence: 1, finishReason: 'length', generatedTokens: 0, text: '', limit: 'max_new_tokens' },
     ]);
     expect(lm.stats.forwards.map((f) => f.logitsFor)).toEqual(['all']);
     expect(lm.liveCaches).toBe(0);

@@ -25,7 +25,10 @@ function fakeBucket(): BucketWriter & { objects: Map<string, Uint8Array>; puts: 
   return {
     objects,
     puts,
-    head: async (key) => (objects.has(key) ? { size: objects.get(key)!.byteLength } : null),
+    get: async (key) => {
+      const v = objects.get(key);
+      return v ? { arrayBuffer: async () => v.slice().buffer } : null;
+    },
     put: async (key, value) => void (objects.set(key, value), puts.push(key)),
   };
 }
@@ -44,6 +47,15 @@ describe('R2 seeding (npm start / npm run upload)', () => {
     bucket.puts.length = 0;
     expect(await pushFiles(bucket, listed, () => {})).toMatchObject({ put: 1, skipped: files.size - 1 });
     expect(bucket.puts).toEqual(['models/m/manifest.json']);
+    // A blob corrupted in the bucket (same size, wrong bytes) is put again: content is compared, not size.
+    const blob = [...files.keys()].find((k) => k.startsWith('blobs/'))!;
+    const bad = files.get(blob)!.slice();
+    bad[0]! ^= 1;
+    bucket.objects.set(blob, bad);
+    bucket.puts.length = 0;
+    expect(await pushFiles(bucket, listed, () => {})).toMatchObject({ put: 2, skipped: files.size - 2 });
+    expect(bucket.puts).toEqual([blob, 'models/m/manifest.json']);
+    expect(bucket.objects.get(blob)).toEqual(files.get(blob));
     expect(await fsBlobSource(dir).get('models/m/manifest.json')).toEqual(files.get('models/m/manifest.json'));
     expect(await fsBlobSource(dir).get('blobs/nope')).toBeNull();
   });

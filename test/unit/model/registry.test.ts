@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { memoryBlobSource } from '../../../worker/model/blobs.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { createModelProvider } from '../../../worker/model/registry.ts';
+import { createModelProvider, parseBackoff } from '../../../worker/model/registry.ts';
 import { ModelLoadError, type LoadedModel, type LoadProgress } from '../../../worker/model/types.ts';
 import { buildMatMulModelFiles } from './fixtures/model-files.ts';
 
@@ -59,22 +59,67 @@ describe('createModelProvider', () => {
     expect(models.state('a')).toEqual({ state: 'ready' });
   });
 
-  it('does not cache a failure: the next get() loads again', async () => {
+  it('remembers a failure only for its back-off (1 s doubling to 30 s), then loads again', async () => {
+    let loads = 0;
+    let clock = 1_000_000;
+    let failing = true;
+    const models = createModelProvider({
+      source: memoryBlobSource(),
+      ids: ['a'],
+      defaultId: 'a',
+      runtime: noRuntime,
+      now: () => clock,
+      load: async (id) => {
+        loads++;
+        if (failing) throw new ModelLoadError('blob_missing', 'blobs/x is missing');
+        return fakeModel(id);
+      },
+    });
+    await expect(models.get('a')).rejects.toMatchObject({ code: 'blob_missing', retryAfterMs: 1_000 });
+    expect(models.state('a')).toEqual({ state: 'failed', error: 'blob_missing: blobs/x is missing', retryAt: clock + 1_000 });
+    // Within the back-off: the same error at once, no load, the remaining time.
+    clock += 400;
+    await expect(models.get('a')).rejects.toMatchObject({ code: 'blob_missing', retryAfterMs: 600 });
+    expect(loads).toBe(1);
+    const waits: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      clock = (models.state('a') as { retryAt: number }).retryAt;
+      const err = await models.get('a').catch((e: ModelLoadError) => e);
+      waits.push((err as ModelLoadError).retryAfterMs!);
+    }
+    expect(waits).toEqual([2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+    expect(loads).toBe(8);
+    failing = false;
+    clock += 29_999;
+    await expect(models.get('a')).rejects.toMatchObject({ retryAfterMs: 1 });
+    clock += 1;
+    await expect(models.get('a')).resolves.toMatchObject({ id: 'a' });
+    expect(loads).toBe(9);
+  });
+
+  it('failureBackoff 0 retries at once', async () => {
     let loads = 0;
     const models = createModelProvider({
       source: memoryBlobSource(),
       ids: ['a'],
       defaultId: 'a',
       runtime: noRuntime,
+      failureBackoff: { initialMs: 0, maxMs: 0 },
       load: async (id) => {
         if (++loads === 1) throw new ModelLoadError('blob_missing', 'blobs/x is missing');
         return fakeModel(id);
       },
     });
     await expect(models.get('a')).rejects.toMatchObject({ code: 'blob_missing' });
-    expect(models.state('a')).toEqual({ state: 'failed', error: 'blob_missing: blobs/x is missing' });
     await expect(models.get('a')).resolves.toMatchObject({ id: 'a' });
     expect(loads).toBe(2);
+  });
+
+  it('LOAD_RETRY_BACKOFF_MS parses "initial,max"', () => {
+    expect(parseBackoff(undefined)).toEqual({ initialMs: 1_000, maxMs: 30_000 });
+    expect(parseBackoff('0')).toEqual({ initialMs: 0, maxMs: 30_000 });
+    expect(parseBackoff('200, 2000')).toEqual({ initialMs: 200, maxMs: 2_000 });
+    expect(parseBackoff('nope')).toEqual({ initialMs: 1_000, maxMs: 30_000 });
   });
 
   it('wraps unexpected errors without their stack, and rejects unknown ids', async () => {

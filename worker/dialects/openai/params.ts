@@ -89,13 +89,13 @@ export function parseOpenAiRequest(body: unknown): OpenAiRequest {
 }
 
 export function planOpenAi(req: OpenAiRequest, config: ServerConfig): OpenAiPlan {
-  const fail = (param: string, msg: string): never => {
-    throw new ApiError('validation', `${param} ${msg}`, { param });
+  const fail = (param: string, msg: string, code: string | null = null): never => {
+    throw new ApiError('validation', `${param} ${msg}`, { param, code });
   };
   if (req.suffix != null && req.suffix !== '') fail('suffix', 'is not supported by this server');
   const maxTokens = req.max_tokens ?? Math.min(OPENAI_DEFAULT_MAX_TOKENS, config.limits.maxNewTokens);
   if (maxTokens > config.limits.maxNewTokens) {
-    fail('max_tokens', `must be <= ${config.limits.maxNewTokens} (MAX_NEW_TOKENS), got ${maxTokens}`);
+    fail('max_tokens', `must be <= ${config.limits.maxNewTokens} (MAX_NEW_TOKENS), got ${maxTokens}`, 'integer_above_max_value'); // issue 16: over-limit errors carry a code
   }
   const n = req.n ?? 1;
   const bestOf = req.best_of ?? n;
@@ -105,7 +105,7 @@ export function planOpenAi(req: OpenAiRequest, config: ServerConfig): OpenAiPlan
   if (req.stream_options != null && !stream) fail('stream_options', 'is only allowed when stream is true');
   const prompts = normalizePrompts(req.prompt);
   if (prompts.length * bestOf > MAX_SEQUENCES * 2) {
-    fail('n', `times the number of prompts must be <= ${MAX_SEQUENCES * 2}`);
+    fail('n', `times the number of prompts must be <= ${MAX_SEQUENCES * 2}`, 'integer_above_max_value'); // issue 16: over-limit errors carry a code
   }
   const temperature = req.temperature ?? 1;
   // temperature 0 (or top_p 0, an empty nucleus) is greedy decoding, as OpenAI and vLLM treat it.

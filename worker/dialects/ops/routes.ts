@@ -59,6 +59,7 @@ export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
       await readJson(c.req.raw, { maxBytes: service.config.maxBodyBytes, requireJsonContentType: true }),
     );
     const model = await service.load(service.defaultId);
+    service.assertFits(model, req.inputs, 'inputs'); // issue 16: /tokenize capped like prompts
     return c.json(tokenizeWithOffsets(model, req.inputs));
   });
   return app;

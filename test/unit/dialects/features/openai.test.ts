@@ -97,7 +97,12 @@ describe('POST /v1/embeddings (OpenAI)', () => {
       [{ input: '' }, 'input must not be empty', 'input', null],
       [{ input: ['a', ''] }, 'input[1] must not be empty', 'input', null],
       [{ input: [] }, 'input has the wrong type', 'input', null],
-      [{ input: Array(MAX_FEATURE_INPUTS + 1).fill('a') }, `input must have at most ${MAX_FEATURE_INPUTS} items`, 'input', null],
+      [
+        { input: Array(MAX_FEATURE_INPUTS + 1).fill('a') },
+        `input must have at most ${MAX_FEATURE_INPUTS} items`,
+        'input',
+        'array_above_max_length',
+      ],
       [{ input: [1, 'a'] }, 'input has the wrong type', 'input', null],
       [{ input: [5, 9999] }, 'input has token id 9999, out of range (vocabulary size 268)', 'input', null],
       [{ input: 'a', dimensions: 4 }, "dimensions must be 8 (this model's n_embd): other sizes are not supported", 'dimensions', null],
