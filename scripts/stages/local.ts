@@ -8,7 +8,7 @@
  * own isolate (not staged) — the single-isolate reference (seedReference).
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Miniflare, type WorkerOptions } from 'miniflare';
@@ -19,12 +19,35 @@ const COMPAT_DATE = '2026-04-20';
 const COMPAT_FLAGS = ['nodejs_compat', 'enable_request_signal'];
 export const BUCKET = 'edge-gpt2-models';
 
+/**
+ * The stage's own wrangler config for bundling: the gateway's wrangler.toml declares the gateway's Durable
+ * Objects (KeyQuota), which the stage entry neither exports nor needs; only the runtime settings carry over.
+ */
+function stageBundleConfig(): string {
+  const file = path.join(BUNDLES, 'stage.wrangler.toml');
+  mkdirSync(BUNDLES, { recursive: true });
+  writeFileSync(
+    file,
+    [
+      'name = "edge-gpt2-stage-bundle"',
+      `compatibility_date = "${COMPAT_DATE}"`,
+      `compatibility_flags = ${JSON.stringify(COMPAT_FLAGS)}`,
+      '[[rules]]',
+      'type = "CompiledWasm"',
+      'globs = ["**/*.wasm"]',
+      'fallthrough = true',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
 /** `wrangler deploy --dry-run` of an entry into .tmp/stages-bundle/<name>; resolves to that dir. */
-async function bundle(name: string, entry: string): Promise<string> {
+async function bundle(name: string, entry: string, config = 'wrangler.toml'): Promise<string> {
   const out = path.join(BUNDLES, name);
   await promisify(execFile)(
     path.join(ROOT, 'node_modules/.bin/wrangler'),
-    ['deploy', '--dry-run', '--outdir', out, entry, '--config', 'wrangler.toml'],
+    ['deploy', '--dry-run', '--outdir', out, path.resolve(ROOT, entry), '--config', config],
     {
       cwd: ROOT,
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
@@ -35,10 +58,12 @@ async function bundle(name: string, entry: string): Promise<string> {
 
 let bundled: Promise<{ gateway: string; stage: string }> | undefined;
 export function bundles(): Promise<{ gateway: string; stage: string }> {
-  bundled ??= Promise.all([bundle('gateway', 'worker/index.ts'), bundle('stage', 'worker/stage/index.ts')]).then(([gateway, stage]) => ({
-    gateway,
-    stage,
-  }));
+  bundled ??= Promise.all([bundle('gateway', 'worker/index.ts'), bundle('stage', 'worker/stage/index.ts', stageBundleConfig())]).then(
+    ([gateway, stage]) => ({
+      gateway,
+      stage,
+    }),
+  );
   return bundled;
 }
 

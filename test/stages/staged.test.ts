@@ -19,12 +19,13 @@ import type { StageClient } from '../../worker/stage/protocol.ts';
 import { bundledFp32, FP32_ID } from '../unit/model/fixtures/bundled.ts';
 import { referenceId, seedBucket, stageName, startTopology } from '../../scripts/stages/local.ts';
 
-// Stage 2 holds one layer: 1 KiB of KV per position per row; capped at 2048 positions for the admission test.
-const KV_CAP = 2048 * 1024;
+// The bundled model has 8 layers of width 256. Stage 2 holds two: 2 × 2 × 256 × 4 B = 4 KiB of KV per
+// position per row; capped at 2048 positions for the admission test.
+const KV_CAP = 2048 * 4096;
 const STAGES = [
-  { layers: [0, 1] as [number, number], ends: true },
-  { layers: [1, 3] as [number, number], ends: false },
-  { layers: [3, 4] as [number, number], ends: false, vars: { STAGE_KV_BUDGET_BYTES: String(KV_CAP) } },
+  { layers: [0, 2] as [number, number], ends: true },
+  { layers: [2, 6] as [number, number], ends: false },
+  { layers: [6, 8] as [number, number], ends: false, vars: { STAGE_KV_BUDGET_BYTES: String(KV_CAP) } },
 ];
 let mf: Miniflare;
 let dir: string;
@@ -57,7 +58,7 @@ async function stub(k: number): Promise<StageClient> {
 beforeAll(async () => {
   ({ dir } = await bundledFp32());
   manifest = JSON.parse(readFileSync(path.join(dir, 'models', FP32_ID, 'manifest.json'), 'utf8')) as Manifest;
-  mf = await startTopology({ model: FP32_ID, stages: STAGES });
+  mf = await startTopology({ model: FP32_ID, stages: STAGES, gatewayVars: { LOAD_RETRY_BACKOFF_MS: '0' } });
   await seedBucket(mf, dir, FP32_ID);
 });
 afterAll(async () => {
@@ -68,7 +69,7 @@ const tgi = { inputs: 'The jury said', parameters: { max_new_tokens: 16, do_samp
 
 describe('a staged model in workerd: gateway + 3 stage isolates', () => {
   it('a corrupt shard in stage 1 → 503 naming the stage and the blob; the next request after repair works', async () => {
-    const shard = manifest.stages[0]!.shards.find((s) => s.location === manifest.stages[0]!.segments![1]!.shards[0])!;
+    const shard = manifest.stages[0]!.shards.find((s) => s.location === manifest.stages[0]!.segments![4]!.shards[0])!;
     const bucket = await mf.getR2Bucket('MODEL_BUCKET', 'gateway');
     const good = readFileSync(path.join(dir, shard.key));
     const bad = new Uint8Array(good);
