@@ -1,6 +1,6 @@
 /**
  * `wrangler dev` on the bench Worker entry, in its own process group (wrangler leaves workerd behind
- * when only its parent is killed: DESIGN §6), with local R2 persisted under .tmp/bench-r2. Every
+ * when only its parent is killed), with local R2 persisted under .tmp/bench-r2. Every
  * start is a fresh workerd process, hence a fresh isolate: that is how the driver gets cold runs and
  * per-configuration memory peaks. rss() reads workerd's VmRSS / VmHWM from /proc.
  */

@@ -1,6 +1,6 @@
 /**
  * `wrangler dev` for browser tests: on free ports, in its own process group (wrangler leaves
- * `workerd` children behind when only the parent is killed — DESIGN §6), output to a log file, ready
+ * `workerd` children behind when only the parent is killed), output to a log file, ready
  * when GET /health answers. `stop()` ends the whole group.
  */
 import { spawn } from 'node:child_process';

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
-import { anyInt, baseParams, drawSeed, HfOptions, MAX_SEQUENCES, num, reduceSeed, stopList } from '../shared/params.ts';
+import { baseParams, drawSeed, HfOptions, MAX_SEQUENCES, num, reduceSeed, signedSeed, stopList } from '../shared/params.ts';
 import type { GenerationParams, ServerConfig } from '../../service/types.ts';
 
 const HfParameters = z.object({
@@ -20,14 +20,7 @@ const HfParameters = z.object({
   do_sample: z.boolean().nullish(),
   num_return_sequences: z.int().min(1).max(MAX_SEQUENCES).nullish(),
   return_full_text: z.boolean().nullish(),
-  seed: anyInt()
-    .pipe(
-      z
-        .number()
-        .gte(-(2 ** 63))
-        .lte(2 ** 64),
-    )
-    .nullish(),
+  seed: signedSeed().nullish(),
   stop: stopList.nullish(),
   details: z.boolean().nullish(),
 });

@@ -9,7 +9,6 @@ import { z } from 'zod';
 import { ApiError } from '../../http/errors.ts';
 import { parseWith } from '../../http/validate.ts';
 import {
-  anyInt,
   baseParams,
   drawSeed,
   MAX_PROMPT_IDS,
@@ -19,6 +18,7 @@ import {
   MAX_TOP_N,
   num,
   reduceSeed,
+  signedSeed,
 } from '../shared/params.ts';
 import type { GenerationParams, ServerConfig } from '../../service/types.ts';
 
@@ -56,14 +56,7 @@ export const OpenAiRequest = z.object({
     .record(z.string().regex(/^\d{1,9}$/, '$ keys must be token ids'), num().min(-100).lte(100))
     .refine((r) => Object.keys(r).length <= MAX_LOGIT_BIAS, `$ must have at most ${MAX_LOGIT_BIAS} entries`)
     .nullish(),
-  seed: anyInt()
-    .pipe(
-      z
-        .number()
-        .gte(-(2 ** 63))
-        .lte(2 ** 64),
-    )
-    .nullish(),
+  seed: signedSeed().nullish(),
   user: z.string().nullish(),
 });
 export type OpenAiRequest = z.infer<typeof OpenAiRequest>;

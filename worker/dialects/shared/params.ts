@@ -48,6 +48,15 @@ export const num = () => z.number();
 /** Integers beyond 2^53 are allowed where the dialect has u64/i64 fields (seeds); see `reduceSeed`. */
 export const anyInt = () => z.number().refine(Number.isInteger, '$ must be an integer');
 
+/** A seed as HF and OpenAI take it: any integer in i64..u64 (TGI's is u64 only); reduced by `reduceSeed`. */
+export const signedSeed = () =>
+  anyInt().pipe(
+    z
+      .number()
+      .gte(-(2 ** 63))
+      .lte(2 ** 64),
+  );
+
 export const stopList = z.array(z.string().min(1).max(MAX_STOP_LENGTH)).max(MAX_STOP_SEQUENCES);
 
 /** A random seed in [0, 2^53): what we use (and report) when the client sends none. */
