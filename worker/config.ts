@@ -36,6 +36,12 @@ export interface ServerConfig {
   maxBodyBytes: number;
   /** Back-off after a failed model load (LOAD_RETRY_BACKOFF_MS="initialMs,maxMs"; default 1 s doubling to 30 s). */
   loadRetryBackoff?: FailureBackoff;
+  /**
+   * Continuous batching (generation/scheduler.ts): rows one decode step may hold (MAX_BATCH_ROWS, default
+   * 16) and the KV cache MiB all sequences of one model instance may reserve (KV_BUDGET_MB; default: what an
+   * isolate's 128 MB leaves after the model's weights, runtime and activations, worker/stage/budget.ts).
+   */
+  batching?: { maxBatchRows: number; kvBudgetBytes?: number };
   /** Per-key token quotas by the key's SHA-256 (API_KEY_QUOTAS JSON; empty = unmetered; see quota/config.ts). */
   apiKeyQuotas?: QuotaConfig;
 }
@@ -71,6 +77,8 @@ const EnvSchema = z.object({
   MAX_BODY_BYTES: positiveInt('MAX_BODY_BYTES').optional(),
   LOAD_RETRY_BACKOFF_MS: z.string().optional(),
   API_KEY_QUOTAS: z.string().optional(),
+  MAX_BATCH_ROWS: positiveInt('MAX_BATCH_ROWS').optional(),
+  KV_BUDGET_MB: positiveInt('KV_BUDGET_MB').optional(),
 });
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
@@ -135,6 +143,7 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
     apiKeys: list(e.API_KEYS ?? ''),
     maxBodyBytes: e.MAX_BODY_BYTES ?? 1 << 20,
     loadRetryBackoff: parseBackoff(e.LOAD_RETRY_BACKOFF_MS),
+    batching: { maxBatchRows: e.MAX_BATCH_ROWS ?? 16, ...(e.KV_BUDGET_MB ? { kvBudgetBytes: e.KV_BUDGET_MB * 2 ** 20 } : {}) },
     apiKeyQuotas,
   };
 }

@@ -30,6 +30,7 @@ function build(env: Env): Built {
         ids: config.modelIds,
         defaultId: config.defaultModel,
         ...(config.loadRetryBackoff ? { failureBackoff: config.loadRetryBackoff } : {}),
+        ...(config.batching ? { batching: config.batching } : {}),
         ...(config.stagedModel !== undefined
           ? { staged: { id: config.stagedModel, bindings: env as unknown as Record<string, unknown> } }
           : {}),

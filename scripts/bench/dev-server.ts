@@ -5,7 +5,7 @@
  * per-configuration memory peaks. rss() reads workerd's VmRSS / VmHWM from /proc.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { freePort } from '../lib/free-port.ts';
 import path from 'node:path';
@@ -21,18 +21,33 @@ export const BUNDLE_DIR = '.tmp/bench/bundle';
 export function bundleBenchWorker(root: string): string {
   const out = path.join(root, BUNDLE_DIR);
   rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  // The bench entry serves no API keys: the Worker's config without its Durable Object (KeyQuota) binding
+  // and migrations, which would require the entry to export that class.
+  const config = path.join(out, 'wrangler.toml');
+  writeFileSync(config, withoutDurableObjects(readFileSync(path.join(root, 'wrangler.toml'), 'utf8')));
   execFileSync(
     path.join(root, 'node_modules/.bin/wrangler'),
-    ['deploy', '--dry-run', '--outdir', out, ENTRY, '--config', 'wrangler.toml'],
+    ['deploy', '--dry-run', '--outdir', out, path.join(root, ENTRY), '--config', config],
     {
       cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1' },
     },
   );
-  // Its own copy of the config too: an edit to wrangler.toml would otherwise restart the isolate.
-  copyFileSync(path.join(root, 'wrangler.toml'), path.join(out, 'wrangler.toml'));
   return path.join(out, 'worker.js');
+}
+
+/** A wrangler.toml without its `[[durable_objects.bindings]]` and `[[migrations]]` tables. */
+function withoutDurableObjects(toml: string): string {
+  let skip = false;
+  return toml
+    .split('\n')
+    .filter((line) => {
+      if (/^\[/.test(line)) skip = /^\[\[(durable_objects\.bindings|migrations)\]\]/.test(line);
+      return !skip;
+    })
+    .join('\n');
 }
 
 export interface DevServer {

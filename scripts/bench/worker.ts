@@ -26,9 +26,6 @@ import { runStageAlone } from './stage-alone.ts';
 import { prefill } from './prefill.ts';
 import { manifestBlobs } from '../../worker/model/manifest.ts';
 
-// wrangler.toml binds the per-key quota Durable Object; its class must be exported by whatever entry runs under that config.
-export { KeyQuota } from '../../worker/quota/durable-object.ts';
-
 interface Env {
   MODEL_BUCKET: R2Reader;
 }

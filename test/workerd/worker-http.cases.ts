@@ -7,7 +7,6 @@
 import { SELF } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { OnnxCausalLM } from '../../worker/model/causal-lm.ts';
 import { manifestKey } from '../../worker/model/manifest.ts';
 import { modelProviderFor } from '../../worker/model/provider.ts';
 import { fixture, fixtureFetch, fixtureText, seed } from './helpers.ts';
@@ -93,7 +92,7 @@ export function workerHttpCases(): void {
 
     it('a client disconnect stops compute at the next step', async () => {
       const { lm } = await modelProviderFor(env.MODEL_BUCKET, { ids: [ID], defaultId: ID }).get(ID);
-      const steps = () => (lm as OnnxCausalLM).steps;
+      const steps = () => (lm as unknown as { steps: number }).steps;
       const controller = new AbortController();
       const res = await SELF.fetch('http://worker/generate_stream', {
         method: 'POST',

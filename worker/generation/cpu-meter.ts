@@ -76,12 +76,16 @@ export class CpuMeter {
     return this.spentMs + this.estimate(shape) <= this.budgetMs;
   }
 
-  /** Runs one forward and charges it (see the header for what is charged). */
-  async time<T>(shape: StepShape, step: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one forward and charges it (see the header for what is charged). `share` reads the compute the
+   * step says is this request's (a batched step's share, generation/scheduler.ts) instead of the clock
+   * around it, which would also count the steps of others it waited for.
+   */
+  async time<T>(shape: StepShape, step: () => Promise<T>, share?: (result: T) => number | undefined): Promise<T> {
     const predicted = this.estimate(shape);
     const t0 = this.now();
     const result = await step();
-    this.record(shape, this.now() - t0, predicted);
+    this.record(shape, share?.(result) ?? this.now() - t0, predicted);
     return result;
   }
 

@@ -10,3 +10,17 @@ export class GenerationError extends Error {
     super(message);
   }
 }
+
+/**
+ * The model instance cannot take another sequence now (its KV cache budget is reserved by others):
+ * retryable, after `retryAfterS` seconds (the service answers 503 + Retry-After).
+ */
+export class CapacityError extends Error {
+  override name = 'CapacityError';
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(message);
+  }
+}

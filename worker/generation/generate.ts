@@ -78,8 +78,10 @@ export async function* generate(
     for (let start = 0; start < input.length; start += chunk) {
       const ids = input.slice(start, start + chunk);
       const past = cache;
-      const res: ForwardResult = await meter.time({ batch: 1, past: start, seq: ids.length }, () =>
-        lm.forward({ inputIds: [ids], cache: past, logitsFor: scorer ? 'all' : 'last', capacity }),
+      const res: ForwardResult = await meter.time(
+        { batch: 1, past: start, seq: ids.length },
+        () => lm.forward({ inputIds: [ids], cache: past, logitsFor: scorer ? 'all' : 'last', capacity, reserveRows: params.numSequences }),
+        costOf,
       );
       cache = res.cache; // the input cache now belongs to the model (ForwardResult contract)
       checkResult(res, 1, scorer ? ids.length : 1, V);
@@ -128,8 +130,10 @@ export async function* generate(
       if (live.length === 0 || signal?.aborted) return;
       cache = reshape(lm, cache, keep);
       const batch = live.length;
-      const result: ForwardResult = await meter.time({ batch, past, seq: 1 }, () =>
-        lm.forward({ inputIds: live.map((s) => [s.lastId]), cache, logitsFor: 'last' }),
+      const result: ForwardResult = await meter.time(
+        { batch, past, seq: 1 },
+        () => lm.forward({ inputIds: live.map((s) => [s.lastId]), cache, logitsFor: 'last' }),
+        costOf,
       );
       cache = result.cache; // the input cache now belongs to the model (ForwardResult contract)
       checkResult(result, batch, 1, V);
@@ -144,6 +148,9 @@ export async function* generate(
     if (cache) lm.release(cache);
   }
 }
+
+/** A batched step's share of compute for this request (generation/scheduler.ts), when it shared one. */
+const costOf = (r: ForwardResult): number | undefined => r.costMs;
 
 /** Drops finished rows and tiles the prefill: a new cache with rows `keep` of `cache` (old one released). */
 function reshape(lm: CausalLM, cache: KVCache, keep: number[]): KVCache {

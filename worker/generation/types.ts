@@ -32,6 +32,11 @@ export interface ForwardRequest {
    * reserve its cache once instead of growing (and copying) it as decoding goes. Never a limit.
    */
   capacity?: number;
+  /**
+   * Rows this sequence will be tiled to by selectRows (num_return_sequences) after a prefill from no
+   * cache: a batching model reserves cache for them up front. Never a limit.
+   */
+  reserveRows?: number;
 }
 
 export interface ForwardResult {
@@ -45,6 +50,11 @@ export interface ForwardResult {
   cache: KVCache;
   /** [batch, seq, nEmbd] when asked for. */
   hidden?: Float32Array;
+  /**
+   * ms of compute charged to this request when it shared its step with others (its rows' share of the
+   * step's time); absent when it ran alone. 0 where the clock does not advance during compute.
+   */
+  costMs?: number;
 }
 
 export interface CausalLM {
@@ -54,6 +64,20 @@ export interface CausalLM {
   selectRows(cache: KVCache, rows: readonly number[]): KVCache;
   /** Frees the cache's memory now rather than at GC. Safe to call twice. */
   release(cache: KVCache): void;
+}
+
+/**
+ * A CausalLM that can run one step for several requests at once, each with its own cache (continuous
+ * batching; generation/scheduler.ts drives it). Rows never influence each other: every request's result
+ * is bit-identical to what forward() gives it alone.
+ */
+export interface BatchedCausalLM extends CausalLM {
+  /** Requests with caches of their own; all feed the same number of positions and ask for the same logits. */
+  forwardBatch(reqs: readonly ForwardRequest[]): Promise<ForwardResult[]>;
+  /** Bytes a live cache of this model holds (its reserved capacity). */
+  cacheBytes(cache: KVCache): number;
+  /** Bytes a new cache of `rows` rows reserved for `positions` positions will hold (admission). */
+  reserveBytes(rows: number, positions: number): number;
 }
 
 export interface TextTokenizer {

@@ -133,7 +133,9 @@ function fromServiceError(e: ServiceError): ApiError {
   if (d.extra) opts.extra = d.extra;
   if (d.retryAfterS !== undefined) opts.headers = { 'Retry-After': String(d.retryAfterS) };
   if (d.quota) opts.headers = { ...opts.headers, ...rateLimitHeaders(d.quota) };
-  return new ApiError(TYPE_OF[e.code], e.message, opts);
+  // A model at capacity (its KV budget or a stage's) is busy, not broken: `overloaded`, like the overload guard.
+  const type = e.code === 'unavailable' && d.reason === 'overloaded' ? 'overloaded' : TYPE_OF[e.code];
+  return new ApiError(type, e.message, opts);
 }
 
 /**

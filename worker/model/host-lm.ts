@@ -9,10 +9,10 @@
  * capacity moves once into a bigger block. What crosses into ORT per step is hidden states: a few KB.
  */
 import type * as ortTypes from 'onnxruntime-web';
-import type { CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
+import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
 import type { Kernels } from '../kernels/index.ts';
-import { HostEnds, HostLayers, type HostWeights, type LayerCache } from './host-parts.ts';
-import { lmConfig, ownCache } from './lm-contract.ts';
+import { HostEnds, HostLayers, type CacheGroup, type HostWeights, type LayerCache } from './host-parts.ts';
+import { checkForward, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest } from './manifest.ts';
 import { Mutex } from './mutex.ts';
 import type { OrtRuntime } from './ort.ts';
@@ -21,7 +21,7 @@ export type { HostWeights } from './host-parts.ts';
 
 type Session = ortTypes.InferenceSession;
 
-export class HostCausalLM implements CausalLM {
+export class HostCausalLM implements BatchedCausalLM {
   readonly config: LMConfig;
   private readonly ends: HostEnds;
   private readonly layers: HostLayers;
@@ -38,35 +38,69 @@ export class HostCausalLM implements CausalLM {
     this.layers = new HostLayers(rt, k, manifest, 0, c.n_layer, sessions);
   }
 
-  async forward(req: ForwardRequest): Promise<ForwardResult> {
-    const B = req.inputIds.length;
-    const T = req.inputIds[0]?.length ?? 0;
-    if (B === 0 || T === 0) throw new RangeError('forward() needs at least one row of at least one token');
-    if (req.inputIds.some((row) => row.length !== T)) throw new RangeError('every row of inputIds must have the same length');
-    const { vocabSize: V, nPositions } = this.config;
-    if (req.inputIds.some((row) => row.some((id) => !Number.isInteger(id) || id < 0 || id >= V))) {
-      throw new RangeError(`token ids must be integers in [0, ${V})`);
-    }
-    const past = req.cache ? ownCache(req.cache, HostKVCache) : null;
-    if (past && past.batch !== B) throw new RangeError(`cache has ${past.batch} rows, inputIds has ${B}`);
-    const P = past?.length ?? 0;
-    if (P + T > nPositions) throw new RangeError(`${P + T} positions exceed the model's context of ${nPositions}`);
-    const positions = req.logitsFor === 'all' ? T : 1;
+  forward(req: ForwardRequest): Promise<ForwardResult> {
+    return this.forwardBatch([req]).then((r) => r[0]!);
+  }
+
+  /**
+   * One step for several requests with caches of their own (continuous batching): their rows go through the
+   * dense segments as one batch and through attention each over its own cache, so every request's result is
+   * the one it gets alone (the segments quantize activations per row). Every request must feed the same
+   * number of new positions and ask for the same logits.
+   */
+  async forwardBatch(reqs: readonly ForwardRequest[]): Promise<ForwardResult[]> {
+    if (reqs.length === 0) return [];
+    const checked = reqs.map((req) => checkForward(req, this.config, HostKVCache));
+    const T = checked[0]!.seq;
+    const logitsFor = reqs[0]!.logitsFor;
+    if (checked.some((c) => c.seq !== T)) throw new RangeError('every request of a batch must feed the same number of positions');
+    if (reqs.some((r) => r.logitsFor !== logitsFor)) throw new RangeError('every request of a batch must ask for the same logits');
+    if (new Set(checked.flatMap((c) => (c.past ? [c.past] : []))).size !== checked.filter((c) => c.past).length)
+      throw new RangeError('a cache appears twice in one batch');
+    const positions = logitsFor === 'all' ? T : 1;
+    const { vocabSize: V, nEmbd: E } = this.config;
 
     return this.mutex.run(async () => {
       this.steps++;
-      if (past) past.released = true; // ours now: its block is extended in place or moved
-      const cache = this.layers.reserve(past?.block ?? null, B, P + T, req.capacity);
+      const groups: CacheGroup[] = [];
       try {
-        const out = await this.layers.run({ hidden: this.ends.embed(req.inputIds, P), attn: null }, cache, B, T, P);
-        const last = (out as { last: Float32Array }).last;
-        const logits = this.ends.head(last, B, T, positions);
-        return { logits, positions, cache: new HostKVCache(cache), hidden: req.hidden ? last : undefined };
+        for (const [i, { batch, past, pastLength }] of checked.entries()) {
+          if (past) past.released = true; // ours now: its block is extended in place or moved
+          groups.push({ cache: this.layers.reserve(past?.block ?? null, batch, pastLength + T, reqs[i]!.capacity), P: pastLength });
+        }
+        const ids = reqs.flatMap((r) => r.inputIds);
+        const pasts = checked.flatMap((c) => Array<number>(c.batch).fill(c.pastLength));
+        const out = await this.layers.run({ hidden: this.ends.embed(ids, pasts), attn: null }, groups, T);
+        const last = (out as { last: Float32Array }).last; // [ΣB, T, E]
+        const logits = this.ends.head(last, ids.length, T, positions); // [ΣB, positions, V]
+        let row = 0;
+        return groups.map(({ cache }, i) => {
+          const B = cache.batch;
+          const result: ForwardResult = {
+            logits: logits.slice(row * positions * V, (row + B) * positions * V),
+            positions,
+            cache: new HostKVCache(cache),
+            ...(reqs[i]!.hidden ? { hidden: last.slice(row * T * E, (row + B) * T * E) } : {}),
+          };
+          row += B;
+          return result;
+        });
       } catch (err) {
-        this.layers.release(cache);
+        for (const g of groups) this.layers.release(g.cache);
         throw err;
       }
     });
+  }
+
+  /** Bytes of KV cache `cache` holds in the kernels' memory (its reserved capacity, not just its length). */
+  cacheBytes(cache: KVCache): number {
+    const c = ownCache(cache, HostKVCache);
+    return this.layers.cacheBytes(c.batch, c.capacity);
+  }
+
+  /** Bytes a cache of `rows` rows reserved for `positions` positions takes (what admission reserves up front). */
+  reserveBytes(rows: number, positions: number): number {
+    return this.layers.cacheBytes(rows, this.layers.capacityFor(positions, positions));
   }
 
   selectRows(cache: KVCache, rows: readonly number[]): KVCache {

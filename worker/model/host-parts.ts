@@ -31,6 +31,17 @@ export interface HostWeights {
 /** Positions a cache block grows by: a cache is reallocated (and copied) once per this many tokens. */
 const GROW = 64;
 
+/**
+ * The rows of one step that share a cache block: a sequence (or a request's num_return_sequences rows),
+ * `P` positions already cached, the block reserved for P + T. A step runs one or more groups at once
+ * (continuous batching): the dense segments see all their rows as one [ΣB, T, E] batch, attention runs
+ * per row over its own group's block.
+ */
+export interface CacheGroup {
+  cache: LayerCache;
+  P: number;
+}
+
 /** The boundary between two parts: the next segment's inputs. */
 export interface PartState {
   hidden: Float32Array;
@@ -67,15 +78,20 @@ export class HostEnds {
     this.int8 = manifest.host?.wte.dtype === 'int8';
   }
 
-  /** wte[id] + wpe[P + t] for every token: [B, T, E]. Ids must already be checked against the vocabulary. */
-  embed(ids: readonly (readonly number[])[], P: number): Float32Array {
+  /**
+   * wte[id] + wpe[past_b + t] for every token: [B, T, E]. `past` is the positions already cached, one per
+   * row (rows of different sequences sit at different positions) or one for every row. Ids must already
+   * be checked against the vocabulary.
+   */
+  embed(ids: readonly (readonly number[])[], past: number | readonly number[]): Float32Array {
     const { E, V } = this;
     const out = new Float32Array(ids.length * (ids[0]?.length ?? 0) * E);
     const wpe = this.k.f32(this.w.wpe, this.nPositions * E);
     const wte: Int8Array | Float32Array = this.int8 ? this.k.i8(this.w.wte, V * E) : this.k.f32(this.w.wte, V * E);
     const scale = this.int8 ? this.k.f32(this.w.wteScale!, V) : null;
     let o = 0;
-    for (const row of ids) {
+    for (const [b, row] of ids.entries()) {
+      const P = typeof past === 'number' ? past : past[b]!;
       for (let t = 0; t < row.length; t++, o += E) {
         const id = row[t]!;
         const s = scale ? scale[id]! : 1;
@@ -153,12 +169,15 @@ export class HostLayers {
   }
 
   /**
-   * Runs this part's layers for T new positions of B rows after P cached ones, appending their keys and
-   * values into `cache` (which must have room for P + T). Returns the next part's input, or `last` (after
-   * ln_f, [B, T, E]) when this part is final.
+   * Runs this part's layers for T new positions of every row of `groups` (rows in group order, ΣB in all),
+   * appending their keys and values into each group's block (which must have room for P + T). Returns the
+   * next part's input, or `last` (after ln_f, [ΣB, T, E]) when this part is final. A row's result does not
+   * depend on the other rows: the segments work per row (per-row activation scales in int8 conversions)
+   * and attention reads only the row's own cache.
    */
-  async run(state: PartState, cache: LayerCache, B: number, T: number, P: number): Promise<PartState | { last: Float32Array }> {
+  async run(state: PartState, groups: readonly CacheGroup[], T: number): Promise<PartState | { last: Float32Array }> {
     const { Tensor } = this.rt.ort;
+    const B = groups.reduce((n, g) => n + g.cache.batch, 0);
     const dims = [B, T, this.E];
     let { hidden, attn } = state;
     for (let j = this.first; j < this.end; j++) {
@@ -167,7 +186,7 @@ export class HostLayers {
       if (attn) feeds.attn_in = new Tensor('float32', attn, dims);
       const out = await s.run(feeds);
       if (j > 0) hidden = out.hidden_out!.data as Float32Array;
-      attn = this.attention(out.qkv!.data as Float32Array, j - this.first, cache, B, T, P); // [B, T, E]
+      attn = this.attention(out.qkv!.data as Float32Array, j - this.first, groups, T); // [ΣB, T, E]
     }
     if (!this.final) return { hidden, attn };
     const feeds: Record<string, ortTypes.Tensor> = { hidden_in: new Tensor('float32', hidden, dims) };
@@ -231,30 +250,34 @@ export class HostLayers {
 
   /**
    * Attention of this part's layer `l` (0-based within the part): appends the T new keys/values of every
-   * row into the cache block, then runs causal attention over past + new. qkv: [B, T, 3E] (q | k | v).
-   * Returns [B, T, E], heads merged.
+   * row into its group's block, then runs causal attention over that row's past + new. qkv: [ΣB, T, 3E]
+   * (q | k | v), rows in group order. Returns [ΣB, T, E], heads merged.
    */
-  private attention(qkv: Float32Array, l: number, cache: LayerCache, B: number, T: number, P: number): Float32Array {
+  private attention(qkv: Float32Array, l: number, groups: readonly CacheGroup[], T: number): Float32Array {
     const { E, H, hd } = this;
-    const cap = cache.capacity;
-    const slab = cap * hd; // floats of one (row, layer, kind, head)
+    const B = groups.reduce((n, g) => n + g.cache.batch, 0);
     const out = new Float32Array(B * T * E);
     const rows = this.k.alloc(T * 3 * E * 4); // one batch row's qkv [T, 3E]
     const q = T === 1 ? rows : this.k.alloc(T * E * 4); // attend wants q contiguous [T, E]
     const o = this.k.alloc(T * E * 4);
     try {
-      for (let b = 0; b < B; b++) {
-        const kBase = cache.ptr + (b * this.count + l) * 2 * H * slab * 4; // [H, cap, hd]
-        const vBase = kBase + H * slab * 4;
-        this.k.f32(rows, T * 3 * E).set(qkv.subarray(b * T * 3 * E, (b + 1) * T * 3 * E));
-        this.k.kvAppend(rows + E * 4, T, 3 * E, H, hd, kBase, cap, P); // k of each row, into the cache
-        this.k.kvAppend(rows + 2 * E * 4, T, 3 * E, H, hd, vBase, cap, P);
-        if (q !== rows) {
-          const mem = this.k.bytes(0, this.k.heapBytes());
-          for (let t = 0; t < T; t++) mem.copyWithin(q + t * E * 4, rows + t * 3 * E * 4, rows + (t * 3 + 1) * E * 4);
+      let row = 0; // index into the step's rows
+      for (const { cache, P } of groups) {
+        const cap = cache.capacity;
+        const slab = cap * hd; // floats of one (row, layer, kind, head)
+        for (let b = 0; b < cache.batch; b++, row++) {
+          const kBase = cache.ptr + (b * this.count + l) * 2 * H * slab * 4; // [H, cap, hd]
+          const vBase = kBase + H * slab * 4;
+          this.k.f32(rows, T * 3 * E).set(qkv.subarray(row * T * 3 * E, (row + 1) * T * 3 * E));
+          this.k.kvAppend(rows + E * 4, T, 3 * E, H, hd, kBase, cap, P); // k of each row, into the cache
+          this.k.kvAppend(rows + 2 * E * 4, T, 3 * E, H, hd, vBase, cap, P);
+          if (q !== rows) {
+            const mem = this.k.bytes(0, this.k.heapBytes());
+            for (let t = 0; t < T; t++) mem.copyWithin(q + t * E * 4, rows + t * 3 * E * 4, rows + (t * 3 + 1) * E * 4);
+          }
+          this.k.attend(q, T, P, kBase, vBase, cap, H, hd, o);
+          out.set(this.k.f32(o, T * E), row * T * E);
         }
-        this.k.attend(q, T, P, kBase, vBase, cap, H, hd, o);
-        out.set(this.k.f32(o, T * E), b * T * E);
       }
     } finally {
       this.k.free(rows);

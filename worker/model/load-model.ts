@@ -4,6 +4,8 @@
  * as soon as its session holds them in the WASM heap: peak ≈ one copy of the weights + one stage.
  */
 import type { InferenceSession } from 'onnxruntime-web';
+import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
+import { stageBudget } from '../stage/budget.ts';
 import { OnnxCausalLM } from './causal-lm.ts';
 import { HostCausalLM } from './host-lm.ts';
 import type { HostWeights } from './host-parts.ts';
@@ -16,6 +18,12 @@ import { ModelLoadError, type BlobSource, type LoadedModel, type LoadProgress } 
 export interface LoadModelOptions extends LoaderOptions {
   runtime: OrtRuntime;
   onProgress?: (p: LoadProgress) => void;
+  /**
+   * Continuous batching (generation/scheduler.ts) for host-attention models: concurrent requests share each
+   * decode step. Without kvBudgetBytes the budget is what the isolate's 128 MB leaves after this model
+   * (worker/stage/budget.ts). Absent: the bare model, one forward at a time (scripts and tests that look inside it).
+   */
+  batching?: SchedulerOptions;
 }
 
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
@@ -44,7 +52,8 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
   }
 
   if (manifest.layout === 'host-attention') {
-    const { lm, fetchMs, sessionMs } = await loadHost(source, manifest, opts, onBytes, progress, log);
+    const { lm: host, fetchMs, sessionMs } = await loadHost(source, manifest, opts, onBytes, progress, log);
+    const lm = opts.batching ? batched(host, manifest, opts.batching, log) : host;
     progress('ready');
     log(
       `[model] ${id}: loaded in ${Date.now() - t0} ms (fetch+verify ${fetchMs} ms, sessions ${sessionMs} ms), ` +
@@ -85,6 +94,13 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
       `${mb(total)} fetched, wasm heap ${mb(opts.runtime.heapBytes())}`,
   );
   return { id, manifest, lm, tokenizer };
+}
+
+/** The model behind a step scheduler, its KV budget from the isolate's memory arithmetic unless configured. */
+function batched(lm: HostCausalLM, manifest: Manifest, opts: SchedulerOptions, log: (line: string) => void): StepScheduler {
+  const kvBudgetBytes = opts.kvBudgetBytes ?? stageBudget(manifest, { layers: [0, manifest.config.n_layer], ends: true }).kvBudgetBytes;
+  log(`[model] ${manifest.id}: batching up to ${opts.maxBatchRows ?? 'default'} rows per step, KV budget ${mb(kvBudgetBytes)}`);
+  return new StepScheduler(lm, { ...opts, kvBudgetBytes });
 }
 
 /**

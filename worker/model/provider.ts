@@ -3,6 +3,7 @@
  * and the workerd build of onnxruntime-web, serving the ids of the validated config (worker/config.ts).
  * Importing this module pulls in ORT's 14 MB .wasm.
  */
+import type { SchedulerOptions } from '../generation/scheduler.ts';
 import type { StageClient } from '../stage/protocol.ts';
 import { r2BlobSource } from './blobs.ts';
 import { loadModel } from './load-model.ts';
@@ -22,6 +23,8 @@ export interface ServedModels {
   staged?: { id: string; bindings: Record<string, unknown> };
   /** Back-off after a failed load (ServerConfig's loadRetryBackoff; LOAD_RETRY_BACKOFF_MS). */
   failureBackoff?: FailureBackoff;
+  /** Continuous batching of the served models (ServerConfig's batching); absent: one request per step. */
+  batching?: SchedulerOptions;
 }
 
 /** The STAGE_<k> bindings of the gateway, in order, as stage clients (one object per stage script). */
@@ -67,7 +70,7 @@ export function modelProviderFor(bucket: R2Bucket, served: ServedModels): ModelP
       load: (id, onProgress) =>
         id === staged?.id
           ? loadStagedModel(source, id, stageClientsFor(staged.bindings, id))
-          : loadModel(source, id, { runtime: workerdOrt(), onProgress }),
+          : loadModel(source, id, { runtime: workerdOrt(), onProgress, ...(served.batching ? { batching: served.batching } : {}) }),
     });
     providers.set(bucket, provider);
   }

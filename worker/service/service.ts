@@ -6,7 +6,7 @@
  * Failures are ServiceErrors (worker/http renders them); nothing here knows about HTTP.
  */
 import { BudgetError } from '../generation/budget.ts';
-import { GenerationError } from '../generation/errors.ts';
+import { CapacityError, GenerationError } from '../generation/errors.ts';
 import { assertPromptFits, encodeBounded } from '../generation/prompt-bound.ts';
 import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
 import type { LoadProgress, ModelProvider, ModelState } from '../model/types.ts';
@@ -68,6 +68,7 @@ function stageError(e: StageError): ServiceError {
 /** Generation or budget failures as the service's errors (the request's fault, or the model's). */
 function domainError(e: unknown): unknown {
   if (e instanceof StageError) return stageError(e);
+  if (e instanceof CapacityError) return new ServiceError('unavailable', e.message, { reason: 'overloaded', retryAfterS: e.retryAfterS });
   if (e instanceof BudgetError) return new ServiceError('over_limit', e.message, { param: e.limit, reason: 'context_length_exceeded' });
   if (e instanceof GenerationError) {
     if (e.code === 'model_output') return new ServiceError('failed', 'generation failed: the model returned invalid output');
@@ -220,8 +221,13 @@ export function createService(deps: ServiceDeps) {
     },
 
     /** Final hidden states of each input (see embed.ts), within CPU_BUDGET_MS. */
-    embed: (model: Model, inputs: readonly number[][], signal: AbortSignal, field: string) =>
-      embed(model, inputs, signal, field, config.cpuBudgetMs),
+    embed: async (model: Model, inputs: readonly number[][], signal: AbortSignal, field: string) => {
+      try {
+        return await embed(model, inputs, signal, field, config.cpuBudgetMs);
+      } catch (e) {
+        throw domainError(e);
+      }
+    },
   };
 }
 

@@ -261,7 +261,7 @@ export function createStageRuntime(
           const cache = layers.reserve(past, B, need, req.capacity);
           seqs.set(req.seq, cache);
           try {
-            const out = await layers.run(state, cache, B, T, P);
+            const out = await layers.run(state, [{ cache, P }], T);
             if ('last' in out) {
               const logits = l.ends && req.positions ? l.ends.head(out.last, B, T, req.positions) : undefined;
               return ok({ kind: 'last', last: compact(out.last), ...(logits ? { logits } : {}) });

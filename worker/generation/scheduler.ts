@@ -1,0 +1,259 @@
+/**
+ * StepScheduler: continuous batching for one model instance. It is a CausalLM over a BatchedCausalLM, so
+ * the generation loop (generate.ts) does not change: every request runs its own loop (sampling, stops,
+ * budget, events) and calls forward() once per step; the scheduler merges the decode steps of all
+ * requests that are waiting into one forwardBatch, which reads the weights once for every row.
+ *
+ *   queue      forward() calls not yet run, in arrival order. A decode step (1 new position, logits of the
+ *              last) can share a step with other decode steps; anything else (a prefill chunk, prompt
+ *              scoring, feature extraction) runs alone.
+ *   step       the oldest decode steps up to `maxBatchRows` rows (the rest wait for the next step, first in
+ *              line), or one prefill chunk. When both wait, prefill and decode steps alternate, so running
+ *              streams keep flowing while a new prompt goes in chunk by chunk, and a new request waits at
+ *              most one step to start.
+ *   gather     a request answered by the last step needs a moment to sample, emit its token and come back
+ *              with its next step. Before each step the scheduler waits, for at most `gatherTurns` turns of
+ *              the event loop, until every sequence it answered is back (or released); without this the
+ *              batch would split into two that alternate. A slow consumer delays the others by those few
+ *              turns at most, never by a step.
+ *   admission  a new sequence reserves the KV bytes it will reach (rows × capacity, reserveBytes) against
+ *              `kvBudgetBytes`; over it the forward() throws CapacityError (503 + Retry-After upstream). A
+ *              sequence alone is always admitted, so one request can use the whole budget's worth.
+ *   leaving    a sequence that finishes, fails or is cancelled releases its cache at once (generate's
+ *              finally): its reservation and its place in the next step are freed.
+ *
+ * A row's result does not depend on the other rows in its step (BatchedCausalLM's contract), so a seeded
+ * request gives the same tokens alone or batched. A failure of a shared step fails every request in it (it
+ * is the model's failure, not one request's); requests are validated before they are queued, so one bad
+ * request never reaches a shared step.
+ */
+import { CapacityError } from './errors.ts';
+import type { BatchedCausalLM, CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from './types.ts';
+
+export interface SchedulerOptions {
+  /** Rows one decode step may hold (weights are read once per step; activations grow with rows). */
+  maxBatchRows?: number;
+  /** KV cache bytes all resident sequences may reserve together (Infinity: no bound). */
+  kvBudgetBytes?: number;
+  /** Event-loop turns to wait for answered sequences to come back before a step. */
+  gatherTurns?: number;
+  /** Seconds a refused request is told to wait. */
+  retryAfterS?: number;
+  /** Clock for each request's share of a step's time (default performance.now). */
+  now?: () => number;
+}
+
+/** What the scheduler has done so far (tests, benchmarks and logs). */
+export interface SchedulerStats {
+  steps: number;
+  /** Rows over all steps: rows / steps is the mean batch. */
+  rows: number;
+  maxRows: number;
+  /** Sequences refused by admission. */
+  refused: number;
+  /** KV bytes reserved now. */
+  reservedBytes: number;
+  /** Sequences with a live cache. */
+  sequences: number;
+}
+
+interface Job {
+  req: ForwardRequest;
+  rows: number;
+  decode: boolean;
+  lineage: Lineage;
+  resolve: (r: ForwardResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** One sequence and the caches descended from it (selectRows); its reservation lives until the last is released. */
+class Lineage {
+  live = 0;
+  constructor(readonly reserved: number) {}
+}
+
+const DEFAULTS = { maxBatchRows: 16, kvBudgetBytes: Infinity, gatherTurns: 4, retryAfterS: 1 };
+
+/** One macrotask turn (setImmediate where there is one: Node clamps setTimeout(0) to 1 ms). */
+function nextTurn(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(() => resolve()) : setTimeout(resolve, 0)));
+}
+
+export class StepScheduler implements CausalLM {
+  readonly config: LMConfig;
+  private readonly opts: Required<SchedulerOptions>;
+  private queue: Job[] = [];
+  private running = false;
+  private lastWasPrefill = false;
+  /** Caches handed to callers and not yet passed back or released, with their sequence. */
+  private readonly live = new Map<KVCache, Lineage>();
+  /** Live caches answered by the last step that have not come back yet (the gather waits for them). */
+  private readonly away = new Set<KVCache>();
+  private reserved = 0;
+  private readonly counters = { steps: 0, rows: 0, maxRows: 0, refused: 0 };
+
+  constructor(
+    readonly inner: BatchedCausalLM,
+    opts: SchedulerOptions = {},
+  ) {
+    this.config = inner.config;
+    this.opts = { ...DEFAULTS, now: () => performance.now(), ...opts };
+    if (!(this.opts.maxBatchRows >= 1)) throw new RangeError('maxBatchRows must be at least 1');
+  }
+
+  /** Steps run so far (all requests): lets tests and logs observe that compute stopped. */
+  get steps(): number {
+    return this.counters.steps;
+  }
+
+  get stats(): SchedulerStats {
+    return { ...this.counters, reservedBytes: this.reserved, sequences: this.live.size };
+  }
+
+  forward(req: ForwardRequest): Promise<ForwardResult> {
+    const rows = checkShape(req, this.config);
+    let lineage: Lineage;
+    if (req.cache) {
+      const l = this.live.get(req.cache);
+      if (!l) throw new Error('KV cache used after release (a forward() consumes its input cache), or not of this model');
+      lineage = l;
+      this.untrack(req.cache, false); // consumed: the step's result replaces it
+    } else {
+      lineage = this.admit(rows, req);
+    }
+    const decode = (req.inputIds[0]?.length ?? 0) === 1 && req.logitsFor === 'last' && !req.hidden;
+    return new Promise<ForwardResult>((resolve, reject) => {
+      this.queue.push({ req, rows, decode, lineage, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  selectRows(cache: KVCache, rows: readonly number[]): KVCache {
+    const lineage = this.live.get(cache);
+    if (!lineage) throw new Error('KV cache used after release, or not of this model');
+    const out = this.inner.selectRows(cache, rows);
+    if (out !== cache) this.track(out, lineage, this.away.has(cache));
+    return out;
+  }
+
+  release(cache: KVCache): void {
+    if (this.live.has(cache)) this.untrack(cache, true);
+    this.inner.release(cache);
+  }
+
+  /** Reserves a new sequence's KV bytes, or refuses it. */
+  private admit(rows: number, req: ForwardRequest): Lineage {
+    const T = req.inputIds[0]?.length ?? 0;
+    const want = Math.max(rows, req.reserveRows ?? rows);
+    const bytes = this.inner.reserveBytes(want, Math.min(this.config.nPositions, Math.max(T, req.capacity ?? T)));
+    if (this.reserved > 0 && this.reserved + bytes > this.opts.kvBudgetBytes) {
+      this.counters.refused++;
+      throw new CapacityError(
+        `no room for another sequence: ${mib(this.reserved)} of ${mib(this.opts.kvBudgetBytes)} MiB of KV cache is reserved by ` +
+          `${this.live.size + this.queue.length} in progress, this one needs ${mib(bytes)} MiB`,
+        this.opts.retryAfterS,
+      );
+    }
+    this.reserved += bytes;
+    return new Lineage(bytes);
+  }
+
+  private track(cache: KVCache, lineage: Lineage, away: boolean): void {
+    this.live.set(cache, lineage);
+    lineage.live++;
+    if (away) this.away.add(cache);
+  }
+
+  private untrack(cache: KVCache, released: boolean): void {
+    const lineage = this.live.get(cache)!;
+    this.live.delete(cache);
+    this.away.delete(cache);
+    lineage.live--;
+    if (released && lineage.live === 0 && !this.queue.some((j) => j.lineage === lineage)) this.reserved -= lineage.reserved;
+  }
+
+  /** Frees a lineage whose step failed (its input cache was consumed, no result came back). */
+  private drop(lineage: Lineage): void {
+    if (lineage.live === 0 && !this.queue.some((j) => j.lineage === lineage)) this.reserved -= lineage.reserved;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        for (let turn = 0; turn < this.opts.gatherTurns && this.away.size > 0; turn++) await nextTurn();
+        this.away.clear(); // late ones are not waited for again until a step answers them
+        await this.step(this.take());
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** The next step's jobs (removed from the queue): see the header. */
+  private take(): Job[] {
+    const prefill = this.queue.find((j) => !j.decode);
+    const hasDecode = this.queue.some((j) => j.decode);
+    if (prefill && (!hasDecode || !this.lastWasPrefill)) {
+      this.lastWasPrefill = true;
+      this.queue.splice(this.queue.indexOf(prefill), 1);
+      return [prefill];
+    }
+    this.lastWasPrefill = false;
+    const jobs: Job[] = [];
+    let rows = 0;
+    for (const j of this.queue) {
+      if (!j.decode) continue;
+      if (jobs.length > 0 && rows + j.rows > this.opts.maxBatchRows) break;
+      jobs.push(j);
+      rows += j.rows;
+    }
+    this.queue = this.queue.filter((j) => !jobs.includes(j));
+    return jobs;
+  }
+
+  private async step(jobs: Job[]): Promise<void> {
+    const rows = jobs.reduce((n, j) => n + j.rows, 0);
+    this.counters.steps++;
+    this.counters.rows += rows;
+    this.counters.maxRows = Math.max(this.counters.maxRows, rows);
+    const t0 = this.opts.now();
+    let results: ForwardResult[];
+    try {
+      results = await this.inner.forwardBatch(jobs.map((j) => j.req));
+    } catch (err) {
+      for (const j of jobs) {
+        this.drop(j.lineage);
+        j.reject(err);
+      }
+      return;
+    }
+    const elapsed = this.opts.now() - t0;
+    for (const [i, j] of jobs.entries()) {
+      const r = results[i]!;
+      this.track(r.cache, j.lineage, true);
+      // Each request is charged its rows' share of the step (a frozen clock reads 0: the meter then charges its estimate).
+      j.resolve({ ...r, costMs: (elapsed * j.rows) / rows });
+    }
+  }
+}
+
+/** The contract's shape checks, per request, before it is queued (so a bad request never fails a shared step). */
+function checkShape(req: ForwardRequest, config: LMConfig): number {
+  const B = req.inputIds.length;
+  const T = req.inputIds[0]?.length ?? 0;
+  if (B === 0 || T === 0) throw new RangeError('forward() needs at least one row of at least one token');
+  if (req.inputIds.some((row) => row.length !== T)) throw new RangeError('every row of inputIds must have the same length');
+  const V = config.vocabSize;
+  if (req.inputIds.some((row) => row.some((id) => !Number.isInteger(id) || id < 0 || id >= V))) {
+    throw new RangeError(`token ids must be integers in [0, ${V})`);
+  }
+  if (req.cache && req.cache.batch !== B) throw new RangeError(`cache has ${req.cache.batch} rows, inputIds has ${B}`);
+  const P = req.cache?.length ?? 0;
+  if (P + T > config.nPositions) throw new RangeError(`${P + T} positions exceed the model's context of ${config.nPositions}`);
+  return B;
+}
+
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
