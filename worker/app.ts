@@ -15,6 +15,7 @@ import { tgiRoutes } from './dialects/tgi/routes.ts';
 import { checkBudget, generate } from './generation/index.ts';
 import { prefersHtml } from './http/accept.ts';
 import { bearerAuth } from './http/auth.ts';
+import { currentKeepAlive, keepAliveContext } from './http/background.ts';
 import { drainUnreadBody } from './http/body.ts';
 import { corsMiddleware } from './http/cors.ts';
 import { finishDetailHeader } from './http/finish-detail.ts';
@@ -50,10 +51,12 @@ export function createApp(deps: AppDeps): Hono {
     generate: deps.generate ?? generate,
     checkBudget: deps.checkBudget ?? checkBudget,
     admission: currentAdmit, // issue 16: the request's key quota (quota/meter.ts), charged as tokens are produced
+    keepAlive: currentKeepAlive, // loads and generations outlive a client that goes away (http/background.ts)
   };
   const service = createService(deps.onStep ? { ...serviceDeps, onStep: deps.onStep } : serviceDeps);
   const app = new Hono();
 
+  app.use('*', keepAliveContext());
   app.use('*', drainUnreadBody()); // reliability (issue 16): a body nobody read is drained before the answer goes out
   app.use('*', corsMiddleware(deps.config.corsOrigins));
   app.use('*', finishDetailHeader()); // issue 16: X-Finish-Detail says which limit ended each sequence

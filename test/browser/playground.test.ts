@@ -98,7 +98,8 @@ describe('the model page on wrangler dev', () => {
     await page.waitForFunction(() => /^([3-9]|\d\d+) tokens/.test(document.querySelector('#pg-stats')?.textContent ?? ''));
     await page.locator('#pg-stop').click();
     expect(await waitIdle(page)).toMatch(/^Stopped after \d+ tokens\.$/);
-    expect(failed).toEqual([`${url}/generate_stream net::ERR_ABORTED`]);
+    // Chromium reports the aborted request asynchronously: the page may show "Stopped" first.
+    await expect.poll(() => failed).toEqual([`${url}/generate_stream net::ERR_ABORTED`]);
     const text = await generated(page);
     await sleep(1_000);
     expect(await generated(page)).toBe(text);

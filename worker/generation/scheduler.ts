@@ -16,6 +16,13 @@
  *              the event loop, until every sequence it answered is back (or released); without this the
  *              batch would split into two that alternate. A slow consumer delays the others by those few
  *              turns at most, never by a step.
+ *   driving    there is no loop of the scheduler's own: every forward() call drives until its job is done.
+ *              A caller whose job is queued and finds no step running waits out the gather and runs the
+ *              next step itself, for whichever jobs are first in line (its own or not); callers that find a
+ *              step running wait for it to end and try again. On Workers every await belongs to the request
+ *              that made it, and a request's timers and I/O die with it: a loop owned by the first request
+ *              would stop (and hang everyone queued) when that request ends. Here each step runs on behalf
+ *              of a request that is still waiting for a result.
  *   admission  a new sequence reserves the KV bytes it will reach (rows × capacity, reserveBytes) against
  *              `kvBudgetBytes`; over it the forward() throws CapacityError (503 + Retry-After upstream). A
  *              sequence alone is always admitted, so one request can use the whole budget's worth.
@@ -62,8 +69,8 @@ interface Job {
   rows: number;
   decode: boolean;
   lineage: Lineage;
-  resolve: (r: ForwardResult) => void;
-  reject: (e: unknown) => void;
+  /** Set by the step that ran it. */
+  outcome?: { ok: true; result: ForwardResult } | { ok: false; error: unknown };
 }
 
 /** One sequence and the caches descended from it (selectRows); its reservation lives until the last is released. */
@@ -84,7 +91,8 @@ export class StepScheduler implements CausalLM {
   readonly config: LMConfig;
   private readonly opts: Required<SchedulerOptions>;
   private queue: Job[] = [];
-  private running = false;
+  /** The step in progress (run by one of the waiting callers), if any. */
+  private stepping: Promise<void> | undefined;
   private lastWasPrefill = false;
   /** Caches handed to callers and not yet passed back or released, with their sequence. */
   private readonly live = new Map<KVCache, Lineage>();
@@ -111,7 +119,7 @@ export class StepScheduler implements CausalLM {
     return { ...this.counters, reservedBytes: this.reserved, sequences: this.live.size };
   }
 
-  forward(req: ForwardRequest): Promise<ForwardResult> {
+  async forward(req: ForwardRequest): Promise<ForwardResult> {
     const rows = checkShape(req, this.config);
     let lineage: Lineage;
     if (req.cache) {
@@ -123,10 +131,12 @@ export class StepScheduler implements CausalLM {
       lineage = this.admit(rows, req);
     }
     const decode = (req.inputIds[0]?.length ?? 0) === 1 && req.logitsFor === 'last' && !req.hidden;
-    return new Promise<ForwardResult>((resolve, reject) => {
-      this.queue.push({ req, rows, decode, lineage, resolve, reject });
-      void this.pump();
-    });
+    const job: Job = { req, rows, decode, lineage };
+    this.queue.push(job);
+    await this.drive(job);
+    const outcome = job.outcome!;
+    if (!outcome.ok) throw outcome.error;
+    return outcome.result;
   }
 
   selectRows(cache: KVCache, rows: readonly number[]): KVCache {
@@ -178,17 +188,30 @@ export class StepScheduler implements CausalLM {
     if (lineage.live === 0 && !this.queue.some((j) => j.lineage === lineage)) this.reserved -= lineage.reserved;
   }
 
-  private async pump(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length > 0) {
-        for (let turn = 0; turn < this.opts.gatherTurns && this.away.size > 0; turn++) await nextTurn();
-        this.away.clear(); // late ones are not waited for again until a step answers them
-        await this.step(this.take());
+  /** Runs steps (see "driving" in the header) until `job` has its outcome. */
+  private async drive(job: Job): Promise<void> {
+    let turns = 0;
+    while (!job.outcome) {
+      if (this.stepping) {
+        await this.stepping;
+        turns = 0;
+        continue;
       }
-    } finally {
-      this.running = false;
+      // One turn first, so requests that arrive together start together; then the gather.
+      if (turns === 0 || (this.away.size > 0 && turns <= this.opts.gatherTurns)) {
+        turns++;
+        await nextTurn();
+        continue;
+      }
+      this.away.clear(); // late ones are not waited for again until a step answers them
+      const step = this.step(this.take());
+      this.stepping = step;
+      try {
+        await step;
+      } finally {
+        this.stepping = undefined;
+      }
+      turns = 0;
     }
   }
 
@@ -225,8 +248,8 @@ export class StepScheduler implements CausalLM {
       results = await this.inner.forwardBatch(jobs.map((j) => j.req));
     } catch (err) {
       for (const j of jobs) {
+        j.outcome = { ok: false, error: err };
         this.drop(j.lineage);
-        j.reject(err);
       }
       return;
     }
@@ -235,7 +258,7 @@ export class StepScheduler implements CausalLM {
       const r = results[i]!;
       this.track(r.cache, j.lineage, true);
       // Each request is charged its rows' share of the step (a frozen clock reads 0: the meter then charges its estimate).
-      j.resolve({ ...r, costMs: (elapsed * j.rows) / rows });
+      j.outcome = { ok: true, result: { ...r, costMs: (elapsed * j.rows) / rows } };
     }
   }
 }

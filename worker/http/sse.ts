@@ -8,6 +8,10 @@
  * - An exception after the first byte becomes one dialect-shaped error event with a sanitized message,
  *   then the stream closes.
  * - Writes are serialized, so progress comments fired from callbacks never interleave with events.
+ * - Generation never waits for the network: `send` queues and returns. A client that stops reading
+ *   without its disconnect reaching us (a proxy that keeps the upstream open, as wrangler dev's does)
+ *   would otherwise park the generator at its next event for good, holding its KV cache and its place in
+ *   the step scheduler. The queue is bounded by the request's own events (max_new_tokens of them).
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -17,7 +21,7 @@ import { errorBody, toApiError } from './errors.ts';
 import { encodeSSE, jsonMessage, type SSEMessage } from './sse-encode.ts';
 
 export interface SSEChannel {
-  /** Writes one message (in order with every other write); a no-op once the client is gone. */
+  /** Queues one message (in order with every other write; a no-op once the client is gone); never waits for the network. */
   send(msg: SSEMessage): Promise<void>;
   /** Queues a message from a synchronous callback (load progress); ordering is preserved. */
   post(msg: SSEMessage): void;
@@ -48,7 +52,14 @@ export function sseResponse(c: Context, run: (ch: SSEChannel) => Promise<void>):
       });
       return queue;
     };
-    const ch: SSEChannel = { send: write, post: (m) => void write(m), signal: ac.signal };
+    const ch: SSEChannel = {
+      send: (m) => {
+        void write(m);
+        return Promise.resolve();
+      },
+      post: (m) => void write(m),
+      signal: ac.signal,
+    };
     try {
       await run(ch);
     } catch (e) {

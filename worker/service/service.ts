@@ -7,6 +7,7 @@
  */
 import { BudgetError } from '../generation/budget.ts';
 import { CapacityError, GenerationError } from '../generation/errors.ts';
+import { StepScheduler, type SchedulerStats } from '../generation/scheduler.ts';
 import { assertPromptFits, encodeBounded } from '../generation/prompt-bound.ts';
 import type { GenerationEvent, GenerationParams } from '../generation/types.ts';
 import type { LoadProgress, ModelProvider, ModelState } from '../model/types.ts';
@@ -51,6 +52,11 @@ export interface ServiceDeps {
    * quota/meter.ts's `currentAdmit`, which follows the request in an AsyncLocalStorage).
    */
   admission?: () => GenerateOptions['admit'] | undefined;
+  /**
+   * The request's waitUntil (http/background.ts): loads and generations are handed to it so they run to
+   * their end (and release what they hold) when the client that started them goes away.
+   */
+  keepAlive?: () => (p: Promise<unknown>) => void;
 }
 
 export interface Prepared {
@@ -79,9 +85,19 @@ function domainError(e: unknown): unknown {
 
 export function createService(deps: ServiceDeps) {
   const { models, config } = deps;
+  const keepAlive = deps.keepAlive ?? (() => () => {});
+  /** Hands the request's waitUntil a promise that settles when the caller says the work has ended. */
+  const outlive = (): (() => void) => {
+    let end!: () => void;
+    keepAlive()(new Promise<void>((resolve) => (end = resolve)));
+    return end;
+  };
   const load = async (id: string, onProgress?: (p: LoadProgress) => void): Promise<Model> => {
     try {
-      return servedModel(await models.get(id, onProgress));
+      const loading = models.get(id, onProgress);
+      // The first client's load is everyone's: it must not be cancelled with that client's request.
+      keepAlive()(loading.catch(() => undefined));
+      return servedModel(await loading);
     } catch (e) {
       if (e instanceof StageError) throw stageError(e);
       // Retry-After: the registry's remaining back-off after a failed load (at least 1 s), when the next load will be tried.
@@ -149,6 +165,9 @@ export function createService(deps: ServiceDeps) {
 
     limits,
 
+    /** The step scheduler's counters when the model batches concurrent requests (generation/scheduler.ts). */
+    batchingStats: (model: Model): SchedulerStats | undefined => (model.lm instanceof StepScheduler ? model.lm.stats : undefined),
+
     /**
      * Tokenize (or check given ids), condition an empty prompt on BOS, apply TGI-style left
      * truncation, then the token budget. `maxNewTokens` is per sequence: each has the whole context.
@@ -212,20 +231,28 @@ export function createService(deps: ServiceDeps) {
       if (deps.onStep) opts.onStep = deps.onStep;
       const admit = deps.admission?.(); // issue 16: the key's token quota, charged as tokens are produced
       if (admit) opts.admit = admit;
+      // A sequence holds a KV cache and a place in the step scheduler until its `finally`: it must get there
+      // (within a step of an abort) even when its client is gone.
+      const ended = outlive();
       try {
         // issue 16: each sequence's finish detail is recorded for X-Finish-Detail
         yield* recordFinish(deps.generate(p.model.lm, p.model.tokenizer, p.promptIds, params, opts), signal);
       } catch (e) {
         throw domainError(e);
+      } finally {
+        ended();
       }
     },
 
     /** Final hidden states of each input (see embed.ts), within CPU_BUDGET_MS. */
     embed: async (model: Model, inputs: readonly number[][], signal: AbortSignal, field: string) => {
+      const ended = outlive();
       try {
         return await embed(model, inputs, signal, field, config.cpuBudgetMs);
       } catch (e) {
         throw domainError(e);
+      } finally {
+        ended();
       }
     },
   };

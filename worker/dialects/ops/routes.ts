@@ -18,8 +18,17 @@ export function opsRoutes(service: Service, heapBytes?: () => number): Hono {
   const app = new Hono();
   const tgi = speaks('tgi');
 
-  app.get('/health', tgi, (c) => {
-    const models = Object.fromEntries(service.ids.map((id) => [id, service.state(id)]));
+  app.get('/health', tgi, async (c) => {
+    // A loaded model that batches also reports its step scheduler: steps, rows, refusals, KV bytes reserved.
+    const models = Object.fromEntries(
+      await Promise.all(
+        service.ids.map(async (id) => {
+          const state = service.state(id);
+          const batching = state.state === 'ready' ? service.batchingStats(await service.load(id)) : undefined;
+          return [id, batching ? { ...state, batching } : state] as const;
+        }),
+      ),
+    );
     return c.json({ status: 'ok', models, ...(heapBytes ? { wasm_heap_bytes: heapBytes() } : {}) });
   });
 
