@@ -135,6 +135,18 @@ describe('cancellation', () => {
     expect(steps.length).toBe(after); // no further steps once it stopped
     expect(provider.lm.liveCaches).toBe(0);
   });
+
+  it('a client that stops reading (its disconnect never reported) does not park the generation: it ends and frees the cache', async () => {
+    const steps: number[] = [];
+    const provider = fakeProvider();
+    const { app } = makeApp({ provider, onStep: (s) => steps.push(s.step) });
+    const res = await app.request('/generate_stream', json({ inputs: 'Hello', parameters: { max_new_tokens: 25 } }));
+    expect(res.status).toBe(200); // the body is never read
+    for (let i = 0; i < 200 && steps.length < 25; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(steps.at(-1)).toBe(24); // the prefill's step 0, then one step per further token
+    expect(provider.lm.liveCaches).toBe(0);
+    await res.body!.cancel();
+  });
 });
 
 describe('page hooks', () => {
