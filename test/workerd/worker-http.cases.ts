@@ -33,7 +33,13 @@ export function workerHttpCases(): void {
     it('missing manifest, corrupt shard, missing shard → 503 with the reason; after repair → 200', async () => {
       // The Worker gets this provider (one per bucket): no back-off after a failed load, so each repair
       // is tried by the very next request (the Worker's own LOAD_RETRY_BACKOFF_MS=0, vitest.config.ts).
-      const models = modelProviderFor(env.MODEL_BUCKET, { ids: [ID], defaultId: ID, failureBackoff: { initialMs: 0, maxMs: 0 } });
+      // It batches as the Worker's config does (MAX_BATCH_ROWS defaults to 16): batch-invariance.cases.ts relies on it.
+      const models = modelProviderFor(env.MODEL_BUCKET, {
+        ids: [ID],
+        defaultId: ID,
+        failureBackoff: { initialMs: 0, maxMs: 0 },
+        batching: { maxBatchRows: 16 },
+      });
       expect(models.state(ID)).toEqual({ state: 'unloaded' }); // nothing loaded at start-up
       const manifest = JSON.parse(new TextDecoder().decode(await fixture(`shards/file/${manifestKey(ID)}`)));
       const weights: string = manifest.stages[0].shards[0].key;
