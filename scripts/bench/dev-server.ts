@@ -112,12 +112,25 @@ function statusKb(pid: number, field: string): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** What else a dev server may run: another entry (the Worker itself) and `--var` overrides. */
+export interface DevServerOptions {
+  entry?: string;
+  vars?: Record<string, string>;
+}
+
 /** `bundle`: the output of bundleBenchWorker (run with --no-bundle); absent: the sources (dev only). */
-export async function startDevServer(root: string, persistTo: string, logFile: string, bundle?: string): Promise<DevServer> {
+export async function startDevServer(
+  root: string,
+  persistTo: string,
+  logFile: string,
+  bundle?: string,
+  opts: DevServerOptions = {},
+): Promise<DevServer> {
   const [port, inspector] = [await freePort(), await freePort()];
   const args = [
     'dev',
-    ...(bundle ? [path.relative(root, bundle), '--no-bundle'] : [ENTRY]),
+    ...(bundle ? [path.relative(root, bundle), '--no-bundle'] : [opts.entry ?? ENTRY]),
+    ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
     '--config',
     bundle ? path.relative(root, path.join(path.dirname(bundle), 'wrangler.toml')) : 'wrangler.toml',
     '--ip',
