@@ -5,7 +5,7 @@ import type { GenerationEvent } from '../generation/types.ts';
 import { cancelled } from './errors.ts';
 
 export type TokenEvent = Extract<GenerationEvent, { type: 'token' }>;
-type DoneEvent = Extract<GenerationEvent, { type: 'done' }>;
+export type DoneEvent = Extract<GenerationEvent, { type: 'done' }>;
 export type PromptEvent = Extract<GenerationEvent, { type: 'prompt' }>;
 
 export interface SequenceResult {

@@ -5,6 +5,12 @@
  * quota | eos_token | stop_sequence per sequence.
  */
 import type { GenerationEvent } from '../generation/types.ts';
+
+/** The one word for which limit ended a sequence: its length limit, else its finish reason. */
+export function finishDetail(done: Pick<Extract<GenerationEvent, { type: 'done' }>, 'finishReason' | 'limit'>): string {
+  return done.limit ?? done.finishReason;
+}
+
 const finishes = new WeakMap<AbortSignal, Map<number, string>>();
 const sequenceOffset = new WeakMap<AbortSignal, number>();
 
@@ -22,7 +28,7 @@ export async function* recordFinish(
   try {
     for await (const ev of events) {
       if (ev.type === 'done') {
-        map.set(base + ev.sequence, ev.limit ?? ev.finishReason);
+        map.set(base + ev.sequence, finishDetail(ev));
         count = Math.max(count, ev.sequence + 1);
       }
       yield ev;

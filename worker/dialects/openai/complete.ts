@@ -3,6 +3,7 @@
  * cumulative logprob (the n best kept), choices built by choice.ts like the stream's.
  */
 import { collect, cumulativeLogprob } from '../../service/collect.ts';
+import { finishDetail } from '../../service/finish-detail.ts';
 import type { Prepared, SequenceResult, Service } from '../../service/types.ts';
 import { createChoice, promptText } from './choice.ts';
 import type { OpenAiPlan } from './params.ts';
@@ -36,6 +37,7 @@ export async function createCompletion(
         index: pi * plan.n + k,
         logprobs: choice.lp ? choice.lp.all() : null,
         finish_reason: openAiFinish(seq.done.finishReason),
+        finish_detail: finishDetail(seq.done),
       });
     });
   }

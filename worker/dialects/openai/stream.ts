@@ -5,6 +5,7 @@
 import { jsonMessage } from '../../http/sse-encode.ts';
 import type { SSEChannel } from '../../http/sse.ts';
 import type { GenerationEvent, Prepared, PromptEvent, Service } from '../../service/types.ts';
+import { finishDetail } from '../../service/finish-detail.ts';
 import { consumeGeneration } from '../shared/stream.ts';
 import { createChoice, promptText } from './choice.ts';
 import type { OpenAiPlan } from './params.ts';
@@ -67,14 +68,15 @@ export async function streamCompletion(
       completionTokens += ev.generatedTokens;
       // Text held back by stop-sequence matching and released at the end arrives here.
       const rest = ev.text.startsWith(s.emitted) ? ev.text.slice(s.emitted.length) : '';
-      const finish = openAiFinish(ev.finishReason);
+      const finish = { finish_reason: openAiFinish(ev.finishReason), finish_detail: finishDetail(ev) };
       if (hybrid && s.held) {
         const details = {
           finish_reason: ev.finishReason,
           generated_tokens: ev.generatedTokens,
           seed: plan.params.doSample ? plan.reportedSeed : null,
+          finish_detail: finish.finish_detail,
         };
-        await send([{ ...s.held.choice, text: s.held.choice.text + rest, finish_reason: finish }], {
+        await send([{ ...s.held.choice, text: s.held.choice.text + rest, ...finish }], {
           token: s.held.token,
           generated_text: (plan.echo ? text0 : '') + ev.text,
           details,
@@ -82,7 +84,7 @@ export async function streamCompletion(
         s.held = null;
         return;
       }
-      await send([{ text: rest, index, logprobs: null, finish_reason: finish }]);
+      await send([{ text: rest, index, logprobs: null, ...finish }]);
     });
     if (ch.signal.aborted) return;
   }

@@ -101,6 +101,8 @@ export interface ChoiceOut {
   index: number;
   logprobs: OpenAiLogprobs | null;
   finish_reason: OpenAiFinish | null;
+  /** Ours, set with finish_reason: which limit ended the choice (http/finish-detail.ts). */
+  finish_detail?: string;
 }
 
 export interface Usage {

@@ -53,7 +53,7 @@ export function streamTgi(c: Context, service: Service, modelId: string, a: TgiA
     async (prepared, ch) => {
       const enc = createTgiStreamEncoder({ ...tgiOptions(a, prepared), eventIds });
       await consumeGeneration(service, prepared, a.params, ch, async (ev) => {
-        const out = ev.type === 'token' ? enc.token(ev) : ev.type === 'done' ? enc.done(ev.text, ev.finishReason, ev.generatedTokens) : [];
+        const out = ev.type === 'token' ? enc.token(ev) : ev.type === 'done' ? enc.done(ev) : [];
         for (const m of out) await ch.send(m);
       });
     },

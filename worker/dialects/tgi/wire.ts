@@ -9,8 +9,9 @@
  * it `final`) until its `done` event, which the generator yields within the same step: no token is late.
  */
 import { jsonMessage, type SSEMessage } from '../../http/sse-encode.ts';
-import { cumulativeLogprob } from '../../service/collect.ts';
-import type { CollectedGeneration, FinishReason, SequenceResult, TokenEvent, TokenLogprob } from '../../service/types.ts';
+import { cumulativeLogprob, type DoneEvent } from '../../service/collect.ts';
+import { finishDetail } from '../../service/finish-detail.ts';
+import type { CollectedGeneration, SequenceResult, TokenEvent, TokenLogprob } from '../../service/types.ts';
 
 export interface TgiToken {
   id: number;
@@ -47,18 +48,20 @@ function topTokens(top: readonly TokenLogprob[] | undefined, isSpecial: (id: num
 export function createTgiStreamEncoder(opts: TgiWireOptions) {
   let held: TokenEvent | undefined;
   let index = 0;
-  const event = (t: TokenEvent, final: { text: string; reason: FinishReason; count: number } | null): SSEMessage => {
+  const event = (t: TokenEvent, final: DoneEvent | null): SSEMessage => {
     index += 1;
     const body: Record<string, unknown> = { index, token: tgiToken(t) };
     if (t.top && t.top.length > 0) body.top_tokens = topTokens(t.top, opts.isSpecial);
     body.generated_text = final ? opts.prefix + final.text : null;
+    // finish_detail (ours, after TGI's fields): which limit ended the sequence, see http/finish-detail.ts.
     body.details =
       final && opts.details
         ? {
-            finish_reason: final.reason,
-            generated_tokens: final.count,
+            finish_reason: final.finishReason,
+            generated_tokens: final.generatedTokens,
             seed: opts.seed,
             input_length: opts.inputLength,
+            finish_detail: finishDetail(final),
           }
         : null;
     const msg = jsonMessage(body);
@@ -72,9 +75,9 @@ export function createTgiStreamEncoder(opts: TgiWireOptions) {
       held = t.final ? t : undefined;
       return t.final ? out : [...out, event(t, null)];
     },
-    done(text: string, reason: FinishReason, count: number): SSEMessage[] {
+    done(d: DoneEvent): SSEMessage[] {
       if (!held) return []; // max_new_tokens >= 1 on TGI routes: a done always follows a token
-      const out = [event(held, { text, reason, count })];
+      const out = [event(held, d)];
       held = undefined;
       return out;
     },
@@ -100,6 +103,7 @@ function details(seq: SequenceResult, gen: CollectedGeneration, opts: TgiDetails
   if (seq.tokens.some((t) => t.top && t.top.length > 0)) {
     body.top_tokens = seq.tokens.map((t) => topTokens(t.top, opts.isSpecial));
   }
+  body.finish_detail = finishDetail(seq.done);
   return body;
 }
 
@@ -110,10 +114,10 @@ export function tgiGenerateResponse(gen: CollectedGeneration, opts: TgiDetailsOp
   if (!best) throw new Error('generation produced no sequence');
   const body: Record<string, unknown> = { generated_text: opts.prefix + best.done.text };
   if (opts.details) {
-    const { top_tokens: bestTop, ...d } = details(best, gen, opts);
+    const { top_tokens: bestTop, finish_detail, ...d } = details(best, gen, opts);
     if (opts.bestOf && ranked.length > 1) {
       d.best_of_sequences = ranked.slice(1).map((s) => {
-        const { finish_reason, generated_tokens, seed, prefill, tokens, top_tokens } = details(s, gen, opts);
+        const { finish_reason, generated_tokens, seed, prefill, tokens, top_tokens, finish_detail } = details(s, gen, opts);
         return {
           generated_text: opts.prefix + s.done.text,
           finish_reason,
@@ -122,11 +126,12 @@ export function tgiGenerateResponse(gen: CollectedGeneration, opts: TgiDetailsOp
           prefill,
           tokens,
           ...(top_tokens ? { top_tokens } : {}),
+          finish_detail,
         };
       });
     }
-    // TGI's field order: …, tokens, best_of_sequences, top_tokens.
-    body.details = bestTop ? { ...d, top_tokens: bestTop } : d;
+    // TGI's field order: …, tokens, best_of_sequences, top_tokens; then ours, finish_detail.
+    body.details = { ...d, ...(bestTop ? { top_tokens: bestTop } : {}), finish_detail };
   }
   return body;
 }

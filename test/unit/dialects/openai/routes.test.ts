@@ -35,7 +35,7 @@ describe('POST /v1/completions', () => {
             `data: ${head}[{"text":${JSON.stringify(t.text)},"index":0,"logprobs":null,"finish_reason":null}]${tail},"usage":null}\n\n`,
         )
         .join('') +
-      `data: ${head}[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}]${tail},"usage":null}\n\n` +
+      `data: ${head}[{"text":"","index":0,"logprobs":null,"finish_reason":"length","finish_detail":"max_new_tokens"}]${tail},"usage":null}\n\n` +
       `data: ${head}[]${tail},"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}\n\n` +
       'data: [DONE]\n\n';
     expect(text).toBe(expected);
@@ -55,7 +55,7 @@ describe('POST /v1/completions', () => {
     expect(res).toMatchObject({
       object: 'text_completion',
       model: 'edge-gpt2-brown',
-      choices: [{ text: ref.done[0]!.type === 'done' ? ref.done[0]!.text : '', index: 0, logprobs: null, finish_reason: 'length' }],
+      choices: [{ text: ref.done[0]!.type === 'done' ? ref.done[0]!.text : '', index: 0, logprobs: null, finish_reason: 'length', finish_detail: 'max_new_tokens' }],
       usage: { prompt_tokens: 1, completion_tokens: 6, total_tokens: 7 },
     });
     const stopAt = ref.tokens[2]!.text;
@@ -156,7 +156,7 @@ describe('/models/:id/v1/completions (for @huggingface/inference)', () => {
     expect(chunks.map((c) => c.token.text).join('')).toBe(text);
     expect(chunks[2].generated_text).toBe(text);
     expect(chunks[2].choices[0].finish_reason).toBe('length');
-    expect(chunks[2].details).toEqual({ finish_reason: 'length', generated_tokens: 3, seed: 2 });
+    expect(chunks[2].details).toEqual({ finish_reason: 'length', generated_tokens: 3, seed: 2, finish_detail: 'max_new_tokens' });
     expect(chunks[0].generated_text).toBeNull();
   });
   it('unknown model in the path is a 404 in OpenAI shape', async () => {

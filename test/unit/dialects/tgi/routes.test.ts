@@ -33,7 +33,7 @@ describe('POST /generate_stream', () => {
         return (
           `data: {"index":${i + 1},"token":{"id":${t.id},"text":${JSON.stringify(t.text)},"logprob":${t.logprob},"special":false},` +
           `"generated_text":${last ? JSON.stringify(ref.done.text) : 'null'},` +
-          `"details":${last ? `{"finish_reason":"length","generated_tokens":4,"seed":5,"input_length":${ref.inputLength}}` : 'null'}}\n\n`
+          `"details":${last ? `{"finish_reason":"length","generated_tokens":4,"seed":5,"input_length":${ref.inputLength},"finish_detail":"max_new_tokens"}` : 'null'}}\n\n`
         );
       })
       .join('');
@@ -125,6 +125,7 @@ describe('POST /generate', () => {
       seed: null, // greedy: TGI reports no seed
       prefill: [],
       tokens: ref.tokens.map((t) => ({ id: t.id, text: t.text, logprob: t.logprob, special: false })),
+      finish_detail: 'max_new_tokens',
     });
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeSSE, jsonMessage } from '../../../../worker/http/sse-encode.ts';
 import { createTgiStreamEncoder, tgiGenerateResponse } from '../../../../worker/dialects/tgi/wire.ts';
-import type { TokenEvent } from '../../../../worker/service/collect.ts';
+import type { DoneEvent, TokenEvent } from '../../../../worker/service/collect.ts';
 
 const tok = (index: number, id: number, text: string, logprob = -1.5, top?: TokenEvent['top'], final = false): TokenEvent => ({
   type: 'token',
@@ -13,6 +13,15 @@ const tok = (index: number, id: number, text: string, logprob = -1.5, top?: Toke
   special: false,
   final,
   ...(top ? { top } : {}),
+});
+
+const done = (text: string, finishReason: DoneEvent['finishReason'], generatedTokens: number, limit?: DoneEvent['limit']): DoneEvent => ({
+  type: 'done',
+  sequence: 0,
+  text,
+  finishReason,
+  generatedTokens,
+  ...(limit ? { limit } : {}),
 });
 
 describe('encodeSSE', () => {
@@ -44,17 +53,31 @@ describe('TGI stream encoder', () => {
     expect(out).toHaveLength(1); // not final: no one-step lag
     for (const m of enc.token(tok(1, 11, 'b', -0.25, undefined, true))) out.push(encodeSSE(m));
     expect(out).toHaveLength(1); // final: waits for its done event
-    for (const m of enc.done(' ab', 'eos_token', 2)) out.push(encodeSSE(m));
+    for (const m of enc.done(done(' ab', 'eos_token', 2))) out.push(encodeSSE(m));
     expect(out.join('')).toBe(
       'data: {"index":1,"token":{"id":10,"text":" a","logprob":-1.5,"special":false},"generated_text":null,"details":null}\n\n' +
         'data: {"index":2,"token":{"id":11,"text":"b","logprob":-0.25,"special":false},"generated_text":" ab",' +
-        '"details":{"finish_reason":"eos_token","generated_tokens":2,"seed":42,"input_length":3}}\n\n',
+        '"details":{"finish_reason":"eos_token","generated_tokens":2,"seed":42,"input_length":3,"finish_detail":"eos_token"}}\n\n',
+    );
+  });
+  it('says on the final event which limit ended a "length" sequence: cpu_budget and max_new_tokens differ', () => {
+    const last = (limit: DoneEvent['limit']) => {
+      const enc = createTgiStreamEncoder(opts);
+      enc.token(tok(0, 10, '!', -1, undefined, true));
+      return enc.done(done('!', 'length', 1, limit)).map(encodeSSE).join('');
+    };
+    const head = 'data: {"index":1,"token":{"id":10,"text":"!","logprob":-1,"special":false},"generated_text":"!",';
+    expect(last('cpu_budget')).toBe(
+      head + '"details":{"finish_reason":"length","generated_tokens":1,"seed":42,"input_length":3,"finish_detail":"cpu_budget"}}\n\n',
+    );
+    expect(last('max_new_tokens')).toBe(
+      head + '"details":{"finish_reason":"length","generated_tokens":1,"seed":42,"input_length":3,"finish_detail":"max_new_tokens"}}\n\n',
     );
   });
   it('omits details unless asked, prefixes the prompt for return_full_text, adds top_tokens when present', () => {
     const enc = createTgiStreamEncoder({ ...opts, details: false, prefix: 'Hi' });
     enc.token(tok(0, 10, '!', -1, [{ id: 99, text: '<|endoftext|>', logprob: -Infinity }], true));
-    const [last] = enc.done('!', 'length', 1);
+    const [last] = enc.done(done('!', 'length', 1, 'cpu_budget'));
     expect(encodeSSE(last!)).toBe(
       'data: {"index":1,"token":{"id":10,"text":"!","logprob":-1,"special":false},' +
         '"top_tokens":[{"id":99,"text":"<|endoftext|>","logprob":null,"special":true}],' +
@@ -88,7 +111,7 @@ describe('TGI GenerateResponse', () => {
     expect(JSON.stringify(tgiGenerateResponse(gen, { ...base, details: true }))).toBe(
       '{"generated_text":"x","details":{"finish_reason":"stop_sequence","generated_tokens":1,"seed":null,' +
         '"prefill":[{"id":1,"text":"a","logprob":null},{"id":2,"text":"b","logprob":-2}],' +
-        '"tokens":[{"id":5,"text":"x","logprob":-1.5,"special":false}]}}',
+        '"tokens":[{"id":5,"text":"x","logprob":-1.5,"special":false}],"finish_detail":"stop_sequence"}}',
     );
   });
   it('best_of picks the highest cumulative logprob and lists the others', () => {
