@@ -1,7 +1,7 @@
 /** Load failures answer 503 with Retry-After in every dialect (issue 16: recovery paths). */
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../worker/model/types.ts';
-import { fakeProvider, json, makeApp } from '../dialects/helpers.ts';
+import { fakeProvider, json, makeApp, testConfig } from '../dialects/helpers.ts';
 
 describe('load-failure 503s carry Retry-After', () => {
   it('the registry’s remaining back-off, rounded up, at least 1 s', async () => {
@@ -56,5 +56,36 @@ describe('X-Finish-Detail says which limit ended each sequence', () => {
     expect(oa.headers.get('x-finish-detail')).toBe('max_new_tokens, max_new_tokens, max_new_tokens, max_new_tokens');
     const stream = await app.request('/generate_stream', json({ inputs: 'Hello', parameters: { max_new_tokens: 2 } }));
     expect(stream.headers.get('x-finish-detail')).toBeNull();
+  });
+});
+
+describe('streams carry the finish detail on their final event (headers are gone by then)', () => {
+  const lastData = async (res: Response) => {
+    const data = (await res.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+      .map((e) => JSON.parse(e.slice(6)));
+    return data;
+  };
+  it.each([
+    ['max_new_tokens', 60_000],
+    ['cpu_budget', 0.000001],
+  ])('%s: TGI details, OpenAI finish chunk, HF stream details', async (detail, cpuBudgetMs) => {
+    const { app } = makeApp({ config: testConfig({ cpuBudgetMs }) });
+    const tgi = await lastData(
+      await app.request('/generate_stream', json({ inputs: 'Hello', parameters: { max_new_tokens: 3, details: true } })),
+    );
+    expect(tgi.at(-1).details).toMatchObject({ finish_reason: 'length', finish_detail: detail });
+    expect(tgi.slice(0, -1).every((e) => e.details === null)).toBe(true);
+    const oa = await lastData(await app.request('/v1/completions', json({ prompt: 'Hello', max_tokens: 3, stream: true })));
+    const finishes = oa.flatMap((c) => c.choices).filter((c) => c.finish_reason !== null);
+    expect(finishes).toEqual([expect.objectContaining({ finish_reason: 'length', finish_detail: detail })]);
+    const hf = await lastData(
+      await app.request(
+        '/models/edge-gpt2-brown',
+        json({ inputs: 'Hello', stream: true, parameters: { max_new_tokens: 3, details: true } }),
+      ),
+    );
+    expect(hf.at(-1).details).toMatchObject({ finish_reason: 'length', finish_detail: detail });
   });
 });

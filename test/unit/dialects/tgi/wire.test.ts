@@ -64,7 +64,10 @@ describe('TGI stream encoder', () => {
     const last = (limit: DoneEvent['limit']) => {
       const enc = createTgiStreamEncoder(opts);
       enc.token(tok(0, 10, '!', -1, undefined, true));
-      return enc.done(done('!', 'length', 1, limit)).map(encodeSSE).join('');
+      return enc
+        .done(done('!', 'length', 1, limit))
+        .map(encodeSSE)
+        .join('');
     };
     const head = 'data: {"index":1,"token":{"id":10,"text":"!","logprob":-1,"special":false},"generated_text":"!",';
     expect(last('cpu_budget')).toBe(
