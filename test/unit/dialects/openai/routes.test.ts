@@ -55,7 +55,15 @@ describe('POST /v1/completions', () => {
     expect(res).toMatchObject({
       object: 'text_completion',
       model: 'edge-gpt2-brown',
-      choices: [{ text: ref.done[0]!.type === 'done' ? ref.done[0]!.text : '', index: 0, logprobs: null, finish_reason: 'length', finish_detail: 'max_new_tokens' }],
+      choices: [
+        {
+          text: ref.done[0]!.type === 'done' ? ref.done[0]!.text : '',
+          index: 0,
+          logprobs: null,
+          finish_reason: 'length',
+          finish_detail: 'max_new_tokens',
+        },
+      ],
       usage: { prompt_tokens: 1, completion_tokens: 6, total_tokens: 7 },
     });
     const stopAt = ref.tokens[2]!.text;
