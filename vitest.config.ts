@@ -64,6 +64,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // scripts/reliability/run.ts --short against a real `wrangler dev` with the bundled model (a child
+          // process: it starts and stops its own wrangler, with a private R2 under .tmp/reliability-r2).
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });
