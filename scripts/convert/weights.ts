@@ -2,8 +2,9 @@
  * Emits weight-bearing ops for one stage graph, reading each tensor from the checkpoint only when it is
  * needed and writing it straight into the stage's shards (so memory holds one tensor at a time).
  *
- * Quantization: fp32 keeps every weight; int8 stores linear weights for DynamicQuantizeMatMul (per-column
- * scales, or the per-row formulation of row-int8.ts); q4 stores them for MatMulNBits. wpe, LayerNorm params and biases stay fp32 in every mode.
+ * Quantization: fp32 keeps every weight; int8 stores linear weights with per-column scales, for
+ * DynamicQuantizeMatMul or (host segments, activations per row) row-int8.ts; q4 stores them for
+ * MatMulNBits. wpe, LayerNorm params and biases stay fp32 in every mode.
  */
 import type { Checkpoint } from './checkpoint.ts';
 import { fromSafetensors } from './checkpoint.ts';
