@@ -1,6 +1,7 @@
 /**
  * `npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id]
- *   [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]`
+ *   [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]
+ *   [--activations row|tensor]`
  * Exit codes: 0 ok, 1 conversion failed (message names the problem), 2 bad arguments.
  */
 import { readFileSync } from 'node:fs';
@@ -8,10 +9,10 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { convert } from './convert.ts';
 import { ConvertError } from './errors.ts';
-import type { QuantMethod } from './weights.ts';
+import type { ActivationScales, QuantMethod } from './weights.ts';
 
 const USAGE =
-  'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]';
+  'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128] [--activations row|tensor]';
 
 async function main(): Promise<number> {
   let parsed;
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
         card: { type: 'string' },
         block: { type: 'string', default: '32' },
         'head-chunks': { type: 'string', default: '16' },
+        activations: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -50,6 +52,8 @@ async function main(): Promise<number> {
   if (v.kv !== 'float32' && v.kv !== 'float16') return bad(`--kv must be float32 or float16, got ${v.kv}`);
   if (v.attention !== undefined && v.attention !== 'host' && v.attention !== 'graph')
     return bad(`--attention must be host or graph, got ${v.attention}`);
+  if (v.activations !== undefined && v.activations !== 'row' && v.activations !== 'tensor')
+    return bad(`--activations must be row or tensor, got ${v.activations}`);
   const num = (s: string | undefined, name: string): number | null => {
     const n = Number(s);
     return Number.isInteger(n) && n > 0 ? n : (console.error(`convert: ${name} must be a positive integer, got ${s}`), null);
@@ -78,6 +82,7 @@ async function main(): Promise<number> {
       stages,
       kv: v.kv,
       ...(v.attention ? { attention: v.attention as 'host' | 'graph' } : {}),
+      ...(v.activations ? { activations: v.activations as ActivationScales } : {}),
       shardMb,
       blockSize: block,
       headChunks,

@@ -26,7 +26,7 @@ import { buildSegment, writeHostTensors, type HostTensorOut } from './host-graph
 import { kvBytesPerToken, wasmHeapEstimate } from './memory.ts';
 import { GraphBuilder } from './onnx-builder.ts';
 import { ShardWriter } from './shards.ts';
-import type { QuantMethod, WeightContext } from './weights.ts';
+import type { ActivationScales, QuantMethod, WeightContext } from './weights.ts';
 
 export const CONVERTER = 'edge-gpt2/convert@1';
 
@@ -35,6 +35,8 @@ export interface ConvertOptions {
   out: string;
   id: string;
   quant?: QuantMethod;
+  /** int8 host-attention only: activation scales per row (default; batch-invariant) or per tensor (the old DynamicQuantizeMatMul). */
+  activations?: ActivationScales;
   stages?: number;
   kv?: 'float32' | 'float16';
   /**
@@ -92,6 +94,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
         `--attention host needs n_embd to be a multiple of 16 (the kernels' SIMD width), got ${c.n_embd}; use --attention graph`,
       );
     }
+    const activations: ActivationScales | undefined = attention === 'host' && quant === 'int8' ? (o.activations ?? 'row') : undefined;
     const headChunks = Math.max(1, Math.min(o.headChunks ?? 16, Math.ceil(c.vocab_size / 64)));
     log(
       `checkpoint ${o.input}: ${c.n_layer} layers, ${c.n_head} heads, width ${c.n_embd}, vocab ${c.vocab_size}, ${ck.dtype}${ck.prefix ? ', transformer. prefix' : ''}`,
@@ -104,7 +107,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     const t0 = Date.now();
     let host: Manifest['host'];
     if (attention === 'host') {
-      const built = await buildHostStage(blobs, { ck, quant, block, headChunks }, o.shardMb ?? 16, log, t0);
+      const built = await buildHostStage(blobs, { ck, quant, block, headChunks, ...(activations ? { activations } : {}) }, o.shardMb ?? 16, log, t0);
       stages.push(built.stage);
       host = built.host;
     }
@@ -156,7 +159,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
         ...(innerWidth(c) !== 4 * c.n_embd ? { n_inner: innerWidth(c) } : {}),
         parameters: parameterCount(c),
       },
-      quantization: quant === 'q4' ? { method: quant, block_size: block } : { method: quant },
+      quantization: quant === 'q4' ? { method: quant, block_size: block } : { method: quant, ...(activations ? { activations } : {}) },
       kv_dtype: kv,
       layout: host ? 'host-attention' : 'graph',
       ...(host ? { host } : {}),
@@ -181,7 +184,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
 /** The one stage of a host-attention model: n_layer + 1 segment graphs, plus the host tensors. */
 async function buildHostStage(
   blobs: string,
-  base: Pick<WeightContext, 'ck' | 'quant' | 'block' | 'headChunks'>,
+  base: Pick<WeightContext, 'ck' | 'quant' | 'block' | 'headChunks' | 'activations'>,
   shardMb: number,
   log: (line: string) => void,
   t0: number,

@@ -1,5 +1,6 @@
 /**
- * `npx tsx scripts/convert/model-shards.ts [--card card.json] [--checkpoint dir] [--quant int8] [--id model-id]`
+ * `npx tsx scripts/convert/model-shards.ts [--card card.json] [--checkpoint dir] [--quant int8] [--id model-id]
+ *   [--activations row|tensor] [--out dir]`
  * The checkpoint defaults to checkpoints/edge-gpt2-brown and the card to scripts/convert/<checkpoint name>.card.json
  * (training facts from the training run, measured numbers from `npm run eval -- ... --card`).
  *
@@ -13,7 +14,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeGpt2Tokenizer } from '../tokenizer/index.ts';
 import { convert } from './convert.ts';
-import type { QuantMethod } from './weights.ts';
+import type { ActivationScales, QuantMethod } from './weights.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,8 +23,13 @@ const { values } = parseArgs({
     card: { type: 'string' },
     quant: { type: 'string', default: 'int8' },
     out: { type: 'string', default: 'model-shards' },
+    activations: { type: 'string' },
   },
 });
+if (values.activations !== undefined && values.activations !== 'row' && values.activations !== 'tensor') {
+  console.error(`model-shards: --activations must be row or tensor, got ${values.activations}`);
+  process.exit(2);
+}
 const ck = resolve(values.checkpoint!);
 const tmp = mkdtempSync(join(tmpdir(), 'edge-gpt2-shards-'));
 try {
@@ -42,6 +48,7 @@ try {
     out,
     id: values.id!,
     quant: values.quant as QuantMethod,
+    ...(values.activations ? { activations: values.activations as ActivationScales } : {}),
     sourceName: name,
     ...(card ? { card } : {}),
     log: (l) => console.log(l),

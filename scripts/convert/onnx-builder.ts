@@ -11,7 +11,7 @@ type INodeProto = onnxProto.onnx.INodeProto;
 type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
 type IAttributeProto = onnxProto.onnx.IAttributeProto;
 
-export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT64: 7, FLOAT16: 10 } as const;
+export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 export type DataType = (typeof DT)[keyof typeof DT];
 
 export type AttrValue = number | string | number[] | { float: number } | { floats: number[] };

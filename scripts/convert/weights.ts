@@ -2,13 +2,15 @@
  * Emits weight-bearing ops for one stage graph, reading each tensor from the checkpoint only when it is
  * needed and writing it straight into the stage's shards (so memory holds one tensor at a time).
  *
- * Quantization: fp32 keeps every weight; int8 stores linear weights for DynamicQuantizeMatMul (per-column
- * scales); q4 stores them for MatMulNBits. wpe, LayerNorm params and biases stay fp32 in every mode.
+ * Quantization: fp32 keeps every weight; int8 stores linear weights with per-column scales, for
+ * DynamicQuantizeMatMul or (host segments, activations per row) row-int8.ts; q4 stores them for
+ * MatMulNBits. wpe, LayerNorm params and biases stay fp32 in every mode.
  */
 import type { Checkpoint } from './checkpoint.ts';
 import { fromSafetensors } from './checkpoint.ts';
 import { DT, type DataType, type GraphBuilder } from './onnx-builder.ts';
 import { quantizeInt8Columns, quantizeQ4Rows, transpose } from './quantize.ts';
+import { columnSums, rowInt8Linear } from './row-int8.ts';
 import type { ShardWriter } from './shards.ts';
 
 export type QuantMethod = 'fp32' | 'int8' | 'q4';
@@ -23,9 +25,13 @@ export interface WeightContext {
   block: number;
   /** q4: the LM head is split into this many MatMulNBits over vocab slices. */
   headChunks: number;
+  /** int8: one activation scale per row (scripts/convert/row-int8.ts) or per tensor (DynamicQuantizeMatMul). */
+  activations?: ActivationScales;
 }
 
-export const bytesOf = (a: Float32Array | Int8Array | Uint8Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+export type ActivationScales = 'row' | 'tensor';
+
+export const bytesOf = (a: Float32Array | Int8Array | Uint8Array | Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 export async function read(ctx: WeightContext, name: string, rowStart?: number, rowCount?: number): Promise<Float32Array> {
   try {
@@ -40,7 +46,7 @@ async function place(
   name: string,
   type: DataType,
   dims: number[],
-  data: Float32Array | Int8Array | Uint8Array,
+  data: Float32Array | Int8Array | Uint8Array | Int32Array,
 ): Promise<string> {
   return ctx.g.externalInitializer(name, type, dims, await ctx.shards.add([bytesOf(data)]));
 }
@@ -63,6 +69,10 @@ export async function linear(ctx: WeightContext, x: string, prefix: string, K: n
     const { q, scale } = quantizeInt8Columns(w, K, N);
     const W = await place(ctx, `${prefix}.weight_q`, DT.INT8, [K, N], q);
     const S = await place(ctx, `${prefix}.weight_scale`, DT.FLOAT, [N], scale);
+    if (ctx.activations === 'row') {
+      const C = await place(ctx, `${prefix}.weight_colsum`, DT.INT32, [N], columnSums(q, K, N));
+      return rowInt8Linear(g, x, W, C, S, bias);
+    }
     // Inputs: A, B, b_scale, b_zero_point (absent: symmetric), bias.
     return g.op1('DynamicQuantizeMatMul', [x, W, S, '', bias], {}, { domain: MS });
   }

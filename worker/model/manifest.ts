@@ -117,6 +117,12 @@ const Quantization = z.object({
   method: z.enum(['fp32', 'int8', 'q4']),
   /** q4 only: block size along the input dimension. */
   block_size: z.number().int().positive().optional(),
+  /**
+   * int8 host-attention only: 'row' quantizes each row's activations with a scale of its own, so a row's
+   * output does not depend on the other rows of a batched run; 'tensor' (absent: older manifests) uses one
+   * scale per tensor (DynamicQuantizeMatMul).
+   */
+  activations: z.enum(['row', 'tensor']).optional(),
 });
 
 export const Manifest = z.object({

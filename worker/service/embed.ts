@@ -1,11 +1,11 @@
 /**
  * Feature extraction: GPT2Model's final hidden states (after ln_f, the graph's `last_hidden_state`
  * output), one forward pass per input, one after another. The graph has no attention mask, so inputs
- * of different lengths cannot share a padded batch, and even equal-length inputs are not batched
- * because int8 DynamicQuantizeMatMul picks one activation scale per tensor: batching makes an input's
- * features depend on its neighbours (measured on the bundled int8 4×128 model: up to 2.3e-2 per value
- * for a 7-token input batched with another, as large as int8's whole error against torch). A list
- * therefore answers exactly what separate calls do. Each forward's KV cache is released at once.
+ * of different lengths cannot share a padded batch. Equal-length inputs are not batched either: models
+ * converted with per-tensor int8 activation scales (manifest `quantization.activations` "tensor" or
+ * absent) would make an input's features depend on its neighbours (measured on an older int8 4×128
+ * model: up to 2.3e-2 per value), and a batch would save little here. A list therefore answers exactly
+ * what separate calls do. Each forward's KV cache is released at once.
  */
 import { CpuMeter } from '../generation/cpu-meter.ts';
 import { ServiceError, cancelled } from './errors.ts';

@@ -2,7 +2,7 @@
  * Bounds for features of the bundled model against the torch reference (test/fixtures/reference/),
  * shared by the Node test (features-model.test.ts) and the workerd one (test/workerd/features.test.ts).
  *
- * int8 (weights int8 per output column, activations quantized per call) vs torch fp32: the error
+ * int8 (weights int8 per output column, activations quantized per row) vs torch fp32: the error
  * grows with the size of the activations, so the bound is relative to the largest reference value.
  * Measured (max |Δ| per hidden value / for the mean-pooled vector / largest |value|):
  *   2 layers × 64  (16:16 build):  2.3e-3 / 1.6e-3 / 1.37  → 0.17% of the largest value
