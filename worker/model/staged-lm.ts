@@ -158,7 +158,8 @@ export class StagedCausalLM implements BatchedCausalLM {
           const h = hidden[g.index];
           for (let b = 0; b < g.B; b++, row++) {
             h?.set(out.last.subarray(row * t * E, (row + 1) * t * E), (b * T + s) * E);
-            if (l) logits[g.index]!.set(l.subarray(row * want * V, (row + 1) * want * V), (b * positions + (logitsFor === 'all' ? s : 0)) * V);
+            if (l)
+              logits[g.index]!.set(l.subarray(row * want * V, (row + 1) * want * V), (b * positions + (logitsFor === 'all' ? s : 0)) * V);
           }
         }
       }
@@ -219,7 +220,10 @@ export class StagedCausalLM implements BatchedCausalLM {
     positions: number,
     failed: Map<number, unknown>,
   ): Promise<{ ran: Group[]; last: Float32Array; logits?: Float32Array }> {
-    let live = groups.map((g) => ({ ...g, cap: g.cap >= g.P + T ? g.cap : blockCapacity(g.P + T, g.capacity ?? 0, this.config.nPositions) }));
+    let live = groups.map((g) => ({
+      ...g,
+      cap: g.cap >= g.P + T ? g.cap : blockCapacity(g.P + T, g.capacity ?? 0, this.config.nPositions),
+    }));
     let state: Pick<StageStepRequest, 'ids' | 'hidden' | 'attn'> = { ids };
     for (let k = 0; k < this.stages.length; k++) {
       const s = this.stages[k]!;
@@ -257,7 +261,8 @@ export class StagedCausalLM implements BatchedCausalLM {
     const call = (part: Float32Array, rows: number, n: number) =>
       this.call(k, () => ends.client.head({ ops: this.drain(k), last: part, B: rows, T: n, positions: n })).then((a) => this.value(k, a));
     // Only the scored positions travel: [rows, positions, E].
-    const scored = (b: number, from: number, n: number) => last.slice((b * T + T - positions + from) * E, (b * T + T - positions + from + n) * E);
+    const scored = (b: number, from: number, n: number) =>
+      last.slice((b * T + T - positions + from) * E, (b * T + T - positions + from + n) * E);
     const out = new Float32Array(B * positions * V);
     if (positions <= HEAD_ROWS) {
       const per = Math.floor(HEAD_ROWS / positions);

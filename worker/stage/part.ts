@@ -216,7 +216,8 @@ export function createStageRuntime(
     const { n_embd: E, n_positions: N } = l.manifest.config;
     if (!(groups.length > 0 && T > 0 && groups.every((g) => g.B > 0 && g.P >= 0 && g.P + T <= N)))
       return fail('bad_request', `${name}: bad shape T=${T} groups ${groups.map((g) => `${g.B}×${g.P}`).join(', ')}`);
-    if (new Set(groups.map((g) => g.seq)).size !== groups.length) return fail('bad_request', `${name}: a sequence appears twice in one step`);
+    if (new Set(groups.map((g) => g.seq)).size !== groups.length)
+      return fail('bad_request', `${name}: a sequence appears twice in one step`);
     const rows = groups.reduce((n, g) => n + g.B, 0);
     if (req.ids ? req.ids.length !== rows || req.ids.some((r) => r.length !== T) : req.hidden?.length !== rows * T * E)
       return fail('bad_request', `${name}: the step's input must be [${rows}, ${T}${req.ids ? '' : `, ${E}`}]`);

@@ -59,8 +59,7 @@ export interface StageRefusal {
  * this stage; the gateway drops it from the rest of the step and releases it everywhere.
  */
 export type StageStepResult = (
-  | { kind: 'state'; hidden: Float32Array; attn: Float32Array | null }
-  | { kind: 'last'; last: Float32Array; logits?: Float32Array }
+  { kind: 'state'; hidden: Float32Array; attn: Float32Array | null } | { kind: 'last'; last: Float32Array; logits?: Float32Array }
 ) & { refused?: StageRefusal[] };
 
 export interface StageHeadRequest {
