@@ -15,7 +15,7 @@ import { StepScheduler } from '../../../worker/generation/scheduler.ts';
 import type { CausalLM, ForwardRequest, ForwardResult } from '../../../worker/generation/types.ts';
 import { loadModel } from '../../../worker/model/load-model.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { loadStagedModel, StageError, StagedCausalLM } from '../../../worker/model/staged-lm.ts';
+import { loadStagedModel, StageError, type StagedCausalLM } from '../../../worker/model/staged-lm.ts';
 import { createStageRuntime, type StageRuntime } from '../../../worker/stage/part.ts';
 import type { StageClient, StageInfo, StageStepRequest, StageStepResult } from '../../../worker/stage/protocol.ts';
 import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
