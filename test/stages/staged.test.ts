@@ -5,7 +5,8 @@
  * - a corrupt shard read by one stage → 503 naming the stage and the blob; after repair the next request works;
  * - the pipeline's log-probabilities equal the single-isolate model's (1e-5), and seeded text is identical on the TGI,
  *   HF and OpenAI routes, streamed or not;
- * - concurrent sequences through the same stages each equal their solo run;
+ * - concurrent sequences through the same stages each equal their solo run; 5 concurrent streams share their
+ *   decode steps (one call per stage for all of them: the stages' stats show > 1.5 rows per call);
  * - admission: a sequence over a stage's KV budget → 503 + Retry-After (code `overloaded`), never an OOM;
  * - a stage failing mid-stream → that stream ends with an SSE error event; other streams and the next request work.
  * Tests run in order (the corrupt-shard test must see the first load).
@@ -164,6 +165,35 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
       resident = s.ok ? s.value.residentBytes : -1;
     }
     expect(resident).toBe(0);
+  });
+
+  it('batches concurrent streams through the stages (rows per stage call > 1.5): 5 seeded streams each equal their solo run', async () => {
+    const bodies = ['The jury said', 'It was', 'Mr. Smith', 'In 1961', 'Once upon a time'].map((inputs, i) => ({
+      inputs,
+      parameters: { max_new_tokens: 16, do_sample: true, seed: 20 + i, temperature: 0.9 },
+    }));
+    const stream = async (b: unknown) => events(await (await post('/generate_stream', b)).text());
+    const solo: Record<string, unknown>[][] = [];
+    for (const b of bodies) solo.push(await stream(b));
+    const steps = async () =>
+      Promise.all(
+        [0, 1, 2].map(async (k) => {
+          const a = await (await stub(k)).stats();
+          if (!a.ok) throw new Error(a.message);
+          return a.value.steps;
+        }),
+      );
+    const before = await steps();
+    const together = await Promise.all(bodies.map(stream));
+    const after = await steps();
+    expect(together).toEqual(solo);
+    expect(solo.every((e) => e.length > 5)).toBe(true);
+    for (const [k, a] of after.entries()) {
+      const b = before[k]!;
+      // 5 prefills alone, then decode steps of up to 5 rows: ~3.7 rows per call when every step is shared.
+      expect((a.rows - b.rows) / (a.calls - b.calls), `stage ${k}`).toBeGreaterThan(1.5);
+      expect(a.maxRows).toBeGreaterThanOrEqual(4);
+    }
   });
 
   it('refuses a sequence over a stage budget up front: 503 + Retry-After, code overloaded; smaller ones still run', async () => {
