@@ -196,6 +196,44 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
     }
   });
 
+  it('a stage refusing one request of a shared decode step fails that request alone; the streams beside it go on', async () => {
+    // Three streams are decoding when an n = 8 request comes in: its prefill runs alone, then its first decode
+    // step (8 rows) joins theirs (one call per stage), and stage 2 refuses the 8-row tile (over its KV budget).
+    const ok = (seed: number) => ({ model: FP32_ID, prompt: 'It was', max_tokens: 48, seed, stream: true });
+    const solo: string[] = [];
+    for (const seed of [4, 5, 6]) solo.push(await (await post('/v1/completions', ok(seed))).text());
+    const read = async (r: Response, first?: () => void) => {
+      const reader = r.body!.getReader();
+      const dec = new TextDecoder();
+      let text = '';
+      for (let c = await reader.read(); !c.done; c = await reader.read()) {
+        text += dec.decode(c.value, { stream: true });
+        if (text.includes('\n\n')) first?.();
+      }
+      return text;
+    };
+    let started = 0;
+    const streams = [4, 5, 6].map(async (seed) => {
+      let seen = false;
+      return read(await post('/v1/completions', ok(seed)), () => {
+        if (!seen) started++;
+        seen = true;
+      });
+    });
+    while (started < 3) await new Promise((r) => setTimeout(r, 20)); // all three are decoding
+    const failing = await (
+      await post('/v1/completions', { model: FP32_ID, prompt: 'The jury said', n: 8, max_tokens: 256, seed: 1, stream: true })
+    ).text();
+    const others = await Promise.all(streams);
+    const ev = events(failing);
+    expect(ev.filter((e) => 'choices' in e).length).toBeGreaterThan(0); // its first tokens (from the prefill) went out
+    const last = ev.at(-1) as { error?: { message: string; code: string } };
+    expect(last.error?.code).toBe('overloaded');
+    expect(last.error?.message).toMatch(/stage 2 .*at capacity/);
+    const strip = (t: string) => t.replace(/"(id|created)":("[^"]*"|\d+)/g, '');
+    expect(others.map(strip)).toEqual(solo.map(strip));
+  });
+
   it('refuses a sequence over a stage budget up front: 503 + Retry-After, code overloaded; smaller ones still run', async () => {
     // 8 sequences × (4 + 256) positions = 2080 KiB of KV on stage 2 (cap 2048 KiB): refused when the prefill is
     // tiled to 8 rows, before the first byte of a non-streamed response.
