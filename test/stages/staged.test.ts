@@ -7,7 +7,8 @@
  *   HF and OpenAI routes, streamed or not;
  * - concurrent sequences through the same stages each equal their solo run; 5 concurrent streams share their
  *   decode steps (one call per stage for all of them: the stages' stats show > 1.5 rows per call);
- * - admission: a sequence over a stage's KV budget → 503 + Retry-After (code `overloaded`), never an OOM;
+ * - admission: a sequence over a stage's KV budget → 503 + Retry-After (code `overloaded`), never an OOM; a stage
+ *   refusing one request of a shared decode step fails that request alone;
  * - a stage failing mid-stream → that stream ends with an SSE error event; other streams and the next request work.
  * Tests run in order (the corrupt-shard test must see the first load).
  */

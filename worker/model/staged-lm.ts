@@ -9,6 +9,10 @@
  * queue an op per stage, shipped with the next call to that stage (releases alone: a flush right after),
  * which applies it before anything else. A stage failure ends the forward with a StageError (coded, safe to show) and
  * drops the sequence on every stage; other sequences are unaffected.
+ *
+ * It is a BatchedCausalLM (continuous batching behind generation/scheduler.ts): a step of several requests is
+ * one call per stage, one group per request; a group a stage refuses fails only its own request
+ * (forwardBatchSettled). Admission is the stages' (each meters its own isolate): see loadStagedModel.
  */
 import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
 import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
