@@ -126,7 +126,7 @@ describe('a stage part: one step of several groups', () => {
       row += g.B;
     }
     const cat = (rs: StageStepResult[], f: 'hidden' | 'attn') =>
-      Float32Array.from(rs.flatMap((r) => [...(r as { [k: string]: Float32Array })[f]!]));
+      Float32Array.from(rs.flatMap((r) => (r.kind === 'state' ? [...r[f]!] : [])));
     expect(one.kind).toBe('state');
     expect(one.refused).toBeUndefined();
     for (const f of ['hidden', 'attn'] as const) {
