@@ -408,10 +408,12 @@ export async function loadStagedModel(
  */
 function batched(lm: StagedCausalLM, id: string, opts: SchedulerOptions, log: (line: string) => void): StepScheduler {
   const kvBudgetBytes = opts.kvBudgetBytes ?? Infinity;
+  // A stage's activation budget is one call of STAGE_CHUNK positions (budget.ts): rows × 1 of a decode step too.
+  const rows = opts.maxBatchRows === undefined ? {} : { maxBatchRows: Math.min(opts.maxBatchRows, STAGE_CHUNK) };
   log(
-    `[staged] ${id}: batching up to ${opts.maxBatchRows ?? 'default'} rows per step, KV budget ${Number.isFinite(kvBudgetBytes) ? `${(kvBudgetBytes / 2 ** 20).toFixed(1)} MB` : "the stages'"}`,
+    `[staged] ${id}: batching up to ${rows.maxBatchRows ?? 'default'} rows per step, KV budget ${Number.isFinite(kvBudgetBytes) ? `${(kvBudgetBytes / 2 ** 20).toFixed(1)} MB` : "the stages'"}`,
   );
-  return new StepScheduler(lm, { ...opts, kvBudgetBytes });
+  return new StepScheduler(lm, { ...opts, ...rows, kvBudgetBytes });
 }
 
 /** Checks the plan and returns the stages in call order (ends first, then by first layer). */

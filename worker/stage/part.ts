@@ -278,6 +278,7 @@ export function createStageRuntime(
       const from = groups.slice(0, index).reduce((n, g) => n + g.B, 0);
       return [from, from + groups[index]!.B] as const;
     });
+    const kept = spans.reduce((n, [from, to]) => n + to - from, 0);
     const pick = (a: Float32Array): Float32Array => {
       if (refused.length === 0) return a;
       const per = T * E;
@@ -296,7 +297,6 @@ export function createStageRuntime(
       seqs.set(g.seq, cache);
       return { cache, P: g.P };
     });
-    const kept = caches.reduce((n, c) => n + c.cache.batch, 0);
     count(admitted.length, kept);
     let state: { hidden: Float32Array; attn: Float32Array | null };
     if (req.ids) {
