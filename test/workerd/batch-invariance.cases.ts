@@ -21,7 +21,11 @@ interface Call {
 const LONG = 'It was a bright cold day in April, and the clocks were striking thirteen. '.repeat(4);
 
 const CALLS: Call[] = [
-  { name: 'tgi greedy', path: '/generate', body: { inputs: 'The jury said that the city was', parameters: { max_new_tokens: 12, details: true } } },
+  {
+    name: 'tgi greedy',
+    path: '/generate',
+    body: { inputs: 'The jury said that the city was', parameters: { max_new_tokens: 12, details: true } },
+  },
   {
     name: 'tgi sampled + stop',
     path: '/generate',
@@ -59,7 +63,10 @@ const CALLS: Call[] = [
   {
     name: 'hf repetition penalty',
     path: `/models/${ID}`,
-    body: { inputs: 'She walked into the room and', parameters: { max_new_tokens: 15, do_sample: true, seed: 42, repetition_penalty: 1.3 } },
+    body: {
+      inputs: 'She walked into the room and',
+      parameters: { max_new_tokens: 15, do_sample: true, seed: 42, repetition_penalty: 1.3 },
+    },
   },
 ];
 
@@ -122,7 +129,9 @@ export function batchInvarianceCases(): void {
         }
         const after = await batching();
         const meanRows = (after.rows - before.rows) / (after.steps - before.steps);
-        console.log(`[batching] groups of ${size}: ${after.steps - before.steps} steps, ${meanRows.toFixed(2)} rows/step, max ${after.maxRows}`);
+        console.log(
+          `[batching] groups of ${size}: ${after.steps - before.steps} steps, ${meanRows.toFixed(2)} rows/step, max ${after.maxRows}`,
+        );
         expect(meanRows).toBeGreaterThan(1.3);
       });
     }
