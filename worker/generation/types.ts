@@ -74,6 +74,12 @@ export interface CausalLM {
 export interface BatchedCausalLM extends CausalLM {
   /** Requests with caches of their own; all feed the same number of positions and ask for the same logits. */
   forwardBatch(reqs: readonly ForwardRequest[]): Promise<ForwardResult[]>;
+  /**
+   * forwardBatch that fails only the requests concerned (a staged model whose stage refuses one request's
+   * cache runs the others); a rejection of the whole promise still fails every request. Optional: without
+   * it, a failure of forwardBatch is every request's.
+   */
+  forwardBatchSettled?(reqs: readonly ForwardRequest[]): Promise<PromiseSettledResult<ForwardResult>[]>;
   /** Bytes a live cache of this model holds (its reserved capacity). */
   cacheBytes(cache: KVCache): number;
   /** Bytes a new cache of `rows` rows reserved for `positions` positions will hold (admission). */

@@ -32,6 +32,14 @@ export interface HostWeights {
 const GROW = 64;
 
 /**
+ * The capacity of a block that must hold `need` positions: the caller's `hint` (the request's whole length)
+ * or the next multiple of GROW, within the context. (The gateway of a staged model mirrors its stages' blocks with it.)
+ */
+export function blockCapacity(need: number, hint: number, nPositions: number): number {
+  return Math.min(nPositions, Math.max(Math.ceil(need / GROW) * GROW, Math.floor(hint)));
+}
+
+/**
  * The rows of one step that share a cache block: a sequence (or a request's num_return_sequences rows),
  * `P` positions already cached, the block reserved for P + T. A step runs one or more groups at once
  * (continuous batching): the dense segments see all their rows as one [ΣB, T, E] batch, attention runs
@@ -219,7 +227,7 @@ export class HostLayers {
 
   /** The capacity reserve() gives a block that must hold `need` positions. */
   capacityFor(need: number, hint = 0): number {
-    return Math.min(this.nPositions, Math.max(Math.ceil(need / GROW) * GROW, Math.floor(hint)));
+    return blockCapacity(need, hint, this.nPositions);
   }
 
   /** A new block whose rows are `rows` of `src` (repeats allowed). */

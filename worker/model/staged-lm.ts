@@ -9,12 +9,27 @@
  * queue an op per stage, shipped with the next call to that stage (releases alone: a flush right after),
  * which applies it before anything else. A stage failure ends the forward with a StageError (coded, safe to show) and
  * drops the sequence on every stage; other sequences are unaffected.
+ *
+ * It is a BatchedCausalLM (continuous batching behind generation/scheduler.ts): a step of several requests is
+ * one call per stage, one group per request; a group a stage refuses fails only its own request
+ * (forwardBatchSettled). Admission is the stages' (each meters its own isolate): see loadStagedModel.
  */
-import type { CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
+import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
+import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
 import { STAGE_CHUNK, HEAD_ROWS } from '../stage/budget.ts';
-import type { StageAnswer, StageClient, StageInfo, StageOp, StageStepRequest, StageStepResult } from '../stage/protocol.ts';
+import type {
+  StageAnswer,
+  StageClient,
+  StageFailure,
+  StageGroup,
+  StageInfo,
+  StageOp,
+  StageStepRequest,
+  StageStepResult,
+} from '../stage/protocol.ts';
+import { blockCapacity } from './host-parts.ts';
 import { fetchBlobs, fetchManifest, type LoaderOptions } from './loader.ts';
-import { lmConfig, ownCache } from './lm-contract.ts';
+import { checkForward, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest } from './manifest.ts';
 import { createTokenizer } from './tokenizer.ts';
 import { ModelLoadError, type BlobSource, type LoadedModel, type ModelLoadErrorCode } from './types.ts';
@@ -38,6 +53,8 @@ class StagedCache implements KVCache {
     readonly seq: string,
     readonly batch: number,
     readonly length: number,
+    /** Positions the stages' blocks of this sequence have room for (they size them as the gateway predicts here). */
+    readonly capacity: number,
   ) {}
 }
 
@@ -54,11 +71,21 @@ function newSeq(): string {
   return `${prefix}-${++nextSeq}`;
 }
 
-export class StagedCausalLM implements CausalLM {
+/** One request of a step on its way through the stages. */
+interface Group extends StageGroup {
+  /** Index of the request in the step. */
+  index: number;
+  /** Its block's capacity once this chunk ran (what the stages reserve, predicted). */
+  cap: number;
+}
+
+export class StagedCausalLM implements BatchedCausalLM {
   readonly config: LMConfig;
   private readonly pending: StageOp[][];
   private flushQueued = false;
-  /** Forward calls run so far (tests and logs). */
+  /** KV bytes per row per position over all stages. */
+  private readonly kvBytesPerToken: number;
+  /** Steps run so far, whatever the number of requests in each (tests and logs). */
   steps = 0;
 
   /** `stages` in call order: the ends stage first (it embeds), then the others by first layer. */
@@ -70,46 +97,99 @@ export class StagedCausalLM implements CausalLM {
     const c = manifest.config;
     this.config = lmConfig(c);
     this.pending = stages.map(() => []);
+    this.kvBytesPerToken = stages.reduce((n, s) => n + s.info.budget.kvBytesPerToken, 0);
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
-    const B = req.inputIds.length;
-    const T = req.inputIds[0]?.length ?? 0;
-    if (B === 0 || T === 0) throw new RangeError('forward() needs at least one row of at least one token');
-    if (req.inputIds.some((row) => row.length !== T)) throw new RangeError('every row of inputIds must have the same length');
-    const { vocabSize: V, nPositions, nEmbd: E } = this.config;
-    if (req.inputIds.some((row) => row.some((id) => !Number.isInteger(id) || id < 0 || id >= V))) {
-      throw new RangeError(`token ids must be integers in [0, ${V})`);
-    }
-    const past = req.cache ? ownCache(req.cache, StagedCache) : null;
-    if (past && past.batch !== B) throw new RangeError(`cache has ${past.batch} rows, inputIds has ${B}`);
-    const P = past?.length ?? 0;
-    if (P + T > nPositions) throw new RangeError(`${P + T} positions exceed the model's context of ${nPositions}`);
-    const positions = req.logitsFor === 'all' ? T : 1;
-    const seq = past?.seq ?? newSeq();
-    if (past) past.released = true; // consumed: the stages extend the same sequence
+    const [r] = await this.forwardBatchSettled([req]);
+    if (r!.status === 'rejected') throw r!.reason;
+    return r!.value;
+  }
+
+  /**
+   * The scheduler's contract (a failure fails the step): a step where some request failed releases the
+   * others' results and throws the first failure. forwardBatchSettled fails only the requests concerned.
+   */
+  async forwardBatch(reqs: readonly ForwardRequest[]): Promise<ForwardResult[]> {
+    const settled = await this.forwardBatchSettled(reqs);
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<ForwardResult>).value);
+    for (const s of settled) if (s.status === 'fulfilled') this.release(s.value.cache);
+    throw failed.reason;
+  }
+
+  /**
+   * One step for several requests (continuous batching): one call per stage for all of them, their rows as
+   * one batch. A request a stage refuses (admission, a lost sequence) is rejected alone and released on every
+   * stage; the others go on. A failure of the whole step (a stage down, a bad answer) rejects every request.
+   * Every request must feed the same number of positions and ask for the same logits.
+   */
+  async forwardBatchSettled(reqs: readonly ForwardRequest[]): Promise<PromiseSettledResult<ForwardResult>[]> {
+    if (reqs.length === 0) return [];
+    const checked = reqs.map((req) => checkForward(req, this.config, StagedCache));
+    const T = checked[0]!.seq;
+    const logitsFor = reqs[0]!.logitsFor;
+    if (checked.some((c) => c.seq !== T)) throw new RangeError('every request of a batch must feed the same number of positions');
+    if (reqs.some((r) => r.logitsFor !== logitsFor)) throw new RangeError('every request of a batch must ask for the same logits');
+    if (new Set(checked.flatMap((c) => (c.past ? [c.past] : []))).size !== checked.filter((c) => c.past).length)
+      throw new RangeError('a cache appears twice in one batch');
+    const { vocabSize: V, nEmbd: E } = this.config;
+    const positions = logitsFor === 'all' ? T : 1;
     this.steps++;
 
-    const logits = new Float32Array(B * positions * V);
-    const hidden = req.hidden ? new Float32Array(B * T * E) : undefined;
+    const groups: Group[] = checked.map(({ batch, past, pastLength }, index) => {
+      if (past) past.released = true; // consumed: the stages extend the same sequence
+      const capacity = reqs[index]!.capacity;
+      return { index, seq: past?.seq ?? newSeq(), B: batch, P: pastLength, cap: past?.capacity ?? 0, ...(capacity ? { capacity } : {}) };
+    });
+    const logits = checked.map((c) => new Float32Array(c.batch * positions * V));
+    const hidden = checked.map((c, i) => (reqs[i]!.hidden ? new Float32Array(c.batch * T * E) : undefined));
+    const failed = new Map<number, unknown>();
+    let live = groups;
     try {
       // Long prompts go through in chunks, so no stage's activations grow with the prompt.
-      for (let s = 0; s < T; s += STAGE_CHUNK) {
+      for (let s = 0; s < T && live.length > 0; s += STAGE_CHUNK) {
         const t = Math.min(STAGE_CHUNK, T - s);
-        const ids = req.inputIds.map((row) => row.slice(s, s + t));
-        const want = req.logitsFor === 'all' ? t : s + t === T ? 1 : 0;
-        const { last, logits: got } = await this.chunk(seq, B, t, P + s, ids, want, req.capacity);
-        if (hidden) for (let b = 0; b < B; b++) hidden.set(last.subarray(b * t * E, (b + 1) * t * E), (b * T + s) * E);
-        if (want === 0) continue;
-        const l = got ?? (await this.head(last, B, t, want));
-        const at = req.logitsFor === 'all' ? s : 0;
-        for (let b = 0; b < B; b++) logits.set(l.subarray(b * want * V, (b + 1) * want * V), (b * positions + at) * V);
+        const want = logitsFor === 'all' ? t : s + t === T ? 1 : 0;
+        const chunk = live.map((g) => ({ ...g, P: g.P + s }));
+        const ids = chunk.flatMap((g) => reqs[g.index]!.inputIds.map((row) => row.slice(s, s + t)));
+        const out = await this.chunk(chunk, ids, t, want, failed);
+        live = out.ran.map((g) => ({ ...g, P: g.P - s }));
+        const rows = live.reduce((n, g) => n + g.B, 0);
+        const l = want === 0 || rows === 0 ? undefined : (out.logits ?? (await this.head(out.last, rows, t, want)));
+        let row = 0;
+        for (const g of live) {
+          const h = hidden[g.index];
+          for (let b = 0; b < g.B; b++, row++) {
+            h?.set(out.last.subarray(row * t * E, (row + 1) * t * E), (b * T + s) * E);
+            if (l)
+              logits[g.index]!.set(l.subarray(row * want * V, (row + 1) * want * V), (b * positions + (logitsFor === 'all' ? s : 0)) * V);
+          }
+        }
       }
     } catch (err) {
-      this.queue({ op: 'release', seq });
-      throw err;
+      for (const g of live) if (!failed.has(g.index)) failed.set(g.index, err);
     }
-    return { logits, positions, cache: new StagedCache(seq, B, P + T), ...(hidden ? { hidden } : {}) };
+    return groups.map((g): PromiseSettledResult<ForwardResult> => {
+      if (failed.has(g.index)) {
+        this.queue({ op: 'release', seq: g.seq });
+        return { status: 'rejected', reason: failed.get(g.index) };
+      }
+      const h = hidden[g.index];
+      const cache = new StagedCache(g.seq, g.B, g.P + T, live.find((x) => x.index === g.index)!.cap);
+      return { status: 'fulfilled', value: { logits: logits[g.index]!, positions, cache, ...(h ? { hidden: h } : {}) } };
+    });
+  }
+
+  /** Bytes the stages hold for `cache` (every stage's block: rows × capacity × its layers' bytes per position). */
+  cacheBytes(cache: KVCache): number {
+    const c = ownCache(cache, StagedCache);
+    return c.batch * c.capacity * this.kvBytesPerToken;
+  }
+
+  /** Bytes a new sequence of `rows` rows reserved for `positions` positions takes over all stages. */
+  reserveBytes(rows: number, positions: number): number {
+    return rows * blockCapacity(positions, positions, this.config.nPositions) * this.kvBytesPerToken;
   }
 
   selectRows(cache: KVCache, rows: readonly number[]): KVCache {
@@ -118,7 +198,7 @@ export class StagedCausalLM implements CausalLM {
       if (!Number.isInteger(r) || r < 0 || r >= src.batch) throw new RangeError(`row ${r} is outside the cache's ${src.batch} rows`);
     const to = newSeq();
     this.queue({ op: 'select', from: src.seq, to, rows: [...rows] });
-    return new StagedCache(to, rows.length, src.length);
+    return new StagedCache(to, rows.length, src.length, src.capacity);
   }
 
   release(cache: KVCache): void {
@@ -132,53 +212,76 @@ export class StagedCausalLM implements CausalLM {
     return Promise.all(this.stages.map(async (s, k) => this.value(k, await s.client.stats())));
   }
 
-  /** One chunk through every stage: the final hidden states, and logits when the last stage holds the head. */
+  /**
+   * One chunk of every group through every stage: the final hidden states of the groups that ran (rows in
+   * group order), and logits when the last stage holds the head. A group a stage refuses is left out of the
+   * rest of the chunk, its error in `failed`.
+   */
   private async chunk(
-    seq: string,
-    B: number,
-    T: number,
-    P: number,
+    groups: readonly Group[],
     ids: number[][],
+    T: number,
     positions: number,
-    capacity?: number,
-  ): Promise<{ last: Float32Array; logits?: Float32Array }> {
+    failed: Map<number, unknown>,
+  ): Promise<{ ran: Group[]; last: Float32Array; logits?: Float32Array }> {
+    let live = groups.map((g) => ({
+      ...g,
+      cap: g.cap >= g.P + T ? g.cap : blockCapacity(g.P + T, g.capacity ?? 0, this.config.nPositions),
+    }));
     let state: Pick<StageStepRequest, 'ids' | 'hidden' | 'attn'> = { ids };
     for (let k = 0; k < this.stages.length; k++) {
       const s = this.stages[k]!;
       if (k > 0 && !s.info.layers) continue; // only the ends stage may hold no layers, and it is first
-      const inline = s.info.ends && positions > 0 && B * positions <= HEAD_ROWS;
+      const rows = live.reduce((n, g) => n + g.B, 0);
+      const inline = s.info.ends && positions > 0 && rows * positions <= HEAD_ROWS;
       const req: StageStepRequest = {
         ops: this.drain(k),
-        seq,
-        B,
+        groups: live.map(({ seq, B, P, capacity }) => ({ seq, B, P, ...(capacity ? { capacity } : {}) })),
         T,
-        P,
         ...state,
-        ...(capacity ? { capacity } : {}),
         ...(inline ? { positions } : {}),
       };
       const r: StageStepResult = this.value(k, await this.call(k, () => s.client.step(req)));
-      if (r.kind === 'last') return { last: r.last, ...(r.logits ? { logits: r.logits } : {}) };
+      if (r.refused?.length) {
+        const out = new Set(r.refused.map((x) => x.group));
+        for (const x of r.refused) {
+          const g = live[x.group];
+          if (g) failed.set(g.index, this.error(k, x.failure));
+        }
+        live = live.filter((_, i) => !out.has(i));
+        if (live.length === 0) return { ran: [], last: new Float32Array(0) };
+      }
+      if (r.kind === 'last') return { ran: live, last: r.last, ...(r.logits ? { logits: r.logits } : {}) };
       state = { hidden: r.hidden, attn: r.attn };
     }
     throw new StageError('stage_failed', 'the stages do not end the model (no stage ran the last layer)');
   }
 
-  /** Logits from the ends stage, in groups of at most HEAD_ROWS scored positions. */
+  /** Logits of the last `positions` of `B` rows from the ends stage, at most HEAD_ROWS scored positions per call. */
   private async head(last: Float32Array, B: number, T: number, positions: number): Promise<Float32Array> {
     const { vocabSize: V, nEmbd: E } = this.config;
     const k = this.stages.findIndex((s) => s.info.ends);
     const ends = this.stages[k]!;
-    if (B * positions <= HEAD_ROWS) {
-      return this.value(k, await this.call(k, () => ends.client.head({ ops: this.drain(k), last, B, T, positions })));
-    }
+    const call = (part: Float32Array, rows: number, n: number) =>
+      this.call(k, () => ends.client.head({ ops: this.drain(k), last: part, B: rows, T: n, positions: n })).then((a) => this.value(k, a));
+    // Only the scored positions travel: [rows, positions, E].
+    const scored = (b: number, from: number, n: number) =>
+      last.slice((b * T + T - positions + from) * E, (b * T + T - positions + from + n) * E);
     const out = new Float32Array(B * positions * V);
+    if (positions <= HEAD_ROWS) {
+      const per = Math.floor(HEAD_ROWS / positions);
+      for (let b0 = 0; b0 < B; b0 += per) {
+        const rows = Math.min(per, B - b0);
+        const part = new Float32Array(rows * positions * E);
+        for (let b = 0; b < rows; b++) part.set(scored(b0 + b, 0, positions), b * positions * E);
+        out.set(await call(part, rows, positions), b0 * positions * V);
+      }
+      return out;
+    }
     for (let b = 0; b < B; b++) {
-      for (let p = T - positions; p < T; p += HEAD_ROWS) {
-        const g = Math.min(HEAD_ROWS, T - p);
-        const part = last.slice((b * T + p) * E, (b * T + p + g) * E);
-        const l = this.value(k, await this.call(k, () => ends.client.head({ ops: this.drain(k), last: part, B: 1, T: g, positions: g })));
-        out.set(l, (b * positions + p - (T - positions)) * V);
+      for (let p = 0; p < positions; p += HEAD_ROWS) {
+        const n = Math.min(HEAD_ROWS, positions - p);
+        out.set(await call(scored(b, p, n), 1, n), (b * positions + p) * V);
       }
     }
     return out;
@@ -196,11 +299,16 @@ export class StagedCausalLM implements CausalLM {
 
   private value<T>(k: number, a: StageAnswer<T>): T {
     if (a.ok) return a.value;
-    if (a.code === 'overloaded') throw new StageError('overloaded', `the model is at capacity: ${a.message}`, a.retryAfter ?? 2);
-    if (a.code === 'load_failed') throw new ModelLoadError(loadCode(a.loadCode), a.message);
+    throw this.error(k, a);
+  }
+
+  /** A stage's failure as the error the request fails with. */
+  private error(k: number, a: StageFailure): Error {
+    if (a.code === 'overloaded') return new StageError('overloaded', `the model is at capacity: ${a.message}`, a.retryAfter ?? 2);
+    if (a.code === 'load_failed') return new ModelLoadError(loadCode(a.loadCode), a.message);
     if (a.code === 'unknown_sequence')
-      throw new StageError('unknown_sequence', `stage ${k} lost this request's state (the stage restarted); retry the request`);
-    throw new StageError('stage_failed', `stage ${k}: ${a.message}`);
+      return new StageError('unknown_sequence', `stage ${k} lost this request's state (the stage restarted); retry the request`);
+    return new StageError('stage_failed', `stage ${k}: ${a.message}`);
   }
 
   private queue(op: StageOp): void {
@@ -254,7 +362,7 @@ export async function loadStagedModel(
   source: BlobSource,
   id: string,
   clients: readonly StageClient[],
-  opts: LoaderOptions = {},
+  opts: LoaderOptions & { batching?: SchedulerOptions } = {},
 ): Promise<LoadedModel> {
   const log = opts.log ?? console.log;
   const manifest = await fetchManifest(source, id, opts);
@@ -288,7 +396,24 @@ export async function loadStagedModel(
   log(
     `[staged] ${id}: ${order.length} stages ready: ${order.map((s) => `${s.info.ends ? 'ends+' : ''}${s.info.layers ? s.info.layers.join('..') : '-'}`).join(' | ')}`,
   );
-  return { id, manifest, lm: new StagedCausalLM(manifest, order, log), tokenizer };
+  const staged = new StagedCausalLM(manifest, order, log);
+  return { id, manifest, lm: opts.batching ? batched(staged, id, opts.batching, log) : staged, tokenizer };
+}
+
+/**
+ * The staged model behind a step scheduler: one step, one call per stage, for every request waiting. KV
+ * admission is the stages' (each meters its own isolate, against every gateway isolate's sequences: the
+ * gateway sees only its own), so the gateway's budget is Infinity unless KV_BUDGET_MB sets one (then a
+ * bound on this gateway isolate's sequences, in bytes over all stages).
+ */
+function batched(lm: StagedCausalLM, id: string, opts: SchedulerOptions, log: (line: string) => void): StepScheduler {
+  const kvBudgetBytes = opts.kvBudgetBytes ?? Infinity;
+  // A stage's activation budget is one call of STAGE_CHUNK positions (budget.ts): rows × 1 of a decode step too.
+  const rows = opts.maxBatchRows === undefined ? {} : { maxBatchRows: Math.min(opts.maxBatchRows, STAGE_CHUNK) };
+  log(
+    `[staged] ${id}: batching up to ${rows.maxBatchRows ?? 'default'} rows per step, KV budget ${Number.isFinite(kvBudgetBytes) ? `${(kvBudgetBytes / 2 ** 20).toFixed(1)} MB` : "the stages'"}`,
+  );
+  return new StepScheduler(lm, { ...opts, ...rows, kvBudgetBytes });
 }
 
 /** Checks the plan and returns the stages in call order (ends first, then by first layer). */

@@ -19,6 +19,7 @@ import type {
   StageHeadRequest,
   StageInfo,
   StageOp,
+  StageRefusal,
   StageStepRequest,
   StageStepResult,
 } from './protocol.ts';
@@ -83,6 +84,7 @@ export function createStageRuntime(
   const failed = new Map<string, StageFailure>();
   const mutex = new Mutex();
   let resident = 0;
+  const steps = { calls: 0, rows: 0, groups: 0, maxRows: 0 };
   /** Last step per sequence: a sequence idle for IDLE_MS is dropped (its gateway's release was lost). */
   const touched = new Map<string, number>();
 
@@ -147,6 +149,7 @@ export function createStageRuntime(
       budget: l.budget,
       residentBytes: resident,
       sequences: seqs.size,
+      steps: { ...steps },
       wasm: { ort: rt.heapBytes() - kernels, kernels },
     };
   }
@@ -204,6 +207,125 @@ export function createStageRuntime(
     }
   }
 
+  /**
+   * One step of one or more groups (protocol.ts): admission per group first, nothing reserved for a group
+   * that is refused; then the admitted groups' rows through the layers in one run, and the head once.
+   */
+  async function runStep(l: Loaded, req: StageStepRequest): Promise<StageAnswer<StageStepResult>> {
+    const { groups, T } = req;
+    const { n_embd: E, n_positions: N } = l.manifest.config;
+    if (!(groups.length > 0 && T > 0 && groups.every((g) => g.B > 0 && g.P >= 0 && g.P + T <= N)))
+      return fail('bad_request', `${name}: bad shape T=${T} groups ${groups.map((g) => `${g.B}×${g.P}`).join(', ')}`);
+    if (new Set(groups.map((g) => g.seq)).size !== groups.length)
+      return fail('bad_request', `${name}: a sequence appears twice in one step`);
+    const rows = groups.reduce((n, g) => n + g.B, 0);
+    if (req.ids ? req.ids.length !== rows || req.ids.some((r) => r.length !== T) : req.hidden?.length !== rows * T * E)
+      return fail('bad_request', `${name}: the step's input must be [${rows}, ${T}${req.ids ? '' : `, ${E}`}]`);
+    if (req.ids && !l.ends) return fail('bad_request', `${name} does not hold the embedding`);
+    if (!l.layers) {
+      if (!req.ids) return fail('bad_request', `${name} holds no layers: a step brings it token ids`);
+      count(groups.length, rows);
+      const pasts = groups.flatMap((g) => Array<number>(g.B).fill(g.P));
+      return ok({ kind: 'state', hidden: compact(l.ends!.embed(req.ids, pasts)), attn: null });
+    }
+
+    const layers = l.layers;
+    sweep(l);
+    const refused: StageRefusal[] = [];
+    const admitted: { index: number; past: LayerCache | null; grow: number }[] = [];
+    let free = l.budget.kvBudgetBytes - resident;
+    for (const [index, g] of groups.entries()) {
+      const refuse = (failure: StageFailure) => refused.push({ group: index, failure });
+      touched.set(g.seq, Date.now());
+      const gone = failed.get(g.seq);
+      if (gone) {
+        failed.delete(g.seq);
+        refuse(gone);
+        continue;
+      }
+      let past = seqs.get(g.seq) ?? null;
+      if (g.P > 0 && !past) {
+        refuse(fail('unknown_sequence', `${name} does not hold this sequence (the stage restarted?)`));
+        continue;
+      }
+      if (g.P === 0 && past) {
+        drop(l, g.seq); // a sequence name reused from the start: the old state is void
+        free = l.budget.kvBudgetBytes - resident + admitted.reduce((n, a) => n - a.grow, 0);
+        past = null;
+      }
+      if (past && (past.length !== g.P || past.batch !== g.B)) {
+        refuse(fail('bad_request', `${name}: sequence has ${past.batch}×${past.length}, the step says ${g.B}×${g.P}`));
+        continue;
+      }
+      let grow = 0;
+      if (!past || past.capacity < g.P + T) {
+        const after = layers.cacheBytes(g.B, layers.capacityFor(g.P + T, g.capacity));
+        grow = after - (past ? bytesOf(l, past) : 0);
+        if (grow > free) {
+          refuse(overloaded(l, after));
+          continue;
+        }
+      }
+      free -= grow;
+      admitted.push({ index, past, grow });
+    }
+    for (const r of refused) drop(l, groups[r.group]!.seq);
+    const extra = refused.length > 0 ? { refused } : {};
+    if (admitted.length === 0) return ok({ kind: 'state', hidden: new Float32Array(0), attn: null, ...extra });
+
+    // Only the admitted groups' rows go in (all of them unless some were refused).
+    const spans = admitted.map(({ index }) => {
+      const from = groups.slice(0, index).reduce((n, g) => n + g.B, 0);
+      return [from, from + groups[index]!.B] as const;
+    });
+    const kept = spans.reduce((n, [from, to]) => n + to - from, 0);
+    const pick = (a: Float32Array): Float32Array => {
+      if (refused.length === 0) return a;
+      const per = T * E;
+      const out = new Float32Array(kept * per);
+      let o = 0;
+      for (const [from, to] of spans) {
+        out.set(a.subarray(from * per, to * per), o);
+        o += (to - from) * per;
+      }
+      return out;
+    };
+    const caches = admitted.map(({ index, past, grow }) => {
+      const g = groups[index]!;
+      resident += grow;
+      const cache = layers.reserve(past, g.B, g.P + T, g.capacity);
+      seqs.set(g.seq, cache);
+      return { cache, P: g.P };
+    });
+    count(admitted.length, kept);
+    let state: { hidden: Float32Array; attn: Float32Array | null };
+    if (req.ids) {
+      const pasts = caches.flatMap((c) => Array<number>(c.cache.batch).fill(c.P));
+      const ids = spans.flatMap(([from, to]) => req.ids!.slice(from, to));
+      state = { hidden: l.ends!.embed(ids, pasts), attn: null };
+    } else {
+      state = { hidden: pick(req.hidden!), attn: req.attn ? pick(req.attn) : null };
+    }
+    try {
+      const out = await layers.run(state, caches, T);
+      if ('last' in out) {
+        const logits = l.ends && req.positions ? l.ends.head(out.last, kept, T, req.positions) : undefined;
+        return ok({ kind: 'last', last: compact(out.last), ...(logits ? { logits } : {}), ...extra });
+      }
+      return ok({ kind: 'state', hidden: compact(out.hidden), attn: out.attn && compact(out.attn), ...extra });
+    } catch (err) {
+      for (const { index } of admitted) drop(l, groups[index]!.seq);
+      throw err;
+    }
+  }
+
+  function count(groups: number, rows: number): void {
+    steps.calls++;
+    steps.groups += groups;
+    steps.rows += rows;
+    steps.maxRows = Math.max(steps.maxRows, rows);
+  }
+
   return {
     config,
     load: () => withLoaded((l) => ok(info(l))),
@@ -219,60 +341,7 @@ export function createStageRuntime(
     },
     step(req) {
       applyOps(req.ops);
-      return withLoaded((l) =>
-        mutex.run(async (): Promise<StageAnswer<StageStepResult>> => {
-          const { B, T, P } = req;
-          const E = l.manifest.config.n_embd;
-          if (!(B > 0 && T > 0 && P >= 0 && P + T <= l.manifest.config.n_positions))
-            return fail('bad_request', `${name}: bad shape B=${B} T=${T} P=${P}`);
-          let state: { hidden: Float32Array; attn: Float32Array | null };
-          if (req.ids) {
-            if (!l.ends) return fail('bad_request', `${name} does not hold the embedding`);
-            state = { hidden: l.ends.embed(req.ids, P), attn: null };
-          } else {
-            if (!req.hidden || req.hidden.length !== B * T * E) return fail('bad_request', `${name}: hidden must be [${B}, ${T}, ${E}]`);
-            state = { hidden: req.hidden, attn: req.attn ?? null };
-          }
-          if (!l.layers) return ok({ kind: 'state', hidden: compact(state.hidden), attn: null });
-
-          const layers = l.layers;
-          sweep(l);
-          touched.set(req.seq, Date.now());
-          const gone = failed.get(req.seq);
-          if (gone) {
-            failed.delete(req.seq);
-            return gone;
-          }
-          let past = seqs.get(req.seq) ?? null;
-          if (P > 0 && !past) return fail('unknown_sequence', `${name} does not hold this sequence (the stage restarted?)`);
-          if (P === 0 && past) {
-            drop(l, req.seq); // a sequence name reused from the start: the old state is void
-            past = null;
-          }
-          if (past && (past.length !== P || past.batch !== B))
-            return fail('bad_request', `${name}: sequence has ${past.batch}×${past.length}, the step says ${B}×${P}`);
-          const need = P + T;
-          if (!past || past.capacity < need) {
-            const before = past ? bytesOf(l, past) : 0;
-            const after = layers.cacheBytes(B, layers.capacityFor(need, req.capacity));
-            if (resident - before + after > l.budget.kvBudgetBytes) return overloaded(l, after);
-            resident += after - before;
-          }
-          const cache = layers.reserve(past, B, need, req.capacity);
-          seqs.set(req.seq, cache);
-          try {
-            const out = await layers.run(state, [{ cache, P }], T);
-            if ('last' in out) {
-              const logits = l.ends && req.positions ? l.ends.head(out.last, B, T, req.positions) : undefined;
-              return ok({ kind: 'last', last: compact(out.last), ...(logits ? { logits } : {}) });
-            }
-            return ok({ kind: 'state', hidden: compact(out.hidden), attn: out.attn && compact(out.attn) });
-          } catch (err) {
-            drop(l, req.seq);
-            throw err;
-          }
-        }),
-      );
+      return withLoaded((l) => mutex.run(() => runStep(l, req)));
     },
     head(req) {
       applyOps(req.ops);

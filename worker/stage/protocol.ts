@@ -5,8 +5,11 @@
  * way in, ln_f'd hidden → logits on the way out).
  *
  * Per forward step the gateway (worker/model/staged-lm.ts) calls the layer stages in order, passing the
- * next segment's input ([rows, n_embd] twice), then the ends stage's `head`. Every answer is a value, never
- * a thrown error: codes survive the RPC boundary, messages are safe to show.
+ * next segment's input ([rows, n_embd] twice), then the ends stage's `head`. A step carries the groups of
+ * every request the gateway's scheduler merged into it (one RPC per stage per step, whatever the number of
+ * requests); admission is per group, and a group a stage cannot run is answered in `refused` while the
+ * others run. Every answer is a value, never a thrown error: codes survive the RPC boundary, messages are
+ * safe to show.
  *
  * Sequences are named by the gateway (`seq`: a cache handle). `ops` carry the contract's synchronous
  * selectRows / release calls: the gateway queues them per stage and ships them with its next call to that
@@ -15,26 +18,49 @@
 
 export type StageOp = { op: 'select'; from: string; to: string; rows: number[] } | { op: 'release'; seq: string };
 
-export interface StageStepRequest {
-  ops: StageOp[];
+/** One sequence's rows in a step: its name, rows, positions already cached, expected final length. */
+export interface StageGroup {
   seq: string;
-  /** Rows, new positions, positions already cached. */
   B: number;
-  T: number;
   P: number;
   /** Expected final length of the sequence (prompt + new tokens): the cache is reserved once, and admitted against the budget. */
   capacity?: number;
-  /** Token ids [B][T]: only to the stage that embeds (ends + layer 0). */
+}
+
+/**
+ * One step of one or more sequences (continuous batching: the gateway's scheduler merges the decode steps
+ * of concurrent requests). Every group feeds the same T new positions; the rows of all groups, in group
+ * order (ΣB rows), go through the part's layers as one batch, attention runs per group over its own cache.
+ */
+export interface StageStepRequest {
+  ops: StageOp[];
+  groups: StageGroup[];
+  /** New positions of every row. */
+  T: number;
+  /** Token ids [ΣB][T]: only to the stage that embeds (ends + layer 0). */
   ids?: number[][];
-  /** The part's input (manifest.ts: the next segment's hidden_in / attn_in), [B, T, n_embd]. */
+  /** The part's input (manifest.ts: the next segment's hidden_in / attn_in), [ΣB, T, n_embd]. */
   hidden?: Float32Array;
   attn?: Float32Array | null;
   /** Logits positions per row when this stage also runs the head (the ends stage holding the last layer). */
   positions?: number;
 }
 
-export type StageStepResult =
-  { kind: 'state'; hidden: Float32Array; attn: Float32Array | null } | { kind: 'last'; last: Float32Array; logits?: Float32Array };
+/** A group this stage did not run (admission refused it, or it does not hold its sequence); the others ran. */
+export interface StageRefusal {
+  /** Index into the request's `groups`. */
+  group: number;
+  failure: StageFailure;
+}
+
+/**
+ * The rows of the groups that ran, in group order (a refused group's rows are left out): the next part's
+ * input, or `last` (after ln_f) with logits when this stage also ran the head. A refused group is dropped on
+ * this stage; the gateway drops it from the rest of the step and releases it everywhere.
+ */
+export type StageStepResult = (
+  { kind: 'state'; hidden: Float32Array; attn: Float32Array | null } | { kind: 'last'; last: Float32Array; logits?: Float32Array }
+) & { refused?: StageRefusal[] };
 
 export interface StageHeadRequest {
   ops: StageOp[];
@@ -56,6 +82,8 @@ export interface StageInfo {
   /** KV bytes resident now, and how many sequences (cache handles) hold them. */
   residentBytes: number;
   sequences: number;
+  /** Step calls that ran this part so far, with their rows and groups in all (rows / steps: the mean batch). */
+  steps: { calls: number; rows: number; groups: number; maxRows: number };
   /** WASM memories: ORT's heap and our kernels' memory (bytes; they never shrink). */
   wasm: { ort: number; kernels: number };
 }
