@@ -197,9 +197,8 @@ describe('a staged model in workerd: gateway + 3 stage isolates', () => {
     }
   });
 
-  // Fails today, as it should not: StepScheduler fails every request of a step when forwardBatch throws, and
-  // does not call forwardBatchSettled yet (the proposed scheduler change makes it pass; drop `.fails` then).
-  it.fails('a stage refusing one request of a shared decode step fails that request alone; the streams beside it go on', async () => {
+  // StepScheduler settles a staged step request by request (forwardBatchSettled): a refusal is that request's alone.
+  it('a stage refusing one request of a shared decode step fails that request alone; the streams beside it go on', async () => {
     // Three streams are decoding when an n = 8 request comes in: its prefill runs alone, then its first decode
     // step (8 rows) joins theirs (one call per stage), and stage 2 refuses the 8-row tile (over its KV budget).
     const ok = (seed: number) => ({ model: FP32_ID, prompt: 'It was', max_tokens: 48, seed, stream: true });

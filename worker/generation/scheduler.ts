@@ -31,8 +31,9 @@
  *
  * A row's result does not depend on the other rows in its step (BatchedCausalLM's contract), so a seeded
  * request gives the same tokens alone or batched. A failure of a shared step fails every request in it (it
- * is the model's failure, not one request's); requests are validated before they are queued, so one bad
- * request never reaches a shared step.
+ * is the model's failure, not one request's), except where the model settles requests one by one
+ * (forwardBatchSettled: a stage that refuses one sequence for lack of room); requests are validated before
+ * they are queued, so one bad request never reaches a shared step.
  */
 import { CapacityError } from './errors.ts';
 import type { BatchedCausalLM, CausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from './types.ts';
@@ -243,9 +244,13 @@ export class StepScheduler implements CausalLM {
     this.counters.rows += rows;
     this.counters.maxRows = Math.max(this.counters.maxRows, rows);
     const t0 = this.opts.now();
-    let results: ForwardResult[];
+    let results: PromiseSettledResult<ForwardResult>[];
     try {
-      results = await this.inner.forwardBatch(jobs.map((j) => j.req));
+      // A model that can refuse one request of a step (a stage at capacity) settles each request alone.
+      const reqs = jobs.map((j) => j.req);
+      results = this.inner.forwardBatchSettled
+        ? await this.inner.forwardBatchSettled(reqs)
+        : (await this.inner.forwardBatch(reqs)).map((value) => ({ status: 'fulfilled' as const, value }));
     } catch (err) {
       for (const j of jobs) {
         j.outcome = { ok: false, error: err };
@@ -256,9 +261,14 @@ export class StepScheduler implements CausalLM {
     const elapsed = this.opts.now() - t0;
     for (const [i, j] of jobs.entries()) {
       const r = results[i]!;
-      this.track(r.cache, j.lineage, true);
+      if (r.status === 'rejected') {
+        j.outcome = { ok: false, error: r.reason };
+        this.drop(j.lineage);
+        continue;
+      }
+      this.track(r.value.cache, j.lineage, true);
       // Each request is charged its rows' share of the step (a frozen clock reads 0: the meter then charges its estimate).
-      j.outcome = { ok: true, result: { ...r, costMs: (elapsed * j.rows) / rows } };
+      j.outcome = { ok: true, result: { ...r.value, costMs: (elapsed * j.rows) / rows } };
     }
   }
 }
