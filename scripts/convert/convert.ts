@@ -107,7 +107,13 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     const t0 = Date.now();
     let host: Manifest['host'];
     if (attention === 'host') {
-      const built = await buildHostStage(blobs, { ck, quant, block, headChunks, ...(activations ? { activations } : {}) }, o.shardMb ?? 16, log, t0);
+      const built = await buildHostStage(
+        blobs,
+        { ck, quant, block, headChunks, ...(activations ? { activations } : {}) },
+        o.shardMb ?? 16,
+        log,
+        t0,
+      );
       stages.push(built.stage);
       host = built.host;
     }

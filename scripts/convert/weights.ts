@@ -31,7 +31,8 @@ export interface WeightContext {
 
 export type ActivationScales = 'row' | 'tensor';
 
-export const bytesOf = (a: Float32Array | Int8Array | Uint8Array | Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+export const bytesOf = (a: Float32Array | Int8Array | Uint8Array | Int32Array): Uint8Array =>
+  new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 export async function read(ctx: WeightContext, name: string, rowStart?: number, rowCount?: number): Promise<Float32Array> {
   try {

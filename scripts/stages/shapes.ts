@@ -2,8 +2,8 @@
  * The manifest a host-attention int8 (or fp32) conversion of a GPT-2 shape would have, with blob sizes
  * computed from the shapes instead of converted: lets `npm run stages -- --preset gpt2-xl` plan a model
  * before anyone downloads or converts it. Sizes follow the converter (scripts/convert/host-graph.ts,
- * weights.ts): per layer the four linears (3E² + E² + 4E² + 4E² weights, int8 with per-column fp32 scales),
- * fp32 biases and LayerNorms; host wte int8 [V, E] + scale [V] (or fp32), wpe fp32 [P, E]. A test checks
+ * weights.ts): per layer the four linears (3E² + E² + 4E² + 4E² weights, int8 with per-column fp32 scales
+ * and, for per-row activations, int32 column sums), fp32 biases and LayerNorms; host wte int8 [V, E] + scale [V] (or fp32), wpe fp32 [P, E]. A test checks
  * them against a real conversion.
  */
 import type { Manifest } from '../../worker/model/manifest.ts';
@@ -13,7 +13,7 @@ const GRAPH_BYTES = 12_000; // a segment's ONNX graph without its weights
 
 export function segmentBytes(d: Gpt2Dims, j: number, quant: 'int8' | 'fp32'): number {
   const E = d.n_embd;
-  const w = (k: number, n: number) => (quant === 'int8' ? k * n + 4 * n : 4 * k * n) + 4 * n; // weight (+ scales) + bias
+  const w = (k: number, n: number) => (quant === 'int8' ? k * n + 4 * n + 4 * n : 4 * k * n) + 4 * n; // weight (+ scales, column sums) + bias
   let bytes = 0;
   if (j > 0) bytes += w(E, E) + 4 * 2 * E + w(E, 4 * E) + w(4 * E, E); // c_proj, ln_2, c_fc, mlp.c_proj of layer j-1
   if (j < d.n_layer)
@@ -63,7 +63,7 @@ export function estimatedManifest(d: Gpt2Dims, id: string, quant: 'int8' | 'fp32
       eos_token_id: V - 1,
       parameters: 1,
     },
-    quantization: { method: quant },
+    quantization: quant === 'int8' ? { method: quant, activations: 'row' } : { method: quant },
     kv_dtype: 'float32',
     layout: 'host-attention',
     host,
