@@ -12,7 +12,7 @@ import type * as ortTypes from 'onnxruntime-web';
 import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { HostEnds, HostLayers, type CacheGroup, type HostWeights, type LayerCache } from './host-parts.ts';
-import { checkForward, lmConfig, ownCache } from './lm-contract.ts';
+import { checkBatch, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest } from './manifest.ts';
 import { Mutex } from './mutex.ts';
 import type { OrtRuntime } from './ort.ts';
@@ -50,13 +50,7 @@ export class HostCausalLM implements BatchedCausalLM {
    */
   async forwardBatch(reqs: readonly ForwardRequest[]): Promise<ForwardResult[]> {
     if (reqs.length === 0) return [];
-    const checked = reqs.map((req) => checkForward(req, this.config, HostKVCache));
-    const T = checked[0]!.seq;
-    const logitsFor = reqs[0]!.logitsFor;
-    if (checked.some((c) => c.seq !== T)) throw new RangeError('every request of a batch must feed the same number of positions');
-    if (reqs.some((r) => r.logitsFor !== logitsFor)) throw new RangeError('every request of a batch must ask for the same logits');
-    if (new Set(checked.flatMap((c) => (c.past ? [c.past] : []))).size !== checked.filter((c) => c.past).length)
-      throw new RangeError('a cache appears twice in one batch');
+    const { checked, T, logitsFor } = checkBatch(reqs, this.config, HostKVCache);
     const positions = logitsFor === 'all' ? T : 1;
     const { vocabSize: V, nEmbd: E } = this.config;
 

@@ -55,3 +55,22 @@ export function checkForward<C extends OwnedCache>(
   }
   return { batch, seq, past, pastLength };
 }
+
+/**
+ * checkForward for every request of a batched step (BatchedCausalLM.forwardBatch), plus what a shared step
+ * needs: the same number of new positions and the same logits for all, and no cache twice.
+ */
+export function checkBatch<C extends OwnedCache>(
+  reqs: readonly ForwardRequest[],
+  config: LMConfig,
+  Own: abstract new (...args: never[]) => C,
+): { checked: ReturnType<typeof checkForward<C>>[]; T: number; logitsFor: ForwardRequest['logitsFor'] } {
+  const checked = reqs.map((req) => checkForward(req, config, Own));
+  const T = checked[0]!.seq;
+  const logitsFor = reqs[0]!.logitsFor;
+  if (checked.some((c) => c.seq !== T)) throw new RangeError('every request of a batch must feed the same number of positions');
+  if (reqs.some((r) => r.logitsFor !== logitsFor)) throw new RangeError('every request of a batch must ask for the same logits');
+  if (new Set(checked.flatMap((c) => (c.past ? [c.past] : []))).size !== checked.filter((c) => c.past).length)
+    throw new RangeError('a cache appears twice in one batch');
+  return { checked, T, logitsFor };
+}

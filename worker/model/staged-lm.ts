@@ -29,7 +29,7 @@ import type {
 } from '../stage/protocol.ts';
 import { blockCapacity } from './host-parts.ts';
 import { fetchBlobs, fetchManifest, type LoaderOptions } from './loader.ts';
-import { checkForward, lmConfig, ownCache } from './lm-contract.ts';
+import { checkBatch, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest } from './manifest.ts';
 import { createTokenizer } from './tokenizer.ts';
 import { ModelLoadError, type BlobSource, type LoadedModel, type ModelLoadErrorCode } from './types.ts';
@@ -126,13 +126,7 @@ export class StagedCausalLM implements BatchedCausalLM {
    */
   async forwardBatchSettled(reqs: readonly ForwardRequest[]): Promise<PromiseSettledResult<ForwardResult>[]> {
     if (reqs.length === 0) return [];
-    const checked = reqs.map((req) => checkForward(req, this.config, StagedCache));
-    const T = checked[0]!.seq;
-    const logitsFor = reqs[0]!.logitsFor;
-    if (checked.some((c) => c.seq !== T)) throw new RangeError('every request of a batch must feed the same number of positions');
-    if (reqs.some((r) => r.logitsFor !== logitsFor)) throw new RangeError('every request of a batch must ask for the same logits');
-    if (new Set(checked.flatMap((c) => (c.past ? [c.past] : []))).size !== checked.filter((c) => c.past).length)
-      throw new RangeError('a cache appears twice in one batch');
+    const { checked, T, logitsFor } = checkBatch(reqs, this.config, StagedCache);
     const { vocabSize: V, nEmbd: E } = this.config;
     const positions = logitsFor === 'all' ? T : 1;
     this.steps++;
