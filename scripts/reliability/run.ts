@@ -325,6 +325,12 @@ async function main(): Promise<void> {
   }
   if (failures.length > 0) {
     console.error(`reliability: ${failures.length} failure(s):\n  ${failures.join('\n  ')}\n(wrangler log: ${logFile})`);
+    // CI keeps only the output: the log's errors go with it.
+    const errors = tail(logFile, 100_000)
+      .split('\n')
+      .filter((l) => /error|exception|\b5\d\d\b/i.test(l))
+      .slice(-30);
+    if (errors.length > 0) console.error(`wrangler log, lines naming errors (last ${errors.length}):\n  ${errors.join('\n  ')}`);
     process.exitCode = 1;
   }
 
