@@ -14,6 +14,9 @@
  *   --streams a,b,…   concurrent streams (1,2,4,8,16)
  *   --tokens N        new tokens per stream (48)
  *   --rounds N        repetitions of each cell; the median cell is reported (3)
+ *   --kv-budget ID=MB the KV_BUDGET_MB of one model's servers (repeatable). Without it the Worker's own
+ *                     budget applies: what 128 MB leaves after the model, planned conservatively; for
+ *                     distilgpt2 that is 16.1 MiB, seven 64-position sequences, so 8 streams need it raised
  *   --md FILE         rewrite the batching section of FILE (BENCHMARKS.md) between its markers
  * Raw results: bench-results/batching-<timestamp>.json, with the machine's load before and after.
  * Run it alone: with 2 cores, anything else running halves what it measures (conditions.ts).
@@ -40,12 +43,20 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '48' },
     rounds: { type: 'string', default: '3' },
     md: { type: 'string' },
+    'kv-budget': { type: 'string', multiple: true },
   },
 });
 const configs = (values.config ?? ['bundled-int8-s1', 'distilgpt2-int8-s1']).map(parseConfig);
 const streamCounts = values.streams!.split(',').map(Number);
 const TOKENS = Number(values.tokens);
 const ROUNDS = Number(values.rounds);
+const kvBudget = new Map(
+  (values['kv-budget'] ?? []).map((spec) => {
+    const m = spec.match(/^([\w.-]+)=(\d+(?:\.\d+)?)$/);
+    if (!m) throw new Error(`bad --kv-budget "${spec}": expected <model id>=<MB>`);
+    return [m[1]!, m[2]!] as const;
+  }),
+);
 
 interface Cell {
   mode: Mode;
@@ -136,7 +147,7 @@ function table(id: string, cells: Cell[]): string {
     );
   });
   return [
-    `**${id}** (${TOKENS} new tokens per stream, median of ${ROUNDS} rounds)`,
+    `**${id}** (${TOKENS} new tokens per stream, median of ${ROUNDS} rounds${kvBudget.has(id) ? `; KV_BUDGET_MB=${kvBudget.get(id)}` : ''})`,
     '',
     '| streams | tokens/s batched (vs 1 stream) | tokens/s one per step | batched / one per step | ms/token per stream, batched | one per step | first token ms, batched | one per step | CPU-ms/token, batched | one per step |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -167,12 +178,17 @@ async function main(): Promise<void> {
     for (const mode of Object.keys(MODES) as Mode[]) {
       servers[mode] = await startDevServer(ROOT, persistTo, path.join(ROOT, '.tmp', 'bench', `batching-${mode}.log`), undefined, {
         entry: 'worker/index.ts',
-        vars: { MODEL_IDS: id, DEFAULT_MODEL: id, MAX_BATCH_ROWS: MODES[mode] },
+        vars: {
+          MODEL_IDS: id,
+          DEFAULT_MODEL: id,
+          MAX_BATCH_ROWS: MODES[mode],
+          ...(kvBudget.has(id) ? { KV_BUDGET_MB: kvBudget.get(id)! } : {}),
+        },
       });
     }
     try {
       // Load, then warm up (ORT's .wasm is tiered up by V8 only after it has run a while).
-      for (const mode of Object.keys(MODES) as Mode[]) for (const n of [1, 16]) await cell(servers[mode], mode, n);
+      for (const mode of Object.keys(MODES) as Mode[]) for (const n of [1, Math.max(...streamCounts)]) await cell(servers[mode], mode, n);
       const cells: Cell[] = [];
       for (const n of streamCounts) {
         const runs: Record<Mode, Cell[]> = { batched: [], baseline: [] };

@@ -31,8 +31,6 @@ interface Snapshot {
   load1: number;
   /** Jiffies all CPUs spent busy (user + nice + system + irq + softirq + steal). */
   busy: number | null;
-  /** Jiffies this process tree spent (live descendants plus the reaped ones counted in our cutime/cstime). */
-  ours: number | null;
 }
 
 function readProc(file: string): string | null {
@@ -50,16 +48,17 @@ function busyJiffies(): number | null {
   return user! + nice! + system! + irq! + softirq! + (steal ?? 0);
 }
 
-/** [pid, ppid, utime + stime, cutime + cstime] of a /proc/<pid>/stat line (the name may hold spaces). */
-function procStat(pid: string): [number, number, number, number] | null {
+/** [pid, ppid, utime + stime] of a /proc/<pid>/stat line (the name may hold spaces). */
+function procStat(pid: string): [number, number, number] | null {
   const s = readProc(`/proc/${pid}/stat`);
   if (!s) return null;
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
-  return [Number(pid), Number(f[1]), Number(f[11]) + Number(f[12]), Number(f[13]) + Number(f[14])];
+  // After the name: state(0) ppid(1) … utime(11) stime(12)
+  return [Number(pid), Number(f[1]), Number(f[11]) + Number(f[12])];
 }
 
-function treeJiffies(root: number): number | null {
+/** utime + stime of `root` and of every live descendant, by pid. */
+function treeJiffies(root: number): Map<number, number> | null {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -70,18 +69,52 @@ function treeJiffies(root: number): number | null {
   const children = new Map<number, number[]>();
   for (const [pid, ppid] of stats) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
   const byPid = new Map(stats.map((s) => [s[0], s]));
-  let total = byPid.get(root)?.[3] ?? 0; // children we already reaped
+  const out = new Map<number, number>();
   const stack = [root];
   while (stack.length) {
     const pid = stack.pop()!;
-    total += byPid.get(pid)?.[2] ?? 0;
+    const st = byPid.get(pid);
+    if (st) out.set(pid, st[2]);
     stack.push(...(children.get(pid) ?? []));
   }
-  return total;
+  return out;
+}
+
+/**
+ * The CPU our process tree used since it was created, sampled every second: each process's last reading
+ * minus its first (0 for one born meanwhile). Sampling is needed because a server the benchmark stops is
+ * often killed with its children unreaped (wrangler → workerd), so their time never reaches our cutime
+ * and would otherwise be counted as "other processes". A process that ends loses at most its last second.
+ */
+function treeMeter(): { ours(): number | null; stop(): void } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let ok = true;
+  const sample = (initial: boolean) => {
+    const t = treeJiffies(process.pid);
+    if (!t) return void (ok = false);
+    for (const [pid, j] of t) {
+      if (!first.has(pid)) first.set(pid, initial ? j : 0);
+      last.set(pid, j);
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), 1000);
+  timer.unref();
+  return {
+    ours() {
+      sample(false);
+      if (!ok) return null;
+      let total = 0;
+      for (const [pid, j] of last) total += j - first.get(pid)!;
+      return total;
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 function snapshot(): Snapshot {
-  return { at: performance.now(), load1: loadavg()[0]!, busy: busyJiffies(), ours: treeJiffies(process.pid) };
+  return { at: performance.now(), load1: loadavg()[0]!, busy: busyJiffies() };
 }
 
 /** The reasons a run with this load before it and this much CPU taken by others is not quiet (none: quiet). */
@@ -97,15 +130,18 @@ export function whyNotQuiet(load1Before: number, othersCores: number | null, cor
 /** Start watching; `end()` says how quiet the machine was in between. */
 export function watchConditions(): { end(): Conditions } {
   const start = snapshot();
+  const meter = treeMeter();
   return {
     end() {
       const stop = snapshot();
+      const ours = meter.ours();
+      meter.stop();
       const seconds = (stop.at - start.at) / 1000;
       const hz = 100; // USER_HZ: /proc reports jiffies of 1/100 s on Linux
       const othersCores =
-        start.busy === null || stop.busy === null || start.ours === null || stop.ours === null || seconds <= 0
+        start.busy === null || stop.busy === null || ours === null || seconds <= 0
           ? null
-          : Math.max(0, stop.busy - start.busy - (stop.ours - start.ours)) / hz / seconds;
+          : Math.max(0, stop.busy - start.busy - ours) / hz / seconds;
       const notQuiet = whyNotQuiet(start.load1, othersCores);
       return { load1: [start.load1, stop.load1], othersCores, seconds, quiet: notQuiet.length === 0, notQuiet };
     },
