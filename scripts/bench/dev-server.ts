@@ -64,7 +64,7 @@ export interface DevServer {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Processes of a group whose command name is `name` (from /proc/<pid>/stat: pid (comm) state ppid pgrp). */
-function groupPids(pgid: number, name: string): number[] {
+export function groupPids(pgid: number, name: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { groupPids } from '../bench/dev-server.ts';
 import { freePort } from '../lib/free-port.ts';
 import { checkDir, listDir, pushFiles } from '../lib/r2-seed.ts';
 import { withLocalBucket } from '../lib/r2-local.ts';
@@ -21,6 +22,8 @@ export interface DevServer {
   logFile: string;
   /** Whether the wrangler process group is still running. */
   alive(): boolean;
+  /** CPU ms the group's workerd processes have used (utime + stime, 10 ms jiffies): the Worker's own CPU. */
+  workerdCpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -118,5 +121,15 @@ export async function startDevServer(opts: { modelId: string; vars?: Record<stri
     }
     await sleep(500);
   }
-  return { url, modelId: opts.modelId, logFile: opts.logFile, alive: () => exited === undefined, stop };
+  const workerdCpuMs = () =>
+    groupPids(pgid, 'workerd').reduce((sum, pid) => {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+        return sum + (Number(rest[11]) + Number(rest[12])) * 10;
+      } catch {
+        return sum; // the process ended while we looked
+      }
+    }, 0);
+  return { url, modelId: opts.modelId, logFile: opts.logFile, alive: () => exited === undefined, workerdCpuMs, stop };
 }
