@@ -153,20 +153,29 @@ async function main(): Promise<void> {
       ['bad parameter', () => post('/generate', { inputs: 'Hi', parameters: { temperature: -1 } }), 422],
     ];
     const REFUSALS = SHORT ? 10 : 40;
-    await new Promise((res) => setTimeout(res, 1_000)); // the warm-up's tail (GC, waitUntil) off the meter
-    for (const [kind, ask, want] of refusals) {
-      const cpu0 = dev.workerdCpuMs();
-      for (let i = 0; i < REFUSALS; i++) {
-        const r = await ask();
-        tally(`refusal: ${kind}`, r);
-        if (r.status !== want) fail(`refusal: ${kind} → ${r.status}, want ${want}: ${r.body.slice(0, 120)}`);
+    // Two passes; each kind's lower figure counts. A one-off cost landing in a window (the warm-up's tail:
+    // a major GC after the model load, waitUntil work) once made the first kind measured read 60–70 ms
+    // against 10–15 ms on its own.
+    const perKind = new Map<string, number>();
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [kind, ask, want] of refusals) {
+        const cpu0 = dev.workerdCpuMs();
+        for (let i = 0; i < REFUSALS; i++) {
+          const r = await ask();
+          tally(`refusal: ${kind}`, r);
+          if (r.status !== want) fail(`refusal: ${kind} → ${r.status}, want ${want}: ${r.body.slice(0, 120)}`);
+        }
+        const perRequest = (dev.workerdCpuMs() - cpu0) / REFUSALS;
+        perKind.set(kind, Math.min(perKind.get(kind) ?? Infinity, perRequest));
       }
-      // A figure, not a pass/fail: under `wrangler dev` the workerd process also runs miniflare's proxy
-      // and receives the bytes, which a deployed Worker is not billed for.
-      const perRequest = (dev.workerdCpuMs() - cpu0) / REFUSALS;
-      console.log(`[reliability] refusal CPU: ${kind}: ${perRequest.toFixed(1)} ms per request (workerd process)`);
-      if (perRequest > stats.refusalCpuMs) [stats.refusalCpuMs, stats.refusalCpuKind] = [perRequest, kind];
     }
+    // A figure, not a pass/fail: under `wrangler dev` the workerd process also runs the dev proxy worker,
+    // which relays every byte of the body, and receives the bytes; a deployed Worker is billed for neither.
+    for (const [kind, ms] of perKind) {
+      console.log(`[reliability] refusal CPU: ${kind}: ${ms.toFixed(1)} ms per request (workerd process)`);
+      if (ms > stats.refusalCpuMs) [stats.refusalCpuMs, stats.refusalCpuKind] = [ms, kind];
+    }
+    console.log(`[reliability] the costliest refusal: ${stats.refusalCpuKind} (refusal_cpu_ms in the summary)`);
 
     // hostile
     const g = new Gen(SEED);
