@@ -27,7 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createParser } from 'eventsource-parser';
 import { loudWarning, watchConditions, type Conditions } from './conditions.ts';
-import { startDevServer, type DevServer } from './dev-server.ts';
+import { cpuMs, startDevServer, type DevServer } from './dev-server.ts';
 import { configId, parseConfig, prepare } from './models.ts';
 import { benchState, seedBench } from './seed.ts';
 
@@ -74,18 +74,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** CPU ms a process has used (utime + stime; jiffies of 10 ms). */
-function cpuMs(pid: number | null): number | null {
-  if (!pid) return null;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) * 10;
-  } catch {
-    return null;
-  }
-}
-
 /** One stream: the arrival time of each token event (ms since `t0`). */
 async function stream(url: string, i: number, t0: number): Promise<number[]> {
   const res = await fetch(`${url}/generate_stream`, {
@@ -114,11 +102,11 @@ async function stream(url: string, i: number, t0: number): Promise<number[]> {
 
 async function cell(server: DevServer, mode: Mode, n: number): Promise<Cell> {
   const pid = server.workerdPid();
-  const cpu0 = cpuMs(pid);
+  const cpu0 = pid ? cpuMs(pid) : null;
   const t0 = performance.now();
   const all = await Promise.all(Array.from({ length: n }, (_, i) => stream(server.url, i, t0)));
   const wallMs = Math.max(...all.map((t) => t.at(-1) ?? 0));
-  const cpu1 = cpuMs(pid);
+  const cpu1 = pid ? cpuMs(pid) : null;
   const tokens = all.reduce((s, t) => s + t.length, 0);
   const gaps = all.filter((t) => t.length > 1).map((t) => (t.at(-1)! - t[0]!) / (t.length - 1));
   return {

@@ -63,6 +63,17 @@ export interface DevServer {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** CPU ms a process has used (utime + stime from /proc/<pid>/stat; jiffies of 10 ms); null once it has ended. */
+export function cpuMs(pid: number): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
 /** Processes of a group whose command name is `name` (from /proc/<pid>/stat: pid (comm) state ppid pgrp). */
 export function groupPids(pgid: number, name: string): number[] {
   const pids: number[] = [];

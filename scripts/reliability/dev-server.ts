@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { groupPids } from '../bench/dev-server.ts';
+import { cpuMs, groupPids } from '../bench/dev-server.ts';
 import { freePort } from '../lib/free-port.ts';
 import { checkDir, listDir, pushFiles } from '../lib/r2-seed.ts';
 import { withLocalBucket } from '../lib/r2-local.ts';
@@ -121,15 +121,6 @@ export async function startDevServer(opts: { modelId: string; vars?: Record<stri
     }
     await sleep(500);
   }
-  const workerdCpuMs = () =>
-    groupPids(pgid, 'workerd').reduce((sum, pid) => {
-      try {
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-        return sum + (Number(rest[11]) + Number(rest[12])) * 10;
-      } catch {
-        return sum; // the process ended while we looked
-      }
-    }, 0);
+  const workerdCpuMs = () => groupPids(pgid, 'workerd').reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0);
   return { url, modelId: opts.modelId, logFile: opts.logFile, alive: () => exited === undefined, workerdCpuMs, stop };
 }
