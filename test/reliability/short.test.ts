@@ -33,7 +33,8 @@ it('holds under abuse and load (short profile)', async () => {
   console.log(line);
   const fig = Object.fromEntries([...line!.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
   // On a miss, the script's list of failures (each with its status and body) is the message.
-  const why = out.slice(out.indexOf('reliability: ') >= 0 ? out.indexOf('reliability: ') : -4000).slice(0, 6000);
+  const at = out.indexOf('reliability: ');
+  const why = (at >= 0 ? out.slice(at) : out.slice(-4000)).slice(0, 6000);
   expect(Number(fig['requests']), why).toBeGreaterThanOrEqual(1_000);
   expect(fig['5xx_ours'], why).toBe('0');
   expect(fig['hangs'], why).toBe('0');
