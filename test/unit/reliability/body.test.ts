@@ -69,4 +69,55 @@ describe('refused bodies are drained, not left unread', () => {
     expect(seen.cancelled).toBe(true);
     expect(seen.pulled).toBeLessThanOrEqual((256 << 10) + (1 << 16) * 2);
   });
+
+  it('a byte stream is read with 1 MiB BYOB reads, not chunk by chunk (workerd: 4 KiB chunks, 90 ms of CPU per 16 MiB)', async () => {
+    const total = 16 << 20;
+    let pulled = 0;
+    let pulls = 0;
+    const stream = new ReadableStream({
+      type: 'bytes',
+      pull(c) {
+        pulls++;
+        if (pulled >= total) {
+          c.close();
+          return c.byobRequest?.respond(0); // a pending BYOB read is answered with 0 bytes at the end
+        }
+        const view = c.byobRequest!.view!;
+        const n = Math.min(view.byteLength, total - pulled);
+        new Uint8Array(view.buffer, view.byteOffset, n).fill(0x61);
+        pulled += n;
+        c.byobRequest!.respond(n);
+      },
+    });
+    const { app } = makeApp({ config: testConfig({ maxBodyBytes: 1 << 20 }) });
+    const res = await app.request('/generate', post('/generate', stream));
+    expect(res.status).toBe(413);
+    expect(pulled).toBe(total);
+    expect(pulls).toBeLessThanOrEqual(18);
+  });
+
+  it('a byte-stream body under the cap is read whole and parsed', async () => {
+    const json = new TextEncoder().encode(JSON.stringify({ inputs: 'x'.repeat(3 << 20) }));
+    let off = 0;
+    const stream = new ReadableStream({
+      type: 'bytes',
+      pull(c) {
+        if (off >= json.byteLength) {
+          c.close();
+          return c.byobRequest?.respond(0);
+        }
+        const view = c.byobRequest!.view!;
+        const n = Math.min(view.byteLength, json.byteLength - off, 300_000);
+        new Uint8Array(view.buffer, view.byteOffset, n).set(json.subarray(off, off + n));
+        off += n;
+        c.byobRequest!.respond(n);
+      },
+    });
+    const { app } = makeApp({ config: testConfig({ maxBodyBytes: 4 << 20 }) });
+    const res = await app.request('/tokenize', post('/tokenize', stream));
+    // parsed (not a 400 for bad JSON): refused by /tokenize's own length cap, which reads the field
+    console.log(res.status, await res.text());
+    expect(res.status).not.toBe(400);
+    expect(off).toBe(json.byteLength);
+  });
 });
