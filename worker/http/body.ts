@@ -20,8 +20,13 @@ import { ApiError } from './errors.ts';
 /** Bodies up to this size are drained (read and dropped) when refused; larger ones are cancelled. */
 export const DRAIN_LIMIT_BYTES = 32 << 20;
 
-/** How much one read of a request body asks for. */
-const CHUNK_BYTES = 1 << 20;
+/**
+ * How much one read of a request body asks for: the first read asks for 16 KiB (a typical JSON body is a
+ * few hundred bytes; 64 concurrent requests must not hold 64 MiB of read buffers in a 128 MB isolate),
+ * and each read that fills its buffer doubles the next one, up to 1 MiB.
+ */
+const FIRST_READ_BYTES = 16 << 10;
+const MAX_READ_BYTES = 1 << 20;
 
 interface ChunkReader {
   /** The next chunk, or undefined at the end. A BYOB chunk's memory is reused by the next read: copy what you keep. */
@@ -53,12 +58,14 @@ function chunkReader(body: ReadableStream<Uint8Array>): ChunkReader {
   const reader = byob;
   const fill = (view: Uint8Array) =>
     typeof reader.readAtLeast === 'function' ? reader.readAtLeast(view.byteLength, view) : reader.read(view);
-  let buffer = new ArrayBuffer(CHUNK_BYTES);
+  let buffer = new ArrayBuffer(FIRST_READ_BYTES);
   return {
     read: async () => {
+      const size = buffer.byteLength; // read before the call: the read transfers (detaches) the buffer
       const { done, value } = await fill(new Uint8Array(buffer));
       if (done || !value) return undefined;
-      buffer = value.buffer as ArrayBuffer; // the filled view owns the transferred buffer: hand it to the next read
+      // the filled view owns the transferred buffer: hand it to the next read, or a bigger one after a full read
+      buffer = value.byteLength === size && size < MAX_READ_BYTES ? new ArrayBuffer(size * 2) : (value.buffer as ArrayBuffer);
       return value.byteLength > 0 ? value : undefined;
     },
     cancel: () => reader.cancel(),
