@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing]`
+ * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only]`
  *
  * A staged model in local workerd (miniflare: the gateway + one Worker per stage, as `npm run stages` plans
  * them, scripts/stages/local.ts), measured from outside:
@@ -120,6 +120,8 @@ async function main(): Promise<void> {
       residents: { type: 'string', default: '1,2,4' },
       stages: { type: 'string' },
       'skip-timing': { type: 'boolean', default: false },
+      /** Time the staged model only, not the same weights in one isolate (for models whose one-isolate copy is pointless to load here). */
+      'staged-only': { type: 'boolean', default: false },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
     },
@@ -213,7 +215,7 @@ async function main(): Promise<void> {
 
     if (!v['skip-timing']) {
       const timing: unknown[] = [];
-      for (const model of [referenceId(id), id]) {
+      for (const model of v['staged-only'] ? [id] : [referenceId(id), id]) {
         for (const past of [32, 512]) {
           await stream(mf, model, prompt(past), 2); // warm
           const r = await stream(mf, model, prompt(past), 17);

@@ -56,8 +56,10 @@ function chunkReader(body: ReadableStream<Uint8Array>): ChunkReader {
     };
   }
   const reader = byob;
+  // workerd's extension (absent from the DOM and Node typings the scripts compile this file with)
+  const atLeast = reader as unknown as { readAtLeast?: (min: number, view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>> };
   const fill = (view: Uint8Array) =>
-    typeof reader.readAtLeast === 'function' ? reader.readAtLeast(view.byteLength, view) : reader.read(view);
+    typeof atLeast.readAtLeast === 'function' ? atLeast.readAtLeast(view.byteLength, view) : reader.read(view);
   let buffer = new ArrayBuffer(FIRST_READ_BYTES);
   return {
     read: async () => {
