@@ -1,8 +1,9 @@
 /**
- * `tsx scripts/bench/host-profile.ts <model-dir> <id> [--past 512] [--steps 10] [--prefill 0]`: where the
+ * `tsx scripts/bench/host-profile.ts <model-dir> <id> [--past 512] [--steps 10] [--prefill 0] [--rows 1]`: where the
  * time of a host-attention model goes (HostCausalLM in Node over onnxruntime-web WASM, one thread), by
  * wrapping its parts: the n_layer + 1 ORT segment runs, attention (our kernels + the JS that feeds them),
- * the LM head, the embedding. With --prefill N it times N-token prefills instead of decode steps.
+ * the LM head, the embedding. With --prefill N it times N-token prefills instead of decode steps; with
+ * --rows R each decode step carries R rows (the prompt tiled R times), as a batch of R streams would.
  */
 import { parseArgs } from 'node:util';
 import type { CausalLM } from '../../worker/generation/types.ts';
@@ -17,6 +18,7 @@ const { values: v, positionals } = parseArgs({
     past: { type: 'string', default: '512' },
     steps: { type: 'string', default: '10' },
     prefill: { type: 'string', default: '0' },
+    rows: { type: 'string', default: '1' },
   },
 });
 const [dir, id] = positionals;
@@ -38,12 +40,13 @@ function timeMethod(obj: object, name: string, label: string): void {
     return r;
   };
 }
-const lm = model.lm as CausalLM & { sessions: object[]; k: object };
-for (const s of lm.sessions) timeMethod(s, 'run', 'ORT segment runs (dense layers)');
-timeMethod(lm, 'attention', 'attention (kernels + JS glue)');
-timeMethod(lm.k, 'attend', '  of which attend kernel');
-timeMethod(lm, 'head', 'LM head (head kernel + copies)');
-timeMethod(lm, 'embed', 'embedding');
+// HostCausalLM's parts (worker/model/host-parts.ts): HostLayers (ORT segments, attention) and HostEnds (embedding, head).
+const lm = model.lm as CausalLM & { layers: { sessions: object[]; k: object }; ends: object };
+for (const s of lm.layers.sessions) timeMethod(s, 'run', 'ORT segment runs (dense layers)');
+timeMethod(lm.layers, 'attention', 'attention (kernels + JS glue)');
+timeMethod(lm.layers.k, 'attend', '  of which attend kernel');
+timeMethod(lm.ends, 'head', 'LM head (head kernel + copies)');
+timeMethod(lm.ends, 'embed', 'embedding');
 
 const ORDER = [
   'ORT segment runs (dense layers)',
@@ -64,16 +67,26 @@ if (Number(v.prefill) > 0) {
     lm.release(out.cache);
   }
 } else {
+  const R = Number(v.rows);
   let r = await prefill(lm, ids(Number(v.past)), n + 1);
-  r = await lm.forward({ inputIds: [[464]], cache: r.cache, logitsFor: 'last' }); // warm-up step
+  if (R > 1)
+    r = {
+      ...r,
+      cache: lm.selectRows(
+        r.cache,
+        Array.from({ length: R }, () => 0),
+      ),
+    };
+  const step = (s: number) => Array.from({ length: R }, (_, i) => [(s * 31 + i * 977) % 50000]);
+  r = await lm.forward({ inputIds: step(0), cache: r.cache, logitsFor: 'last' }); // warm-up step
   spent.clear();
   for (let s = 0; s < n; s++) {
     const t0 = performance.now();
-    r = await lm.forward({ inputIds: [[(s * 31) % 50000]], cache: r.cache, logitsFor: 'last' });
+    r = await lm.forward({ inputIds: step(s + 1), cache: r.cache, logitsFor: 'last' });
     wall += performance.now() - t0;
   }
   lm.release(r.cache);
 }
-const what = Number(v.prefill) > 0 ? `${v.prefill}-token prefill` : `decode step at ${v.past} past`;
+const what = Number(v.prefill) > 0 ? `${v.prefill}-token prefill` : `decode step of ${v.rows} row(s) at ${v.past} past`;
 console.log(`${id}: ${what}, mean of ${n}: ${(wall / n).toFixed(1)} ms`);
 for (const label of ORDER) console.log(`  ${label.padEnd(34)} ${((spent.get(label) ?? 0) / n).toFixed(2)} ms`);

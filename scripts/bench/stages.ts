@@ -122,6 +122,10 @@ async function main(): Promise<void> {
       'skip-timing': { type: 'boolean', default: false },
       /** Time the staged model only, not the same weights in one isolate (for models whose one-isolate copy is pointless to load here). */
       'staged-only': { type: 'boolean', default: false },
+      /** Tokens of context for the memory runs (prompt + 24 new tokens; default 1024). */
+      context: { type: 'string', default: '1024' },
+      /** Contexts the decode timings start from (default 32,512). */
+      pasts: { type: 'string', default: '32,512' },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
     },
@@ -179,7 +183,7 @@ async function main(): Promise<void> {
         }
       })();
       // One request with `resident` sequences (n): its cache holds them all at once, 1024 positions each.
-      const runs = [await stream(mf, id, prompt(1000), 24, resident)];
+      const runs = [await stream(mf, id, prompt(Number(v.context) - 24), 24, resident)];
       running = false;
       await sampler;
       const h = await heapUsage(inspectorPort, workers);
@@ -203,7 +207,7 @@ async function main(): Promise<void> {
       memory.push(row);
       const f = (n: number) => (n / MiB).toFixed(1);
       log(
-        `${resident} resident × 1024: statuses ${row.statuses.join(',')}; gateway JS ${f(row.gatewayJsBytes)} MiB; per stage total = ORT + kernels + JS (MiB):`,
+        `${resident} resident × ${v.context}: statuses ${row.statuses.join(',')}; gateway JS ${f(row.gatewayJsBytes)} MiB; per stage total = ORT + kernels + JS (MiB):`,
       );
       for (const x of row.stages)
         log(
@@ -216,7 +220,7 @@ async function main(): Promise<void> {
     if (!v['skip-timing']) {
       const timing: unknown[] = [];
       for (const model of v['staged-only'] ? [id] : [referenceId(id), id]) {
-        for (const past of [32, 512]) {
+        for (const past of v.pasts!.split(',').map(Number)) {
           await stream(mf, model, prompt(past), 2); // warm
           const r = await stream(mf, model, prompt(past), 17);
           // Mean over the run (events can arrive coalesced in one chunk, so single gaps mislead); median gap kept too.

@@ -83,6 +83,12 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A tensor stored inside the graph as raw little-endian bytes (benchmarks' small graphs; the converter places weights in shards). */
+  rawInitializer(name: string, type: DataType, dims: number[], bytes: Uint8Array): string {
+    this.inline.push({ name, dataType: type, dims, rawData: bytes });
+    return name;
+  }
+
   /** A weight stored as ONNX external data in a shard. */
   externalInitializer(name: string, type: DataType, dims: number[], at: ExternalPlacement): string {
     this.external.push({ tensor: { name, dataType: type, dims, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL }, at });

@@ -1,0 +1,111 @@
+/**
+ * One GPT-2-small layer's four linears (c_attn 768→2304, attn c_proj 768→768, c_fc 768→3072, mlp c_proj
+ * 3072→768; 7.08 M int8 weights, cache-resident at this size) at M rows per call, four ways:
+ *   row     the converter's int8 linear with one activation scale per row (scripts/convert/row-int8.ts)
+ *   tensor  ORT's DynamicQuantizeMatMul (one activation scale per call: not batch-invariant)
+ *   fp32    MatMul + Add on float32 weights
+ *   kernel  our head_i8 kernel used as a linear (int8 [N, K] weights, 14-bit activations per row); the
+ *           3072-wide c_proj as two 1536-wide halves (head_i8 takes K ≤ 2048)
+ * ORT is onnxruntime-web's WASM build in Node (one thread), the same binary as in workerd. Prints ms per
+ * call, GMAC/s and ms per row; median of 15 timed calls after 10 warm-up calls.
+ * `npx tsx scripts/kernels/linear-micro.ts [rows, default 1,2,4,8,16,64]`
+ */
+import * as ort from 'onnxruntime-web';
+import { DT, GraphBuilder } from '../convert/onnx-builder.ts';
+import { quantizeInt8Columns } from '../convert/quantize.ts';
+import { columnSums, rowInt8Linear } from '../convert/row-int8.ts';
+import { nodeOrt } from '../../worker/model/ort-node.ts';
+
+const E = 768;
+const INNER = 3072;
+const SHAPES: [number, number][] = [
+  [E, 3 * E],
+  [E, E],
+  [E, INNER],
+  [INNER, E],
+]; // [K, N]
+const MACS = SHAPES.reduce((a, [K, N]) => a + K * N, 0);
+const ROWS = (process.argv[2] ?? '1,2,4,8,16,64').split(',').map(Number);
+
+let seed = 0x9e3779b9;
+const next = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.1;
+const WEIGHTS = SHAPES.map(([K, N]) => Float32Array.from({ length: K * N }, next));
+const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+async function median(fn: () => unknown): Promise<number> {
+  for (let i = 0; i < 10; i++) await fn();
+  const ms: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const t0 = performance.now();
+    await fn();
+    ms.push(performance.now() - t0);
+  }
+  return ms.sort((a, b) => a - b)[7]!;
+}
+
+const report = (label: string, results: [number, number][]) =>
+  console.log(
+    `${label.padEnd(7)} ${results.map(([M, ms]) => `M=${M}: ${ms.toFixed(2)} ms (${((MACS * M) / ms / 1e6).toFixed(1)} GMAC/s, ${(ms / M).toFixed(2)} ms/row)`).join(' | ')}`,
+  );
+
+/** The four linears chained as in a layer (a slice after c_attn, FastGelu after c_fc). */
+function graph(kind: 'row' | 'tensor' | 'fp32'): Uint8Array {
+  const g = new GraphBuilder('linears');
+  let x = g.input('x', DT.FLOAT, ['batch', 1, E]);
+  SHAPES.forEach(([K, N], i) => {
+    const bias = g.rawInitializer(`b${i}`, DT.FLOAT, [N], bytes(new Float32Array(N)));
+    let y: string;
+    if (kind === 'fp32') {
+      y = g.op1('Add', [g.op1('MatMul', [x, g.rawInitializer(`w${i}`, DT.FLOAT, [K, N], bytes(WEIGHTS[i]!))]), bias]);
+    } else {
+      const { q, scale } = quantizeInt8Columns(WEIGHTS[i]!, K, N);
+      const W = g.rawInitializer(`w${i}`, DT.INT8, [K, N], bytes(q));
+      const S = g.rawInitializer(`s${i}`, DT.FLOAT, [N], bytes(scale));
+      y =
+        kind === 'row'
+          ? rowInt8Linear(g, x, W, g.rawInitializer(`c${i}`, DT.INT32, [N], bytes(columnSums(q, K, N))), S, bias)
+          : g.op1('DynamicQuantizeMatMul', [x, W, S, '', bias], {}, { domain: 'com.microsoft' });
+    }
+    if (i === 0) y = g.op1('Slice', [y, g.constI64([0]), g.constI64([E]), g.constI64([2])]);
+    if (i === 2) y = g.op1('FastGelu', [y], {}, { domain: 'com.microsoft' });
+    x = y;
+  });
+  g.op1('Identity', [x], {}, { output: 'y' });
+  g.output('y', DT.FLOAT, ['batch', 1, E]);
+  return g.encode('linear-micro');
+}
+
+const runtime = nodeOrt();
+for (const kind of ['row', 'tensor', 'fp32'] as const) {
+  const session = await ort.InferenceSession.create(graph(kind), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const results: [number, number][] = [];
+  for (const M of ROWS) {
+    const x = new ort.Tensor('float32', Float32Array.from({ length: M * E }, next), [M, 1, E]);
+    results.push([M, await median(() => session.run({ x }))]);
+  }
+  report(kind, results);
+  await session.release();
+}
+
+const k = runtime.kernels!();
+const parts: [number, number][] = [
+  [3 * E, E],
+  [E, E],
+  [INNER, E],
+  [E, INNER / 2],
+  [E, INNER / 2],
+]; // [N, K]
+const weights = parts.map(([N, K]) => {
+  const w = k.alloc(N * K);
+  const s = k.alloc(N * 4);
+  k.i8(w, N * K).forEach((_, i, a) => (a[i] = Math.round(next() * 1270)));
+  k.f32(s, N).fill(0.01);
+  return { N, K, w, s };
+});
+const maxRows = Math.max(...ROWS);
+const x = k.alloc(maxRows * INNER * 4);
+const out = k.alloc(maxRows * INNER * 4);
+k.f32(x, maxRows * INNER).forEach((_, i, a) => (a[i] = next()));
+const results: [number, number][] = [];
+for (const M of ROWS) results.push([M, await median(() => weights.forEach((p) => k.headInt8(x, M, p.w, p.s, p.N, p.K, out)))]);
+report('kernel', results);
