@@ -8,8 +8,11 @@
  *           3072-wide c_proj as two 1536-wide halves (head_i8 takes K ≤ 2048)
  * ORT is onnxruntime-web's WASM build in Node (one thread), the same binary as in workerd. Prints ms per
  * call, GMAC/s and ms per row; median of 15 timed calls after 10 warm-up calls, from a second pass.
- * `npx tsx scripts/kernels/linear-micro.ts [rows, default 1,2,4,8,16,64]`
+ * `npx tsx scripts/kernels/linear-micro.ts [rows, default 1,2,4,8,16,64] [--layers L]`
+ * With --layers 12 the call chains twelve layers' linears with weights of their own (85 MB of int8, out of
+ * cache, as in a GPT-2-small decode step), for `row`, `tensor` and `kernel` (fp32 would take 340 MB).
  */
+import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web';
 import { DT, GraphBuilder } from '../convert/onnx-builder.ts';
 import { quantizeInt8Columns } from '../convert/quantize.ts';
@@ -24,12 +27,14 @@ const SHAPES: [number, number][] = [
   [E, INNER],
   [INNER, E],
 ]; // [K, N]
-const MACS = SHAPES.reduce((a, [K, N]) => a + K * N, 0);
-const ROWS = (process.argv[2] ?? '1,2,4,8,16,64').split(',').map(Number);
+const { values: args, positionals } = parseArgs({ allowPositionals: true, options: { layers: { type: 'string', default: '1' } } });
+const LAYERS = Number(args.layers);
+const MACS = LAYERS * SHAPES.reduce((a, [K, N]) => a + K * N, 0);
+const ROWS = (positionals[0] ?? '1,2,4,8,16,64').split(',').map(Number);
 
 let seed = 0x9e3779b9;
 const next = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.1;
-const WEIGHTS = SHAPES.map(([K, N]) => Float32Array.from({ length: K * N }, next));
+const weight = (K: number, N: number) => Float32Array.from({ length: K * N }, next);
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 async function median(fn: () => unknown): Promise<number> {
@@ -52,31 +57,33 @@ const report = (label: string, results: [number, number][]) =>
 function graph(kind: 'row' | 'tensor' | 'fp32'): Uint8Array {
   const g = new GraphBuilder('linears');
   let x = g.input('x', DT.FLOAT, ['batch', 1, E]);
-  SHAPES.forEach(([K, N], i) => {
-    const bias = g.rawInitializer(`b${i}`, DT.FLOAT, [N], bytes(new Float32Array(N)));
-    let y: string;
-    if (kind === 'fp32') {
-      y = g.op1('Add', [g.op1('MatMul', [x, g.rawInitializer(`w${i}`, DT.FLOAT, [K, N], bytes(WEIGHTS[i]!))]), bias]);
-    } else {
-      const { q, scale } = quantizeInt8Columns(WEIGHTS[i]!, K, N);
-      const W = g.rawInitializer(`w${i}`, DT.INT8, [K, N], bytes(q));
-      const S = g.rawInitializer(`s${i}`, DT.FLOAT, [N], bytes(scale));
-      y =
-        kind === 'row'
-          ? rowInt8Linear(g, x, W, g.rawInitializer(`c${i}`, DT.INT32, [N], bytes(columnSums(q, K, N))), S, bias)
-          : g.op1('DynamicQuantizeMatMul', [x, W, S, '', bias], {}, { domain: 'com.microsoft' });
-    }
-    if (i === 0) y = g.op1('Slice', [y, g.constI64([0]), g.constI64([E]), g.constI64([2])]);
-    if (i === 2) y = g.op1('FastGelu', [y], {}, { domain: 'com.microsoft' });
-    x = y;
-  });
+  for (let layer = 0; layer < LAYERS; layer++)
+    SHAPES.forEach(([K, N], j) => {
+      const i = `${layer}_${j}`;
+      const bias = g.rawInitializer(`b${i}`, DT.FLOAT, [N], bytes(new Float32Array(N)));
+      let y: string;
+      if (kind === 'fp32') {
+        y = g.op1('Add', [g.op1('MatMul', [x, g.rawInitializer(`w${i}`, DT.FLOAT, [K, N], bytes(weight(K, N)))]), bias]);
+      } else {
+        const { q, scale } = quantizeInt8Columns(weight(K, N), K, N);
+        const W = g.rawInitializer(`w${i}`, DT.INT8, [K, N], bytes(q));
+        const S = g.rawInitializer(`s${i}`, DT.FLOAT, [N], bytes(scale));
+        y =
+          kind === 'row'
+            ? rowInt8Linear(g, x, W, g.rawInitializer(`c${i}`, DT.INT32, [N], bytes(columnSums(q, K, N))), S, bias)
+            : g.op1('DynamicQuantizeMatMul', [x, W, S, '', bias], {}, { domain: 'com.microsoft' });
+      }
+      if (j === 0) y = g.op1('Slice', [y, g.constI64([0]), g.constI64([E]), g.constI64([2])]);
+      if (j === 2) y = g.op1('FastGelu', [y], {}, { domain: 'com.microsoft' });
+      x = y;
+    });
   g.op1('Identity', [x], {}, { output: 'y' });
   g.output('y', DT.FLOAT, ['batch', 1, E]);
   return g.encode('linear-micro');
 }
 
 const runtime = nodeOrt();
-for (const kind of ['row', 'tensor', 'fp32'] as const) {
+for (const kind of LAYERS > 1 ? (['row', 'tensor'] as const) : (['row', 'tensor', 'fp32'] as const)) {
   const session = await ort.InferenceSession.create(graph(kind), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   const results: [number, number][] = [];
   // Two passes over the row counts, the second reported: ORT's WASM is compiled lazily and tiered up by
@@ -100,13 +107,15 @@ const parts: [number, number][] = [
   [E, INNER / 2],
   [E, INNER / 2],
 ]; // [N, K]
-const weights = parts.map(([N, K]) => {
-  const w = k.alloc(N * K);
-  const s = k.alloc(N * 4);
-  k.i8(w, N * K).forEach((_, i, a) => (a[i] = Math.round(next() * 1270)));
-  k.f32(s, N).fill(0.01);
-  return { N, K, w, s };
-});
+const weights = Array.from({ length: LAYERS }, () => parts)
+  .flat()
+  .map(([N, K]) => {
+    const w = k.alloc(N * K);
+    const s = k.alloc(N * 4);
+    k.i8(w, N * K).forEach((_, i, a) => (a[i] = Math.round(next() * 1270)));
+    k.f32(s, N).fill(0.01);
+    return { N, K, w, s };
+  });
 const maxRows = Math.max(...ROWS);
 const x = k.alloc(maxRows * INNER * 4);
 const out = k.alloc(maxRows * INNER * 4);
