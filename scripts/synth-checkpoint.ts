@@ -1,5 +1,5 @@
 /**
- * `npm run synth -- --out dir [--preset gpt2|distilgpt2|gpt2-medium] [--n-layer L --n-head H --n-embd E
+ * `npm run synth -- --out dir [--preset gpt2|distilgpt2|gpt2-medium|gpt2-large|gpt2-xl] [--n-layer L --n-head H --n-embd E
  *   --n-positions P --vocab V --n-inner I] [--seed S] [--no-prefix] [--dtype f32|f16|bf16] [--init-std X]`
  *
  * Writes a GPT-2 checkpoint in Hugging Face layout with deterministic pseudo-random weights.
@@ -8,27 +8,38 @@ import { parseArgs } from 'node:util';
 import { PRESETS, parameterCount, type Gpt2Dims } from './lib/gpt2-names.ts';
 import { writeSyntheticCheckpoint } from './lib/synth-gpt2.ts';
 
+const OPTIONS = {
+  out: { type: 'string' },
+  preset: { type: 'string' },
+  'n-layer': { type: 'string' },
+  'n-head': { type: 'string' },
+  'n-embd': { type: 'string' },
+  'n-positions': { type: 'string' },
+  vocab: { type: 'string' },
+  'n-inner': { type: 'string' },
+  seed: { type: 'string', default: '1' },
+  'no-prefix': { type: 'boolean', default: false },
+  dtype: { type: 'string', default: 'f32' },
+  'init-std': { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+const USAGE =
+  'usage: npm run synth -- --out dir [--preset name] [--n-layer L --n-head H --n-embd E --n-positions P --vocab V --n-inner I] ' +
+  `[--seed S] [--no-prefix] [--dtype f32|f16|bf16] [--init-std X]\npresets: ${Object.keys(PRESETS).join(', ')}`;
+
 function main(): void {
-  const { values } = parseArgs({
-    options: {
-      out: { type: 'string' },
-      preset: { type: 'string' },
-      'n-layer': { type: 'string' },
-      'n-head': { type: 'string' },
-      'n-embd': { type: 'string' },
-      'n-positions': { type: 'string' },
-      vocab: { type: 'string' },
-      'n-inner': { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      'no-prefix': { type: 'boolean', default: false },
-      dtype: { type: 'string', default: 'f32' },
-      'init-std': { type: 'string' },
-    },
-  });
   const fail = (msg: string): never => {
-    console.error(`synth: ${msg}`);
+    console.error(`synth: ${msg}\n${USAGE}`);
     process.exit(2);
   };
+  let values;
+  try {
+    ({ values } = parseArgs({ options: OPTIONS }));
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (values.help) return void console.log(USAGE);
   if (!values.out) fail('--out <dir> is required');
   const base: Gpt2Dims = values.preset
     ? (PRESETS[values.preset] ?? fail(`unknown preset ${values.preset}; one of ${Object.keys(PRESETS).join(', ')}`))
