@@ -80,6 +80,16 @@ describe('headInt8', () => {
     });
   }
 
+  it('a row gives the same bits alone or in a call of 2–5 rows (rows run in pairs, an odd one alone)', () => {
+    const [V, E] = [1003, 768];
+    const x = randn(5 * E, 77);
+    const alone = Array.from({ length: 5 }, (_, r) => runInt8(1, V, E, 5, x.slice(r * E, (r + 1) * E)).got);
+    for (const rows of [2, 3, 4, 5]) {
+      const { got } = runInt8(rows, V, E, 5, x.slice(0, rows * E));
+      for (let r = 0; r < rows; r++) expect(got.subarray(r * V, (r + 1) * V)).toEqual(alone[r]);
+    }
+  });
+
   it('E=2048 at the overflow bound: Σ = 2048·8191·128 is exact', () => {
     const E = 2048;
     const x = new Float32Array(E).fill(-3); // → xq = -8191 everywhere
