@@ -26,7 +26,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createParser } from 'eventsource-parser';
-import { loudWarning, watchConditions, type Conditions } from './conditions.ts';
+import { loudWarning, settle, watchConditions, type Conditions } from './conditions.ts';
 import { cpuMs, startDevServer, type DevServer } from './dev-server.ts';
 import { configId, parseConfig, prepare } from './models.ts';
 import { benchState, seedBench } from './seed.ts';
@@ -145,6 +145,7 @@ function table(id: string, cells: Cell[]): string {
 
 async function main(): Promise<void> {
   const log = (l: string) => console.log(l);
+  await settle(log);
   const conditions = watchConditions();
   // The bundled model as shipped (model-shards/, id edge-gpt2-brown); the others converted by models.ts.
   const models = configs.map((c) =>

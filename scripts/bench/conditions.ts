@@ -127,6 +127,19 @@ export function whyNotQuiet(load1Before: number, othersCores: number | null, cor
   return reasons;
 }
 
+/**
+ * Waits (up to `maxMs`) for the 1-min load to fall to QUIET_LOAD_BEFORE. A benchmark's own start (npm, tsx
+ * compiling TypeScript on both cores for a few seconds) lifts the load average by 0.3 or so on an idle
+ * 2-core machine, which would mark every run "not quiet"; what other jobs add does not decay in 90 s.
+ */
+export async function settle(log: (line: string) => void, maxMs = 90_000): Promise<void> {
+  const t0 = performance.now();
+  if (loadavg()[0]! <= QUIET_LOAD_BEFORE) return;
+  log(`[bench] waiting for the 1-min load (${loadavg()[0]!.toFixed(2)}) to settle to ≤ ${QUIET_LOAD_BEFORE} …`);
+  while (loadavg()[0]! > QUIET_LOAD_BEFORE && performance.now() - t0 < maxMs) await new Promise((r) => setTimeout(r, 2000));
+  log(`[bench] 1-min load ${loadavg()[0]!.toFixed(2)} after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
 /** Start watching; `end()` says how quiet the machine was in between. */
 export function watchConditions(): { end(): Conditions } {
   const start = snapshot();

@@ -22,7 +22,7 @@ import { cpus, loadavg } from 'node:os';
 import { QUIET_LOAD_BEFORE } from './conditions.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loudWarning, watchConditions } from './conditions.ts';
+import { loudWarning, settle, watchConditions } from './conditions.ts';
 import { corpusIds } from './corpus.ts';
 import { bundleBenchWorker, startDevServer } from './dev-server.ts';
 import { configId, DEFAULT_CONFIGS, parseConfig, prepare, type Artifacts, type BenchConfig } from './models.ts';
@@ -227,6 +227,7 @@ async function main(): Promise<void> {
     const a = artifacts[i]!;
     const manifest = JSON.parse(readFileSync(path.join(a.modelDir, 'models', a.id, 'manifest.json'), 'utf8')) as ConfigResult['manifest'];
     const r: ConfigResult = { id: configId(c), config: c, manifest: { config: manifest.config, memory: manifest.memory }, node: [] };
+    await settle(log); // after this script's own conversions and bundling
     const watch = watchConditions();
     log(`\n[bench] === ${r.id} ===`);
     if (v['serve-only']) {

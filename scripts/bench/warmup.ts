@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loudWarning, watchConditions } from './conditions.ts';
+import { loudWarning, settle, watchConditions } from './conditions.ts';
 import { corpusIds } from './corpus.ts';
 import { bundleBenchWorker, startDevServer } from './dev-server.ts';
 import { benchState, seedBench } from './seed.ts';
@@ -34,6 +34,7 @@ if (!values.dir || !values.id || !values.checkpoint)
 const id = values.id;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+await settle(console.log);
 const conditions = watchConditions();
 await seedBench(ROOT, [path.resolve(values.dir)], console.log);
 const bundle = bundleBenchWorker(ROOT);
