@@ -142,7 +142,9 @@ describe('cancellation', () => {
     const { app } = makeApp({ provider, onStep: (s) => steps.push(s.step) });
     const res = await app.request('/generate_stream', json({ inputs: 'Hello', parameters: { max_new_tokens: 25 } }));
     expect(res.status).toBe(200); // the body is never read
-    for (let i = 0; i < 200 && steps.length < 25; i++) await new Promise((r) => setTimeout(r, 1));
+    // Wait (bounded) for the last step and for the generation's cleanup, which runs just after it: a parked
+    // generation would keep its cache (liveCaches 1) and fail below once the bound runs out.
+    for (let i = 0; i < 2000 && (steps.length < 25 || provider.lm.liveCaches > 0); i++) await new Promise((r) => setTimeout(r, 1));
     expect(steps.at(-1)).toBe(24); // the prefill's step 0, then one step per further token
     expect(provider.lm.liveCaches).toBe(0);
     await res.body!.cancel();
