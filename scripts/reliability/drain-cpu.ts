@@ -1,7 +1,8 @@
 /**
  * What it costs workerd to read and drop a refused 16 MiB body, by how it is read: the default reader
- * (workerd hands out 4 KiB chunks), BYOB `readAtLeast` with a 1 MiB buffer (worker/http/body.ts), and
- * `cancel()` (the client then sees a reset, which is why refused bodies are drained, not cancelled).
+ * (workerd hands out 4 KiB chunks), BYOB `readAtLeast` with a 1 MiB buffer (the size worker/http/body.ts
+ * grows its reads to), and `cancel()` (the client then sees a reset, which is why refused bodies are
+ * drained, not cancelled).
  * Plain miniflare, no dev proxy; CPU is the workerd process's utime + stime from /proc, per request,
  * two passes. `npx tsx scripts/reliability/drain-cpu.ts [MiB]`
  */

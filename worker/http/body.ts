@@ -29,7 +29,7 @@ const FIRST_READ_BYTES = 16 << 10;
 const MAX_READ_BYTES = 1 << 20;
 
 interface ChunkReader {
-  /** The next chunk, or undefined at the end. A BYOB chunk's memory is reused by the next read: copy what you keep. */
+  /** The next chunk (the caller's to keep), or undefined at the end. */
   read(): Promise<Uint8Array | undefined>;
   cancel(): Promise<void>;
 }
@@ -60,14 +60,13 @@ function chunkReader(body: ReadableStream<Uint8Array>): ChunkReader {
   const atLeast = reader as unknown as { readAtLeast?: (min: number, view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>> };
   const fill = (view: Uint8Array) =>
     typeof atLeast.readAtLeast === 'function' ? atLeast.readAtLeast(view.byteLength, view) : reader.read(view);
-  let buffer = new ArrayBuffer(FIRST_READ_BYTES);
+  let size = FIRST_READ_BYTES;
   return {
     read: async () => {
-      const size = buffer.byteLength; // read before the call: the read transfers (detaches) the buffer
-      const { done, value } = await fill(new Uint8Array(buffer));
+      // A fresh buffer per read, so every chunk stays the caller's; a read that fills it doubles the next.
+      const { done, value } = await fill(new Uint8Array(size));
       if (done || !value) return undefined;
-      // the filled view owns the transferred buffer: hand it to the next read, or a bigger one after a full read
-      buffer = value.byteLength === size && size < MAX_READ_BYTES ? new ArrayBuffer(size * 2) : (value.buffer as ArrayBuffer);
+      if (value.byteLength === size) size = Math.min(size * 2, MAX_READ_BYTES);
       return value.byteLength > 0 ? value : undefined;
     },
     cancel: () => reader.cancel(),
@@ -123,7 +122,7 @@ async function readCapped(req: Request, maxBytes: number): Promise<Uint8Array> {
         await discardFrom(reader, DRAIN_LIMIT_BYTES - total);
         throw tooLarge();
       }
-      chunks.push(value.slice());
+      chunks.push(value);
     }
   } catch (e) {
     if (e instanceof ApiError) throw e;
