@@ -74,8 +74,8 @@ export function cpuMs(pid: number): number | null {
   }
 }
 
-/** Processes of a group whose command name is `name` (from /proc/<pid>/stat: pid (comm) state ppid pgrp). */
-export function groupPids(pgid: number, name: string): number[] {
+/** Processes whose command name is `name`, of process group `pgid` if given (from /proc/<pid>/stat: pid (comm) state ppid pgrp). */
+export function pidsNamed(name: string, pgid?: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -83,7 +83,7 @@ export function groupPids(pgid: number, name: string): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-      if (pgrp === pgid && comm === name) pids.push(Number(entry));
+      if (comm === name && (pgid === undefined || pgrp === pgid)) pids.push(Number(entry));
     } catch {
       // the process ended while we looked
     }
@@ -178,11 +178,11 @@ export async function startDevServer(
   };
   const stop = async () => {
     process.off('exit', onExit);
-    if (exited !== undefined && groupPids(pgid, 'workerd').length === 0) return;
+    if (exited !== undefined && pidsNamed('workerd', pgid).length === 0) return;
     signal('SIGTERM');
     await Promise.race([exit, sleep(5_000)]);
     signal('SIGKILL');
-    for (let i = 0; i < 50 && groupPids(pgid, 'workerd').length > 0; i++) await sleep(100);
+    for (let i = 0; i < 50 && pidsNamed('workerd', pgid).length > 0; i++) await sleep(100);
   };
   const onExit = () => signal('SIGKILL');
   process.once('exit', onExit);
@@ -209,7 +209,7 @@ export async function startDevServer(
   const startMs = performance.now() - t0;
   // wrangler runs more than one workerd (its own proxy and the user Worker): the Worker's is the biggest.
   const workerdPid = () => {
-    const pids = groupPids(pgid, 'workerd');
+    const pids = pidsNamed('workerd', pgid);
     return pids.length ? pids.reduce((a, b) => (statusKb(b, 'VmRSS') > statusKb(a, 'VmRSS') ? b : a)) : null;
   };
   return {
@@ -219,7 +219,7 @@ export async function startDevServer(
     rss() {
       const pid = workerdPid();
       if (!pid) return { rss: 0, hwm: 0 };
-      return { rss: statusKb(pid, 'VmRSS'), hwm: Math.max(...groupPids(pgid, 'workerd').map((p) => statusKb(p, 'VmHWM'))) };
+      return { rss: statusKb(pid, 'VmRSS'), hwm: Math.max(...pidsNamed('workerd', pgid).map((p) => statusKb(p, 'VmHWM'))) };
     },
     async call<T>(route: string, body?: unknown): Promise<T> {
       const res = await request(`${url}${route}`, body === undefined ? undefined : JSON.stringify(body));

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { cpuMs, groupPids } from '../bench/dev-server.ts';
+import { cpuMs, pidsNamed } from '../bench/dev-server.ts';
 import { freePort } from '../lib/free-port.ts';
 import { checkDir, listDir, pushFiles } from '../lib/r2-seed.ts';
 import { withLocalBucket } from '../lib/r2-local.ts';
@@ -121,6 +121,6 @@ export async function startDevServer(opts: { modelId: string; vars?: Record<stri
     }
     await sleep(500);
   }
-  const workerdCpuMs = () => groupPids(pgid, 'workerd').reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0);
+  const workerdCpuMs = () => pidsNamed('workerd', pgid).reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0);
   return { url, modelId: opts.modelId, logFile: opts.logFile, alive: () => exited === undefined, workerdCpuMs, stop };
 }

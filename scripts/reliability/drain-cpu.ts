@@ -7,9 +7,8 @@
  * two passes. `npx tsx scripts/reliability/drain-cpu.ts [MiB]`
  */
 import { Miniflare } from 'miniflare';
-import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
-import { cpuMs } from '../bench/dev-server.ts';
+import { cpuMs, pidsNamed } from '../bench/dev-server.ts';
 
 const SCRIPT = `
 async function byDefault(body) { const r = body.getReader(); let n = 0; for (;;) { const { done } = await r.read(); if (done) return n; n++; } }
@@ -26,19 +25,6 @@ export default {
     return Response.json({ reads }, { status: 413 });
   },
 };`;
-
-function workerdPids(): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return readFileSync(`/proc/${e}/comm`, 'utf8').trim() === 'workerd';
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 /** POSTs `size` bytes with a Content-Length; resolves with the status and body, or the socket error. */
 function post(url: URL, size: number): Promise<string> {
@@ -65,10 +51,10 @@ function post(url: URL, size: number): Promise<string> {
 
 const size = Number(process.argv[2] ?? 16) << 20;
 const N = 10;
-const before = new Set(workerdPids());
+const before = new Set(pidsNamed('workerd'));
 const mf = new Miniflare({ modules: true, script: SCRIPT, compatibilityDate: '2026-04-20' });
 const base = await mf.ready;
-const pids = workerdPids().filter((p) => !before.has(p));
+const pids = pidsNamed('workerd').filter((p) => !before.has(p));
 const cpu = () => pids.reduce((t, p) => t + (cpuMs(p) ?? 0), 0);
 try {
   for (const pass of [1, 2]) {
