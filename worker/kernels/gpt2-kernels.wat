@@ -1,5 +1,6 @@
 ;; GPT-2 decode kernels: LM head (int8 / f32 weights), causal attention over a resident KV cache,
-;; and the KV append. Hand-written WAT, baseline WASM SIMD (v128) only: no relaxed-simd, no threads.
+;; the KV append, and the dense layers of int8 models. Hand-written WAT: baseline WASM SIMD (v128) plus one
+;; relaxed-simd instruction (i32x4.relaxed_dot_i8x16_i7x16_add_s, used where it is deterministic); no threads.
 ;; Build: `npx tsx scripts/kernels/build.ts` (wabt) → gpt2-kernels.wasm, committed next to this file.
 ;;
 ;; Every pointer is a byte offset into the exported memory; every buffer is owned by the caller (the JS
@@ -585,4 +586,263 @@
         (br_if $head (i32.lt_u (local.get $h) (local.get $H))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $pos (i32.lt_u (local.get $i) (local.get $T)))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; Dense layers of an int8 model (the `kernels` segments of worker/model/dense.ts): per-row 7-bit
+  ;; activations times int8 weights with relaxed SIMD's i8×i7 dot product, layer norm, gelu_new.
+  ;;
+  ;; Why 7 bits: i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies 16 signed int8 lanes by 16 lanes of the
+  ;; second operand and is deterministic on every engine exactly when the second operand's lanes are in
+  ;; [0, 127] (x86 lowers it to pmaddubsw/pmaddwd or VNNI's vpdpbusd, Arm to sdot; all agree there), so
+  ;; activations are quantized per row to unsigned 7-bit with a zero point. One instruction (VNNI) or
+  ;; three then do 16 multiply-adds, where baseline SIMD needs the int16 widening of head_i8 (~8).
+  ;; Pair sums cannot saturate: |w| ≤ 128 and x ≤ 127 give |2·128·127| = 32512 < 32767.
+
+  ;; quant_u7: per row r of x f32 [M, K]: lo = min(min x_r, 0), hi = max(max x_r, 0),
+  ;; s_r = (hi - lo)/127 (1 for an all-zero row), zp_r = clamp(nearest(-lo/s_r), 0, 127),
+  ;; xq[r, k] = clamp(nearest(x * (1/s_r)) + zp_r, 0, 127) as bytes. Writes xs f32 [M] = s_r, zp i32 [M].
+  ;; K % 16 == 0. A row's bytes depend on that row alone.
+  (func (export "quant_u7")
+    (param $x i32) (param $M i32) (param $K i32) (param $xq i32) (param $xs i32) (param $zp i32)
+    (local $r i32) (local $xr i32) (local $qr i32) (local $e i32) (local $end i32)
+    (local $mn v128) (local $mx v128) (local $v v128) (local $lo f32) (local $hi f32) (local $s f32)
+    (local $z i32) (local $inv v128) (local $zv v128)
+    (local.set $r (i32.const 0))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $r) (local.get $M)))
+        (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $K)) (i32.const 2))))
+        (local.set $qr (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $K))))
+        (local.set $end (i32.add (local.get $xr) (i32.shl (local.get $K) (i32.const 2))))
+        (local.set $mn (v128.const f32x4 0 0 0 0))
+        (local.set $mx (v128.const f32x4 0 0 0 0))
+        (local.set $e (local.get $xr))
+        (loop $range
+          (local.set $v (v128.load (local.get $e)))
+          (local.set $mn (f32x4.min (local.get $mn) (local.get $v)))
+          (local.set $mx (f32x4.max (local.get $mx) (local.get $v)))
+          (local.set $e (i32.add (local.get $e) (i32.const 16)))
+          (br_if $range (i32.lt_u (local.get $e) (local.get $end))))
+        (local.set $lo (f32.min
+          (f32.min (f32x4.extract_lane 0 (local.get $mn)) (f32x4.extract_lane 1 (local.get $mn)))
+          (f32.min (f32x4.extract_lane 2 (local.get $mn)) (f32x4.extract_lane 3 (local.get $mn)))))
+        (local.set $hi (f32.max
+          (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+          (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+        (local.set $s (f32.div (f32.sub (local.get $hi) (local.get $lo)) (f32.const 127)))
+        (if (f32.eq (local.get $s) (f32.const 0)) (then (local.set $s (f32.const 1))))
+        ;; -lo/s is in [0, 127] up to rounding; the clamp keeps zp a valid 7-bit level
+        (local.set $z (i32.trunc_sat_f32_s (f32.nearest (f32.div (f32.neg (local.get $lo)) (local.get $s)))))
+        (local.set $z (select (i32.const 127) (local.get $z) (i32.gt_s (local.get $z) (i32.const 127))))
+        (local.set $z (select (i32.const 0) (local.get $z) (i32.lt_s (local.get $z) (i32.const 0))))
+        (f32.store (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2))) (local.get $s))
+        (i32.store (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2))) (local.get $z))
+        (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $s))))
+        (local.set $zv (i32x4.splat (local.get $z)))
+        ;; 16 floats → 16 bytes: i32 → i16 (signed saturation) → u8 (unsigned saturation clamps at 0) → ≤ 127
+        (local.set $e (local.get $xr))
+        (loop $q
+          (v128.store (local.get $qr)
+            (i8x16.min_u
+              (i8x16.narrow_i16x8_u
+                (i16x8.narrow_i32x4_s
+                  (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load (local.get $e)) (local.get $inv)))) (local.get $zv))
+                  (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load offset=16 (local.get $e)) (local.get $inv)))) (local.get $zv)))
+                (i16x8.narrow_i32x4_s
+                  (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load offset=32 (local.get $e)) (local.get $inv)))) (local.get $zv))
+                  (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load offset=48 (local.get $e)) (local.get $inv)))) (local.get $zv))))
+              (i8x16.splat (i32.const 127))))
+          (local.set $qr (i32.add (local.get $qr) (i32.const 16)))
+          (local.set $e (i32.add (local.get $e) (i32.const 64)))
+          (br_if $q (i32.lt_u (local.get $e) (local.get $end))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))
+
+  ;; [Σ a0, Σ a1, Σ a2, Σ a3]: four accumulators' lanes summed, one output column each
+  (func $sum4 (param $a0 v128) (param $a1 v128) (param $a2 v128) (param $a3 v128) (result v128)
+    (local $lo v128) (local $hi v128)
+    (local.set $lo (i32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a0) (local.get $a1))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a0) (local.get $a1))))
+    (local.set $hi (i32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a2) (local.get $a3))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a2) (local.get $a3))))
+    (i32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $lo) (local.get $hi))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $lo) (local.get $hi))))
+
+  ;; Four outputs of one row from their integer sums: y = s_r·ws[n]·(acc - zp_r·colsum[n]) + bias[n],
+  ;; added to what `o` holds when $add is set (the residual). Same operations in the same order for
+  ;; every row, so a row's outputs do not depend on which other rows share the call.
+  (func $epilogue (param $acc v128) (param $o i32) (param $n4 i32) (param $zp i32) (param $s f32)
+    (param $colsum i32) (param $ws i32) (param $bias i32) (param $add i32)
+    (local $y v128)
+    (local.set $y
+      (f32x4.add
+        (f32x4.mul
+          (f32x4.convert_i32x4_s (i32x4.sub (local.get $acc)
+            (i32x4.mul (i32x4.splat (local.get $zp)) (v128.load (i32.add (local.get $colsum) (local.get $n4))))))
+          (f32x4.mul (f32x4.splat (local.get $s)) (v128.load (i32.add (local.get $ws) (local.get $n4)))))
+        (v128.load (i32.add (local.get $bias) (local.get $n4)))))
+    (if (local.get $add) (then (local.set $y (f32x4.add (v128.load (local.get $o)) (local.get $y)))))
+    (v128.store (local.get $o) (local.get $y)))
+
+  ;; linear_u7: out f32 [M, N] (=, or += when $add) xq [M, K] (quant_u7's bytes, xs, zp) · w i8 [N, K]ᵀ
+  ;; with per-column weight scale ws f32 [N], colsum i32 [N] = Σ_k w[n, k], bias f32 [N].
+  ;; Tiles of two rows × four columns: each weight vector feeds both rows (eight accumulators); rows
+  ;; are the outer loop, so w streams once per pair, in order. An odd last row runs one row × four.
+  ;; Requires K % 16 == 0, N % 4 == 0, K ≤ 65536 (|Σ| ≤ K·128·127 < 2^31).
+  (func (export "linear_u7")
+    (param $xq i32) (param $M i32) (param $K i32) (param $w i32) (param $N i32)
+    (param $colsum i32) (param $ws i32) (param $bias i32) (param $xs i32) (param $zp i32)
+    (param $out i32) (param $add i32)
+    (local $r i32) (local $n i32) (local $x0 i32) (local $x1 i32) (local $o0 i32) (local $o1 i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $k i32)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $xa v128) (local $xb v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local $z0 i32) (local $z1 i32) (local $s0 f32) (local $s1 f32)
+    (local.set $r (i32.const 0))
+    (block $pairs_done
+      (loop $pairs
+        (br_if $pairs_done (i32.ge_u (i32.add (local.get $r) (i32.const 1)) (local.get $M)))
+        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $K))))
+        (local.set $x1 (i32.add (local.get $x0) (local.get $K)))
+        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $N)) (i32.const 2))))
+        (local.set $o1 (i32.add (local.get $o0) (i32.shl (local.get $N) (i32.const 2))))
+        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $z1 (i32.load offset=4 (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $s1 (f32.load offset=4 (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $n (i32.const 0))
+        (loop $cols
+          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K))))
+          (local.set $p1 (i32.add (local.get $p0) (local.get $K)))
+          (local.set $p2 (i32.add (local.get $p1) (local.get $K)))
+          (local.set $p3 (i32.add (local.get $p2) (local.get $K)))
+          (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+          (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+          (local.set $b0 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0))
+          (local.set $b2 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
+          (local.set $k (i32.const 0))
+          (loop $dot
+            (local.set $w0 (v128.load (i32.add (local.get $p0) (local.get $k))))
+            (local.set $w1 (v128.load (i32.add (local.get $p1) (local.get $k))))
+            (local.set $w2 (v128.load (i32.add (local.get $p2) (local.get $k))))
+            (local.set $w3 (v128.load (i32.add (local.get $p3) (local.get $k))))
+            (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $k))))
+            (local.set $xb (v128.load (i32.add (local.get $x1) (local.get $k))))
+            (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w0) (local.get $xa) (local.get $a0)))
+            (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xa) (local.get $a1)))
+            (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xa) (local.get $a2)))
+            (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w3) (local.get $xa) (local.get $a3)))
+            (local.set $b0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w0) (local.get $xb) (local.get $b0)))
+            (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xb) (local.get $b1)))
+            (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xb) (local.get $b2)))
+            (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w3) (local.get $xb) (local.get $b3)))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br_if $dot (i32.lt_u (local.get $k) (local.get $K))))
+          (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
+            (i32.add (local.get $o0) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
+            (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
+          (call $epilogue (call $sum4 (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3))
+            (i32.add (local.get $o1) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
+            (local.get $z1) (local.get $s1) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
+          (local.set $n (i32.add (local.get $n) (i32.const 4)))
+          (br_if $cols (i32.lt_u (local.get $n) (local.get $N))))
+        (local.set $r (i32.add (local.get $r) (i32.const 2)))
+        (br $pairs)))
+    ;; the odd last row (or the only one): one row × four columns
+    (if (i32.lt_u (local.get $r) (local.get $M))
+      (then
+        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $K))))
+        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $N)) (i32.const 2))))
+        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $n (i32.const 0))
+        (loop $cols1
+          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K))))
+          (local.set $p1 (i32.add (local.get $p0) (local.get $K)))
+          (local.set $p2 (i32.add (local.get $p1) (local.get $K)))
+          (local.set $p3 (i32.add (local.get $p2) (local.get $K)))
+          (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+          (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+          (local.set $k (i32.const 0))
+          (loop $dot1
+            (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $k))))
+            (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p0) (local.get $k))) (local.get $xa) (local.get $a0)))
+            (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p1) (local.get $k))) (local.get $xa) (local.get $a1)))
+            (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p2) (local.get $k))) (local.get $xa) (local.get $a2)))
+            (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p3) (local.get $k))) (local.get $xa) (local.get $a3)))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br_if $dot1 (i32.lt_u (local.get $k) (local.get $K))))
+          (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
+            (i32.add (local.get $o0) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
+            (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
+          (local.set $n (i32.add (local.get $n) (i32.const 4)))
+          (br_if $cols1 (i32.lt_u (local.get $n) (local.get $N)))))))
+
+  ;; layer_norm: out[r] = (x[r] - mean_r) / sqrt(var_r + eps) · gamma + beta over rows of E floats
+  ;; (two passes: mean, then the variance of the centred values). E % 4 == 0. out may equal x.
+  (func (export "layer_norm")
+    (param $x i32) (param $M i32) (param $E i32) (param $gamma i32) (param $beta i32) (param $eps f32) (param $out i32)
+    (local $r i32) (local $xr i32) (local $or i32) (local $e i32) (local $EB i32)
+    (local $acc v128) (local $d v128) (local $mean v128) (local $rstd v128) (local $inv f32)
+    (local.set $EB (i32.shl (local.get $E) (i32.const 2)))
+    (local.set $inv (f32.div (f32.const 1) (f32.convert_i32_u (local.get $E))))
+    (local.set $r (i32.const 0))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $r) (local.get $M)))
+        (local.set $xr (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $EB))))
+        (local.set $or (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $EB))))
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $e (i32.const 0))
+        (loop $sum
+          (local.set $acc (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $xr) (local.get $e)))))
+          (local.set $e (i32.add (local.get $e) (i32.const 16)))
+          (br_if $sum (i32.lt_u (local.get $e) (local.get $EB))))
+        (local.set $mean (f32x4.splat (f32.mul (call $hsum_f32 (local.get $acc)) (local.get $inv))))
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $e (i32.const 0))
+        (loop $var
+          (local.set $d (f32x4.sub (v128.load (i32.add (local.get $xr) (local.get $e))) (local.get $mean)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $d) (local.get $d))))
+          (local.set $e (i32.add (local.get $e) (i32.const 16)))
+          (br_if $var (i32.lt_u (local.get $e) (local.get $EB))))
+        (local.set $rstd (f32x4.splat (f32.div (f32.const 1)
+          (f32.sqrt (f32.add (f32.mul (call $hsum_f32 (local.get $acc)) (local.get $inv)) (local.get $eps))))))
+        (local.set $e (i32.const 0))
+        (loop $norm
+          (v128.store (i32.add (local.get $or) (local.get $e))
+            (f32x4.add
+              (f32x4.mul
+                (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $xr) (local.get $e))) (local.get $mean)) (local.get $rstd))
+                (v128.load (i32.add (local.get $gamma) (local.get $e))))
+              (v128.load (i32.add (local.get $beta) (local.get $e)))))
+          (local.set $e (i32.add (local.get $e) (i32.const 16)))
+          (br_if $norm (i32.lt_u (local.get $e) (local.get $EB))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))
+
+  ;; gelu_new in place over n floats (n % 4 == 0): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), GPT-2's
+  ;; tanh approximation (ORT's FastGelu). tanh(u) = sign(u)·(1 - e)/(1 + e) with e = exp(-2|u|) ≤ 1, so
+  ;; $exp4 only sees arguments ≤ 0 (its domain) and large |u| gives ±1 exactly.
+  (func (export "gelu_new") (param $x i32) (param $n i32)
+    (local $end i32) (local $v v128) (local $u v128) (local $e v128) (local $t v128)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $v (v128.load (local.get $x)))
+        (local.set $u (f32x4.mul (f32x4.splat (f32.const 0.7978845608))
+          (f32x4.add (local.get $v)
+            (f32x4.mul (f32x4.splat (f32.const 0.044715)) (f32x4.mul (local.get $v) (f32x4.mul (local.get $v) (local.get $v)))))))
+        (local.set $e (call $exp4 (f32x4.mul (f32x4.splat (f32.const -2)) (f32x4.abs (local.get $u)))))
+        (local.set $t (f32x4.div (f32x4.sub (f32x4.splat (f32.const 1)) (local.get $e)) (f32x4.add (f32x4.splat (f32.const 1)) (local.get $e))))
+        (local.set $t (v128.or (local.get $t) (v128.and (local.get $u) (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))))
+        (v128.store (local.get $x)
+          (f32x4.mul (f32x4.mul (f32x4.splat (f32.const 0.5)) (local.get $v)) (f32x4.add (f32x4.splat (f32.const 1)) (local.get $t))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $l))))
 )

@@ -42,6 +42,27 @@ export interface Kernels {
    * 3*H*hd when src points at the k (or v) third of a fused qkv row [T, 3*H*hd].
    */
   kvAppend(srcPtr: number, T: number, srcStride: number, H: number, hd: number, dstPtr: number, cap: number, past: number): void;
+  /**
+   * Per-row 7-bit quantization for linearU7: xq u8 [M, K] in [0, 127], xs f32 [M] (scales), zp i32 [M]
+   * (zero points) from x f32 [M, K]. K % 16 == 0.
+   */
+  quantU7(xPtr: number, M: number, K: number, xqPtr: number, xsPtr: number, zpPtr: number): void;
+  /**
+   * out f32 [M, N] = (or += when `add`) dequant(xq [M, K]) · (w i8 [N, K])ᵀ · ws[n] + bias[n], with
+   * colsum i32 [N] = Σ_k w[n, k] (the zero-point correction). K % 16 == 0, N % 4 == 0.
+   */
+  linearU7(
+    q: { xq: number; xs: number; zp: number },
+    M: number,
+    K: number,
+    w: { w: number; N: number; colsum: number; scale: number; bias: number },
+    outPtr: number,
+    add: boolean,
+  ): void;
+  /** out f32 [M, E] = layer norm of x f32 [M, E] (out may be x). E % 4 == 0. */
+  layerNorm(xPtr: number, M: number, E: number, gammaPtr: number, betaPtr: number, eps: number, outPtr: number): void;
+  /** gelu_new (GPT-2's tanh approximation) in place over n floats; n % 4 == 0. */
+  geluNew(xPtr: number, n: number): void;
 }
 
 interface Exports {
@@ -62,6 +83,23 @@ interface Exports {
     scale: number,
   ): void;
   kv_append(src: number, T: number, stride: number, H: number, hd: number, dst: number, cap: number, past: number): void;
+  quant_u7(x: number, M: number, K: number, xq: number, xs: number, zp: number): void;
+  linear_u7(
+    xq: number,
+    M: number,
+    K: number,
+    w: number,
+    N: number,
+    colsum: number,
+    ws: number,
+    bias: number,
+    xs: number,
+    zp: number,
+    out: number,
+    add: number,
+  ): void;
+  layer_norm(x: number, M: number, E: number, gamma: number, beta: number, eps: number, out: number): void;
+  gelu_new(x: number, n: number): void;
 }
 
 /** Largest E for head_i8: E·8191·128 must fit in an i32 accumulator (see the .wat). */
@@ -151,6 +189,49 @@ export function createKernels(module: WebAssembly.Module): Kernels {
       inside('src', srcPtr, ((T - 1) * srcStride + H * hd) * 4);
       inside('dst', dstPtr, H * cap * hd * 4);
       ex.kv_append(srcPtr, T, srcStride, H, hd, dstPtr, cap, past);
+    },
+
+    quantU7(xPtr, M, K, xqPtr, xsPtr, zpPtr) {
+      dims({ M, K });
+      shape(K % 16 === 0, `quantU7: K = ${K} must be a multiple of 16`);
+      inside('x', xPtr, M * K * 4);
+      inside('xq', xqPtr, M * K);
+      inside('xs', xsPtr, M * 4);
+      inside('zp', zpPtr, M * 4);
+      ex.quant_u7(xPtr, M, K, xqPtr, xsPtr, zpPtr);
+    },
+
+    linearU7(q, M, K, w, outPtr, add) {
+      const { N } = w;
+      dims({ M, K, N });
+      shape(K % 16 === 0 && K <= 65536, `linearU7: K = ${K} must be a multiple of 16 and ≤ 65536`);
+      shape(N % 4 === 0, `linearU7: N = ${N} must be a multiple of 4`);
+      inside('xq', q.xq, M * K);
+      inside('xs', q.xs, M * 4);
+      inside('zp', q.zp, M * 4);
+      inside('w', w.w, N * K);
+      inside('colsum', w.colsum, N * 4);
+      inside('scale', w.scale, N * 4);
+      inside('bias', w.bias, N * 4);
+      inside('out', outPtr, M * N * 4);
+      ex.linear_u7(q.xq, M, K, w.w, N, w.colsum, w.scale, w.bias, q.xs, q.zp, outPtr, add ? 1 : 0);
+    },
+
+    layerNorm(xPtr, M, E, gammaPtr, betaPtr, eps, outPtr) {
+      dims({ M, E });
+      shape(E % 4 === 0, `layerNorm: E = ${E} must be a multiple of 4`);
+      inside('x', xPtr, M * E * 4);
+      inside('gamma', gammaPtr, E * 4);
+      inside('beta', betaPtr, E * 4);
+      inside('out', outPtr, M * E * 4);
+      ex.layer_norm(xPtr, M, E, gammaPtr, betaPtr, eps, outPtr);
+    },
+
+    geluNew(xPtr, n) {
+      dims({ n });
+      shape(n % 4 === 0, `geluNew: n = ${n} must be a multiple of 4`);
+      inside('x', xPtr, n * 4);
+      ex.gelu_new(xPtr, n);
     },
   };
 }

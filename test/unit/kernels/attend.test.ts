@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Kernels } from '../../../worker/kernels/kernels.ts';
 import { attendRef, randn } from './reference.ts';
-import { freshKernels, put, wasmBytes } from './wasm.ts';
+import { freshKernels, kernelModule, put } from './wasm.ts';
 
 const k = freshKernels();
 const EPS32 = 2 ** -24;
@@ -125,7 +125,7 @@ describe('kvAppend', () => {
 });
 
 describe('exp4 (vectorised, used by the softmax)', () => {
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes())).exports as {
+  const inst = new WebAssembly.Instance(kernelModule()).exports as {
     memory: WebAssembly.Memory;
     exp4_array(src: number, dst: number, n: number): void;
   };

@@ -74,3 +74,60 @@ export function attendRef(
   }
   return out;
 }
+
+const f = Math.fround;
+const nearest = (y: number) => {
+  const r = Math.round(y);
+  return r - y === 0.5 && r % 2 !== 0 ? r - 1 : r; // Math.round rounds ties up; nearest rounds ties to even
+};
+
+/** quant_u7 of one row redone in JS: the kernel's f32 operations in its order (Math.fround after each). */
+export function quantRow(x: Float32Array): { xq: Uint8Array; s: number; zp: number } {
+  let lo = 0;
+  let hi = 0;
+  for (const v of x) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  let s = f(f(hi - lo) / 127);
+  if (s === 0) s = 1;
+  const zp = Math.min(127, Math.max(0, nearest(f(-lo / s))));
+  const inv = f(1 / s);
+  const xq = Uint8Array.from(x, (v) => Math.min(127, Math.max(0, nearest(f(v * inv)) + zp)));
+  return { xq, s, zp };
+}
+
+/** quant_u7 + linear_u7 redone in JS: exact integer sums, then the epilogue's f32 operations in order. */
+export function linearRef(
+  x: Float32Array,
+  M: number,
+  K: number,
+  w: Int8Array,
+  N: number,
+  ws: Float32Array,
+  bias: Float32Array,
+  base?: Float32Array,
+) {
+  const out = new Float32Array(M * N);
+  for (let r = 0; r < M; r++) {
+    const { xq, s, zp } = quantRow(x.subarray(r * K, (r + 1) * K));
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      let colsum = 0;
+      for (let kk = 0; kk < K; kk++) {
+        acc += w[n * K + kk]! * xq[kk]!;
+        colsum += w[n * K + kk]!;
+      }
+      let y = f(f(f(acc - zp * colsum) * f(s * ws[n]!)) + bias[n]!);
+      if (base) y = f(base[r * N + n]! + y);
+      out[r * N + n] = y;
+    }
+  }
+  return out;
+}
+
+export function colsums(w: Int8Array, N: number, K: number): Int32Array {
+  const c = new Int32Array(N);
+  for (let n = 0; n < N; n++) for (let kk = 0; kk < K; kk++) c[n] = c[n]! + w[n * K + kk]!;
+  return c;
+}
