@@ -1,12 +1,14 @@
 /**
  * `tsx scripts/bench/host-profile.ts <model-dir> <id> [--past 512] [--steps 10] [--prefill 0] [--rows 1]`: where the
- * time of a host-attention model goes (HostCausalLM in Node over onnxruntime-web WASM, one thread), by
- * wrapping its parts: the n_layer + 1 ORT segment runs, attention (our kernels + the JS that feeds them),
+ * time of a host-attention model goes (HostCausalLM in Node, one thread), by wrapping its parts: the
+ * n_layer + 1 segment runs (ORT sessions, or our kernels for int8 kernel segments — the baseline-SIMD
+ * build on Node 20, which lacks relaxed SIMD: workerd runs the faster one), attention (our kernels + the JS that feeds them),
  * the LM head, the embedding. With --prefill N it times N-token prefills instead of decode steps; with
  * --rows R each decode step carries R rows (the prompt tiled R times), as a batch of R streams would.
  */
 import { parseArgs } from 'node:util';
 import type { CausalLM } from '../../worker/generation/types.ts';
+import { kernelBuild } from '../../worker/kernels/node.ts';
 import { loadModel } from '../../worker/model/load-model.ts';
 import { nodeOrt } from '../../worker/model/ort-node.ts';
 import { fsBlobSource } from '../lib/r2-fs-source.ts';
@@ -41,15 +43,15 @@ function timeMethod(obj: object, name: string, label: string): void {
   };
 }
 // HostCausalLM's parts (worker/model/host-parts.ts): HostLayers (ORT segments, attention) and HostEnds (embedding, head).
-const lm = model.lm as CausalLM & { layers: { sessions: object[]; k: object }; ends: object };
-for (const s of lm.layers.sessions) timeMethod(s, 'run', 'ORT segment runs (dense layers)');
+const lm = model.lm as CausalLM & { layers: { segments: object[]; k: object }; ends: object };
+for (const s of lm.layers.segments) timeMethod(s, 'run', 'segment runs (dense layers)');
 timeMethod(lm.layers, 'attention', 'attention (kernels + JS glue)');
 timeMethod(lm.layers.k, 'attend', '  of which attend kernel');
 timeMethod(lm.ends, 'head', 'LM head (head kernel + copies)');
 timeMethod(lm.ends, 'embed', 'embedding');
 
 const ORDER = [
-  'ORT segment runs (dense layers)',
+  'segment runs (dense layers)',
   'attention (kernels + JS glue)',
   '  of which attend kernel',
   'LM head (head kernel + copies)',
@@ -88,5 +90,5 @@ if (Number(v.prefill) > 0) {
   lm.release(r.cache);
 }
 const what = Number(v.prefill) > 0 ? `${v.prefill}-token prefill` : `decode step of ${v.rows} row(s) at ${v.past} past`;
-console.log(`${id}: ${what}, mean of ${n}: ${(wall / n).toFixed(1)} ms`);
+console.log(`${id}: ${what}, mean of ${n}: ${(wall / n).toFixed(1)} ms (kernels: ${kernelBuild ?? 'unused'} build)`);
 for (const label of ORDER) console.log(`  ${label.padEnd(34)} ${((spent.get(label) ?? 0) / n).toFixed(2)} ms`);

@@ -90,10 +90,16 @@ export function prepare(root: string, c: BenchConfig, log: (l: string) => void):
   const manifest = path.join(modelDir, manifestKey(id));
   // A retrained checkpoint (the bundled model) invalidates its conversions, and so does a cached conversion
   // in another layout (made before host attention became the converter's default).
-  const layout = existsSync(manifest) ? ((JSON.parse(readFileSync(manifest, 'utf8')) as { layout?: string }).layout ?? 'graph') : null;
+  // So does one whose int8 dense layers run in another engine (ORT graphs before kernel segments became the default).
+  type Cached = { layout?: string; stages: { segments?: { kernel?: unknown }[] }[] };
+  const cached = existsSync(manifest) ? (JSON.parse(readFileSync(manifest, 'utf8')) as Cached) : null;
+  const layout = cached ? (cached.layout ?? 'graph') : null;
+  const kernelSegments = cached?.stages[0]?.segments?.[0]?.kernel !== undefined;
   const stale =
-    existsSync(manifest) &&
-    (statSync(manifest).mtimeMs < statSync(path.join(checkpoint, 'model.safetensors')).mtimeMs || layout !== layoutOf(c));
+    cached !== null &&
+    (statSync(manifest).mtimeMs < statSync(path.join(checkpoint, 'model.safetensors')).mtimeMs ||
+      layout !== layoutOf(c) ||
+      kernelSegments !== (layoutOf(c) === 'host-attention' && c.quant === 'int8'));
   if (stale) {
     rmSync(modelDir, { recursive: true, force: true });
     rmSync(path.join(root, '.tmp', 'bench', 'hf', id), { recursive: true, force: true });

@@ -1,7 +1,7 @@
 /**
  * `npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id]
  *   [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128]
- *   [--activations row|tensor]`
+ *   [--activations row|tensor] [--dense kernels|ort]`
  * Exit codes: 0 ok, 1 conversion failed (message names the problem), 2 bad arguments.
  */
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { ConvertError } from './errors.ts';
 import type { ActivationScales, QuantMethod } from './weights.ts';
 
 const USAGE =
-  'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128] [--activations row|tensor]';
+  'usage: npm run convert -- <hf-dir> [--quant int8|q4|fp32] [--stages N] [--out dir] [--id model-id] [--kv float32|float16] [--attention host|graph] [--shard-mb M] [--card card.json] [--block 32|128] [--activations row|tensor] [--dense kernels|ort]';
 
 async function main(): Promise<number> {
   let parsed;
@@ -31,6 +31,7 @@ async function main(): Promise<number> {
         block: { type: 'string', default: '32' },
         'head-chunks': { type: 'string', default: '16' },
         activations: { type: 'string' },
+        dense: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -54,6 +55,7 @@ async function main(): Promise<number> {
     return bad(`--attention must be host or graph, got ${v.attention}`);
   if (v.activations !== undefined && v.activations !== 'row' && v.activations !== 'tensor')
     return bad(`--activations must be row or tensor, got ${v.activations}`);
+  if (v.dense !== undefined && v.dense !== 'kernels' && v.dense !== 'ort') return bad(`--dense must be kernels or ort, got ${v.dense}`);
   const num = (s: string | undefined, name: string): number | null => {
     const n = Number(s);
     return Number.isInteger(n) && n > 0 ? n : (console.error(`convert: ${name} must be a positive integer, got ${s}`), null);
@@ -83,6 +85,7 @@ async function main(): Promise<number> {
       kv: v.kv,
       ...(v.attention ? { attention: v.attention as 'host' | 'graph' } : {}),
       ...(v.activations ? { activations: v.activations as ActivationScales } : {}),
+      ...(v.dense ? { dense: v.dense as 'kernels' | 'ort' } : {}),
       shardMb,
       blockSize: block,
       headChunks,

@@ -10,6 +10,7 @@ import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
   MANIFEST_VERSION_HOST,
+  MANIFEST_VERSION_KERNELS,
   blobKey,
   manifestKey,
   parseManifest,
@@ -22,7 +23,7 @@ import { sha256File, sha256Hex } from '../lib/sha256.ts';
 import { openCheckpoint } from './checkpoint.ts';
 import { ConvertError } from './errors.ts';
 import { buildStage } from './gpt2-graph.ts';
-import { buildSegment, writeHostTensors, type HostTensorOut } from './host-graph.ts';
+import { buildSegment, writeHostTensors, writeKernelSegment, type HostTensorOut } from './host-graph.ts';
 import { kvBytesPerToken, wasmHeapEstimate } from './memory.ts';
 import { GraphBuilder } from './onnx-builder.ts';
 import { ShardWriter } from './shards.ts';
@@ -45,6 +46,12 @@ export interface ConvertOptions {
    * n_embd a multiple of 16), else graph.
    */
   attention?: 'host' | 'graph';
+  /**
+   * int8 host-attention only: who runs the dense layers — `kernels` (the Worker's own WASM kernels, 7-bit
+   * activations per row; the default, no ORT at all) or `ort` (ORT graph segments, 8-bit activations per
+   * row or per tensor as `activations` says).
+   */
+  dense?: 'kernels' | 'ort';
   shardMb?: number;
   /** q4 block size (32 or 128). */
   blockSize?: number;
@@ -95,6 +102,11 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
       );
     }
     const activations: ActivationScales | undefined = attention === 'host' && quant === 'int8' ? (o.activations ?? 'row') : undefined;
+    if (o.dense === 'kernels' && !(attention === 'host' && quant === 'int8'))
+      throw new ConvertError('bad_args', '--dense kernels needs int8 weights and --attention host');
+    if (o.dense === 'kernels' && activations === 'tensor')
+      throw new ConvertError('bad_args', '--dense kernels quantizes activations per row; --activations tensor needs --dense ort');
+    const dense = attention === 'host' && quant === 'int8' ? (o.dense ?? (activations === 'tensor' ? 'ort' : 'kernels')) : 'ort';
     const headChunks = Math.max(1, Math.min(o.headChunks ?? 16, Math.ceil(c.vocab_size / 64)));
     log(
       `checkpoint ${o.input}: ${c.n_layer} layers, ${c.n_head} heads, width ${c.n_embd}, vocab ${c.vocab_size}, ${ck.dtype}${ck.prefix ? ', transformer. prefix' : ''}`,
@@ -110,6 +122,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
       const built = await buildHostStage(
         blobs,
         { ck, quant, block, headChunks, ...(activations ? { activations } : {}) },
+        dense,
         o.shardMb ?? 16,
         log,
         t0,
@@ -148,7 +161,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     const weightsBytes = hostBytes + stages.reduce((n, st) => n + st.shards.reduce((m, sh) => m + sh.bytes, 0), 0);
     const manifest: Manifest = parseManifest({
       format: MANIFEST_FORMAT,
-      version: host ? MANIFEST_VERSION_HOST : MANIFEST_VERSION,
+      version: host ? (dense === 'kernels' ? MANIFEST_VERSION_KERNELS : MANIFEST_VERSION_HOST) : MANIFEST_VERSION,
       id: o.id,
       created_at: new Date().toISOString(),
       source: { name: o.sourceName ?? basename(resolve(o.input)), converter: CONVERTER, checkpoint_sha256: checkpointSha },
@@ -173,7 +186,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
       stages,
       memory: {
         weights_bytes: weightsBytes,
-        wasm_heap_estimate_bytes: wasmHeapEstimate(c, quant, weightsBytes, kv, headChunks, attention),
+        wasm_heap_estimate_bytes: wasmHeapEstimate(c, quant, weightsBytes, kv, headChunks, attention, dense),
         kv_cache_bytes_per_token: kvBytesPerToken(c, kv),
       },
       card: { source_dtype: ck.dtype, conversion_notes: ck.notes, ...o.card },
@@ -187,10 +200,11 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
   }
 }
 
-/** The one stage of a host-attention model: n_layer + 1 segment graphs, plus the host tensors. */
+/** The one stage of a host-attention model: n_layer + 1 segments (graphs or kernel tensors), plus the host tensors. */
 async function buildHostStage(
   blobs: string,
   base: Pick<WeightContext, 'ck' | 'quant' | 'block' | 'headChunks' | 'activations'>,
+  dense: 'kernels' | 'ort',
   shardMb: number,
   log: (line: string) => void,
   t0: number,
@@ -201,6 +215,12 @@ async function buildHostStage(
   );
   const segments: Segment[] = [];
   for (let j = 0; j <= L; j++) {
+    if (dense === 'kernels') {
+      const { kernel, shard, ...io } = await writeKernelSegment({ ...base, g: new GraphBuilder('unused'), shards }, j, L);
+      segments.push({ kernel, shards: [shard], ...io });
+      log(`  kernel segment ${j}/${L} done (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      continue;
+    }
     const g = new GraphBuilder(`gpt2_segment${j}`);
     const io = await buildSegment({ ...base, g, shards }, j, L);
     await shards.closeCurrent(); // a segment's shards are its own: each session mounts only what it reads
@@ -219,7 +239,7 @@ async function buildHostStage(
     outputs: ['logits', 'last_hidden_state'],
   };
   log(
-    `host-attention: ${segments.length} segments, ${stage.shards.length} shard(s), wte ${t.wte.dtype} ${(t.wte.bytes / 1e6).toFixed(1)} MB`,
+    `host-attention: ${segments.length} ${dense === 'kernels' ? 'kernel ' : ''}segments, ${stage.shards.length} shard(s), wte ${t.wte.dtype} ${(t.wte.bytes / 1e6).toFixed(1)} MB`,
   );
   return { stage, host };
 }

@@ -8,7 +8,9 @@
 import { innerWidth } from '../lib/gpt2-names.ts';
 import { checkTied } from './embedding.ts';
 import { DT } from './onnx-builder.ts';
-import { quantizeInt8RowsAt } from './quantize.ts';
+import type { KernelTensor } from '../../worker/model/manifest.ts';
+import { quantizeInt8Columns, quantizeInt8RowsAt } from './quantize.ts';
+import { columnSums } from './row-int8.ts';
 import { bytesOf, fp32Weight, linear, read, type WeightContext } from './weights.ts';
 
 export interface SegmentIO {
@@ -62,6 +64,69 @@ export async function buildSegment(ctx: WeightContext, j: number, L: number): Pr
   g.output('qkv', DT.FLOAT, dims(3 * E)); // [batch, seq, 3*n_embd]: q | k | v, heads concatenated in each
   outputs.push('qkv');
   return { inputs, outputs };
+}
+
+/**
+ * Segment j as a kernel segment (manifest.ts, worker/model/dense.ts): the same computation as
+ * buildSegment's graph, its tensors packed into one shard of their own for the Worker's kernels. Linear
+ * weights are the same symmetric per-column int8 as the graph's (quantizeInt8Columns), stored
+ * output-major [N, K] with their column sums; LayerNorm parameters and biases stay float32.
+ */
+export async function writeKernelSegment(
+  ctx: WeightContext,
+  j: number,
+  L: number,
+): Promise<SegmentIO & { kernel: KernelTensor[]; shard: string }> {
+  const { ck, shards } = ctx;
+  const E = ck.config.n_embd;
+  const I = innerWidth(ck.config);
+  const parts: { name: string; dtype: KernelTensor['dtype']; shape: number[]; data: Uint8Array }[] = [];
+  const add = (name: string, dtype: KernelTensor['dtype'], shape: number[], data: Int8Array | Int32Array | Float32Array) =>
+    parts.push({ name, dtype, shape, data: bytesOf(data) });
+  const linearOf = async (as: string, prefix: string, K: number, N: number) => {
+    const { q, scale } = quantizeInt8Columns(await read(ctx, `${prefix}.weight`), K, N); // q [K, N]
+    const t = new Int8Array(N * K);
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = q[k * N + n]!;
+    add(`${as}.w`, 'int8', [N, K], t);
+    add(`${as}.colsum`, 'int32', [N], columnSums(q, K, N));
+    add(`${as}.scale`, 'float32', [N], scale);
+    add(`${as}.bias`, 'float32', [N], await read(ctx, `${prefix}.bias`));
+  };
+  const norm = async (as: string, prefix: string) => {
+    add(`${as}.weight`, 'float32', [E], await read(ctx, `${prefix}.weight`));
+    add(`${as}.bias`, 'float32', [E], await read(ctx, `${prefix}.bias`));
+  };
+  const inputs = ['hidden_in'];
+  const outputs: string[] = [];
+  if (j > 0) {
+    const p = `h.${j - 1}`;
+    inputs.push('attn_in');
+    await linearOf('attn_proj', `${p}.attn.c_proj`, E, E);
+    await norm('ln_2', `${p}.ln_2`);
+    await linearOf('fc', `${p}.mlp.c_fc`, E, I);
+    await linearOf('mlp_proj', `${p}.mlp.c_proj`, I, E);
+  }
+  if (j < L) {
+    if (j > 0) outputs.push('hidden_out');
+    await norm('ln_1', `h.${j}.ln_1`);
+    await linearOf('qkv', `h.${j}.attn.c_attn`, E, 3 * E);
+    outputs.push('qkv');
+  } else {
+    await norm('ln_f', 'ln_f');
+    outputs.push('last_hidden_state');
+  }
+  const kernel: KernelTensor[] = [];
+  let offset = 0;
+  for (const t of parts) {
+    kernel.push({ name: t.name, dtype: t.dtype, shape: t.shape, offset });
+    offset += Math.ceil(t.data.byteLength / 16) * 16;
+  }
+  const blob = new Uint8Array(offset);
+  parts.forEach((t, i) => blob.set(t.data, kernel[i]!.offset));
+  await shards.closeCurrent();
+  await shards.addStream(blob.byteLength, [blob]);
+  await shards.closeCurrent();
+  return { inputs, outputs, kernel, shard: shards.shards().at(-1)!.location };
 }
 
 export interface HostTensorOut {

@@ -9,7 +9,8 @@
  *                                    output and the MLP (fc + gelu, n_inner wide) in fp32, plus the attention scores
  *                                    [n_head, ctx, ctx] of one layer and one row of logits
  *        + q4 scratch                MatMulNBits dequantizes B to fp32 per call: the biggest slice
- *        + runtime                   ORT's own allocations, ~8 MB measured on the WASM build
+ *        + runtime                   ORT's own allocations, ~8 MB measured on the WASM build (none when the
+ *                                    dense layers run in our kernels: no ORT session is ever created)
  * WASM memory never shrinks, so the peak is what stays. It is an estimate; the Worker measures the real
  * `memory.buffer.byteLength`.
  */
@@ -28,6 +29,7 @@ export function wasmHeapEstimate(
   kv: 'float32' | 'float16',
   headChunks: number,
   attention: 'graph' | 'host' = 'graph',
+  dense: 'kernels' | 'ort' = 'ort',
 ): number {
   const E = c.n_embd;
   const ctx = c.n_positions;
@@ -39,6 +41,6 @@ export function wasmHeapEstimate(
   const perToken = E * (1 + 1 + 3 + 1) + I * 2; // residual, ln, qkv, attn out, fc + gelu
   const activations = 4 * (ctx * perToken + c.n_head * ctx * ctx + c.vocab_size);
   const q4Scratch = quant === 'q4' ? 4 * E * Math.max(I, Math.ceil(c.vocab_size / headChunks)) : 0; // fp32 [n_embd, widest N]
-  const runtime = 8 * 1024 * 1024;
+  const runtime = dense === 'ort' ? 8 * 1024 * 1024 : 0; // kernel segments never start ORT
   return weightsBytes + headCopy + kvFull + activations + q4Scratch + runtime;
 }

@@ -1,6 +1,6 @@
 /**
- * HostCausalLM: the CausalLM contract for the `host-attention` layout (manifest.ts). ORT runs the dense
- * segments; this class runs the rest with worker/kernels, whose WASM memory holds:
+ * HostCausalLM: the CausalLM contract for the `host-attention` layout (manifest.ts). ORT or our kernels run
+ * the dense segments (dense.ts); this class runs the rest with worker/kernels, whose WASM memory holds:
  *   wte   [vocab, n_embd] int8 (+ scale [vocab]) or float32 — the token lookup and the tied LM head
  *   wpe   [n_positions, n_embd] float32
  *   KV    one block per cache: [batch][layer][key|value][n_head][capacity][head_dim] float32
@@ -8,18 +8,15 @@
  * input cache to the model), so the cache is never copied per step; only a cache that runs out of
  * capacity moves once into a bigger block. What crosses into ORT per step is hidden states: a few KB.
  */
-import type * as ortTypes from 'onnxruntime-web';
 import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { HostEnds, HostLayers, type CacheGroup, type HostWeights, type LayerCache } from './host-parts.ts';
 import { checkBatch, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest } from './manifest.ts';
+import type { SegmentRunner } from './dense.ts';
 import { Mutex } from './mutex.ts';
-import type { OrtRuntime } from './ort.ts';
 
 export type { HostWeights } from './host-parts.ts';
-
-type Session = ortTypes.InferenceSession;
 
 export class HostCausalLM implements BatchedCausalLM {
   readonly config: LMConfig;
@@ -29,13 +26,13 @@ export class HostCausalLM implements BatchedCausalLM {
   /** Forward calls run so far (all requests): lets tests and logs observe that compute stopped. */
   steps = 0;
 
-  constructor(rt: OrtRuntime, k: Kernels, manifest: Manifest, sessions: readonly Session[], w: HostWeights) {
+  constructor(k: Kernels, manifest: Manifest, segments: readonly SegmentRunner[], w: HostWeights) {
     const c = manifest.config;
     this.config = lmConfig(c);
-    if (sessions.length !== c.n_layer + 1)
-      throw new Error(`host-attention needs n_layer + 1 = ${c.n_layer + 1} sessions, got ${sessions.length}`);
+    if (segments.length !== c.n_layer + 1)
+      throw new Error(`host-attention needs n_layer + 1 = ${c.n_layer + 1} segments, got ${segments.length}`);
     this.ends = new HostEnds(k, manifest, w);
-    this.layers = new HostLayers(rt, k, manifest, 0, c.n_layer, sessions);
+    this.layers = new HostLayers(k, manifest, 0, c.n_layer, segments);
   }
 
   forward(req: ForwardRequest): Promise<ForwardResult> {

@@ -13,12 +13,9 @@
  *   attn   [B, T, n_embd]  the previous layer's attention output, heads merged (absent at layer 0)
  * and after the last layer `last` [B, T, n_embd] (after ln_f), which HostEnds.head turns into logits.
  */
-import type * as ortTypes from 'onnxruntime-web';
 import type { Kernels } from '../kernels/index.ts';
+import type { SegmentRunner } from './dense.ts';
 import type { Manifest } from './manifest.ts';
-import type { OrtRuntime } from './ort.ts';
-
-type Session = ortTypes.InferenceSession;
 
 /** Pointers into the kernels' memory of the host tensors (allocated by the loader, owned by the part). */
 export interface HostWeights {
@@ -148,15 +145,14 @@ export class HostLayers {
   readonly final: boolean;
 
   /**
-   * `sessions`: segments first..end-1, then segment n_layer when end is n_layer.
+   * `segments`: segments first..end-1, then segment n_layer when end is n_layer (ORT sessions or our kernels).
    */
   constructor(
-    private readonly rt: OrtRuntime,
     private readonly k: Kernels,
     manifest: Manifest,
     readonly first: number,
     readonly end: number,
-    private readonly sessions: readonly Session[],
+    readonly segments: readonly SegmentRunner[],
   ) {
     const c = manifest.config;
     this.E = c.n_embd;
@@ -168,7 +164,7 @@ export class HostLayers {
     if (!(first >= 0 && end > first && end <= c.n_layer))
       throw new RangeError(`layers [${first}, ${end}) are not a part of ${c.n_layer} layers`);
     const want = this.count + (this.final ? 1 : 0);
-    if (sessions.length !== want) throw new Error(`layers [${first}, ${end}) need ${want} segment sessions, got ${sessions.length}`);
+    if (segments.length !== want) throw new Error(`layers [${first}, ${end}) need ${want} segments, got ${segments.length}`);
   }
 
   /** Bytes of one cache block: B rows with room for `capacity` positions. */
@@ -184,23 +180,16 @@ export class HostLayers {
    * and attention reads only the row's own cache.
    */
   async run(state: PartState, groups: readonly CacheGroup[], T: number): Promise<PartState | { last: Float32Array }> {
-    const { Tensor } = this.rt.ort;
     const B = groups.reduce((n, g) => n + g.cache.batch, 0);
-    const dims = [B, T, this.E];
     let { hidden, attn } = state;
     for (let j = this.first; j < this.end; j++) {
-      const s = this.sessions[j - this.first]!;
-      const feeds: Record<string, ortTypes.Tensor> = { hidden_in: new Tensor('float32', hidden, dims) };
-      if (attn) feeds.attn_in = new Tensor('float32', attn, dims);
-      const out = await s.run(feeds);
-      if (j > 0) hidden = out.hidden_out!.data as Float32Array;
-      attn = this.attention(out.qkv!.data as Float32Array, j - this.first, groups, T); // [ΣB, T, E]
+      const out = await this.segments[j - this.first]!.run(hidden, attn, B, T);
+      if (j > 0) hidden = out.hidden!;
+      attn = this.attention(out.qkv!, j - this.first, groups, T); // [ΣB, T, E]
     }
     if (!this.final) return { hidden, attn };
-    const feeds: Record<string, ortTypes.Tensor> = { hidden_in: new Tensor('float32', hidden, dims) };
-    if (attn) feeds.attn_in = new Tensor('float32', attn, dims);
-    const out = await this.sessions[this.count]!.run(feeds);
-    return { last: out.last_hidden_state!.data as Float32Array };
+    const out = await this.segments[this.count]!.run(hidden, attn, B, T);
+    return { last: out.last! };
   }
 
   /**
@@ -248,7 +237,7 @@ export class HostLayers {
   }
 
   async dispose(): Promise<void> {
-    for (const s of this.sessions) await s.release();
+    for (const s of this.segments) await s.release();
   }
 
   /** Floats of one row of a cache block: [layer][key|value][n_head][capacity][head_dim]. */

@@ -3,14 +3,15 @@
  * Stages are fetched and turned into sessions one at a time, and each stage's JS bytes become garbage
  * as soon as its session holds them in the WASM heap: peak ≈ one copy of the weights + one stage.
  */
-import type { InferenceSession } from 'onnxruntime-web';
 import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
 import { stageBudget } from '../stage/budget.ts';
+import type { InferenceSession } from 'onnxruntime-web';
 import { OnnxCausalLM } from './causal-lm.ts';
+import { DenseSegment, DenseSegmentError, OrtSegment, type SegmentRunner } from './dense.ts';
 import { HostCausalLM } from './host-lm.ts';
 import type { HostWeights } from './host-parts.ts';
 import { fetchBlobs, fetchManifest, totalBytes, type LoaderOptions } from './loader.ts';
-import { graphOf, type BlobRef, type HostTensor, type Manifest, type ShardRef } from './manifest.ts';
+import { graphOf, type BlobRef, type HostTensor, type KernelTensor, type Manifest, type ShardRef } from './manifest.ts';
 import type { OrtRuntime } from './ort.ts';
 import { createTokenizer } from './tokenizer.ts';
 import { ModelLoadError, type BlobSource, type LoadedModel, type LoadProgress } from './types.ts';
@@ -128,7 +129,7 @@ async function loadHost(
   );
   log(`[model] ${manifest.id}: ${L + 1} segments ready, kernels hold ${mb(kernels.liveBytes())}`);
   return {
-    lm: new HostCausalLM(opts.runtime, kernels, manifest, part.sessions, part.weights!),
+    lm: new HostCausalLM(kernels, manifest, part.segments, part.weights!),
     fetchMs: part.fetchMs,
     sessionMs: part.sessionMs,
   };
@@ -141,11 +142,11 @@ export interface HostPartSpec {
   ends: boolean;
 }
 
+/** One segment's blobs: an ORT graph and its shards, or a kernel segment's one shard and tensor table. */
+type SegmentBlobs = { index: number; shards: ShardRef[] } & ({ graph: BlobRef } | { kernel: KernelTensor[] });
+
 /** The blobs a part reads: the host tensors (ends), then per segment its graph and shards. */
-function hostPartBlobs(
-  manifest: Manifest,
-  spec: HostPartSpec,
-): { host: HostTensor[]; segments: { index: number; graph: BlobRef; shards: ShardRef[] }[] } {
+function hostPartBlobs(manifest: Manifest, spec: HostPartSpec): { host: HostTensor[]; segments: SegmentBlobs[] } {
   const stage = manifest.stages[0]!;
   const segments = stage.segments;
   if (manifest.layout !== 'host-attention' || !segments || !manifest.host) {
@@ -175,21 +176,23 @@ function hostPartBlobs(
         if (!ref) throw new ModelLoadError('manifest_invalid', `segment ${j} reads shard ${loc}, which the stage does not list`);
         return ref;
       });
-      return { index: j, graph: seg.graph, shards };
+      return seg.kernel ? { index: j, kernel: seg.kernel, shards } : { index: j, graph: seg.graph!, shards };
     }),
   };
 }
 
 /**
  * Loads one part of a host-attention model with the same verified loader: the host tensors (when `ends`)
- * into the kernels' memory, then one ORT session per segment of the part.
+ * into the kernels' memory, then per segment of the part an ORT session (graph segments) or its tensors
+ * in the kernels' memory (kernel segments: no ORT at all). `sessionMs` is the time spent turning fetched
+ * segments into runners: session creation, or the copy into the kernels' memory.
  */
 export async function loadHostPart(
   source: BlobSource,
   manifest: Manifest,
   spec: HostPartSpec,
   opts: LoadModelOptions & { onBytes?: (n: number) => void; onSession?: (segment: number) => void },
-): Promise<{ sessions: InferenceSession[]; weights?: HostWeights; fetchMs: number; sessionMs: number }> {
+): Promise<{ segments: SegmentRunner[]; weights?: HostWeights; fetchMs: number; sessionMs: number }> {
   const kernels = opts.runtime.kernels?.();
   if (!kernels)
     throw new ModelLoadError('session_failed', `runtime ${opts.runtime.platform} has no host kernels for a host-attention model`);
@@ -220,16 +223,17 @@ export async function loadHostPart(
     ptrs.push(ptr);
     return ptr;
   };
-  const sessions: InferenceSession[] = [];
+  const runners: SegmentRunner[] = [];
   let fetchMs = 0;
   let sessionMs = 0;
   try {
     const segments = blobs.segments;
     const blobsOf = (i: number) => {
       const seg = segments[i]!;
-      return fetchBlobs(source, [seg.graph, ...seg.shards], fetchOpts).then(([graph, ...data]) => ({
-        graph: graph!,
-        external: seg.shards.map((ref, n) => ({ path: ref.location, data: data[n]! })),
+      const graph = 'graph' in seg ? [seg.graph] : [];
+      return fetchBlobs(source, [...graph, ...seg.shards], fetchOpts).then((got) => ({
+        graph: 'graph' in seg ? got[0]! : null,
+        external: seg.shards.map((ref, n) => ({ path: ref.location, data: got[graph.length + n]! })),
       }));
     };
     // The first segment is fetched along with the host tensors, then two segments ahead while a session
@@ -259,14 +263,30 @@ export async function loadHostPart(
       fetchMs += Date.now() - tw;
       want(i + 1);
       want(i + 2);
-      opts.onSession?.(segments[i]!.index);
+      const seg = segments[i]!;
+      opts.onSession?.(seg.index);
       const ts = Date.now();
-      sessions.push(await createSession(opts.runtime, cur.graph, cur.external, `segment ${segments[i]!.index}`));
+      if ('kernel' in seg) {
+        const data = cur.external[0]!.data;
+        cur.external.length = 0;
+        const base = kernels.alloc(data.byteLength);
+        kernels.bytes(base, data.byteLength).set(data);
+        try {
+          runners.push(new DenseSegment(kernels, manifest.config, seg.index, seg.kernel, base, data.byteLength));
+        } catch (err) {
+          kernels.free(base);
+          if (err instanceof DenseSegmentError) throw new ModelLoadError('manifest_invalid', err.message);
+          throw err;
+        }
+      } else {
+        const session = await createSession(opts.runtime, cur.graph!, cur.external, `segment ${seg.index}`);
+        runners.push(new OrtSegment(opts.runtime, session, E));
+      }
       sessionMs += Date.now() - ts;
     }
-    return { sessions, ...(weights ? { weights } : {}), fetchMs, sessionMs };
+    return { segments: runners, ...(weights ? { weights } : {}), fetchMs, sessionMs };
   } catch (err) {
-    await Promise.allSettled(sessions.map((x) => x.release()));
+    await Promise.allSettled(runners.map((x) => x.release()));
     for (const p of ptrs) kernels.free(p);
     throw err;
   }

@@ -30,6 +30,15 @@
  *   segment L      in  hidden_in, attn_in;  out last_hidden_state (after ln_f)
  * `host` holds the tensors the host needs: wte [vocab, n_embd] (int8 + per-row scale, or float32) and
  * wpe [n_positions, n_embd] float32, each a blob of raw little-endian values.
+ *
+ * Kernel segments (manifest version 3, int8 only): a segment may have `kernel` instead of `graph`: the same
+ * computation run by the Worker's own kernels (worker/model/dense.ts) instead of ORT, its tensors packed in
+ * the segment's one shard at the listed byte offsets (16-byte aligned), raw little-endian:
+ *   <p>.w [N, K] int8 (output-major), <p>.colsum [N] int32 (Σ_k w), <p>.scale [N] float32, <p>.bias [N] float32
+ *     for p in attn_proj (layer j-1's c_proj), fc, mlp_proj (j > 0) and qkv (layer j's c_attn, j < L)
+ *   ln_2.weight/.bias (j > 0), ln_1.weight/.bias (j < L), ln_f.weight/.bias (j = L): float32 [n_embd]
+ * Its inputs and outputs are a graph segment's. A model whose segments are all kernel segments needs no
+ * ORT at all.
  */
 import { z } from 'zod';
 
@@ -37,7 +46,9 @@ export const MANIFEST_FORMAT = 'edge-gpt2/manifest';
 /** Written for the `graph` layout (version 1 readers understand it); `host-attention` needs version 2. */
 export const MANIFEST_VERSION = 1;
 export const MANIFEST_VERSION_HOST = 2;
-const SUPPORTED_VERSIONS = [MANIFEST_VERSION, MANIFEST_VERSION_HOST];
+/** host-attention with kernel segments. */
+export const MANIFEST_VERSION_KERNELS = 3;
+const SUPPORTED_VERSIONS = [MANIFEST_VERSION, MANIFEST_VERSION_HOST, MANIFEST_VERSION_KERNELS];
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
 
@@ -55,13 +66,29 @@ const ShardRef = BlobRef.extend({
 });
 export type ShardRef = z.infer<typeof ShardRef>;
 
-/** host-attention: one ORT graph between two attentions; `shards` are locations of the stage's shards it reads. */
-export const Segment = z.object({
-  graph: BlobRef,
-  shards: z.array(z.string()),
-  inputs: z.array(z.string()),
-  outputs: z.array(z.string()),
+/** One tensor of a kernel segment: at `offset` bytes into the segment's one shard. */
+export const KernelTensor = z.object({
+  name: z.string().min(1),
+  dtype: z.enum(['int8', 'int32', 'float32']),
+  shape: z.array(z.number().int().positive()),
+  offset: z.number().int().nonnegative(),
 });
+export type KernelTensor = z.infer<typeof KernelTensor>;
+
+/**
+ * host-attention: the dense part between two attentions, as an ORT graph (`graph`) or as tensors for the
+ * Worker's kernels (`kernel`); `shards` are locations of the stage's shards it reads (one for a kernel segment).
+ */
+export const Segment = z
+  .object({
+    graph: BlobRef.optional(),
+    kernel: z.array(KernelTensor).optional(),
+    shards: z.array(z.string()),
+    inputs: z.array(z.string()),
+    outputs: z.array(z.string()),
+  })
+  .refine((s) => (s.graph === undefined) !== (s.kernel === undefined), 'a segment has either `graph` or `kernel`')
+  .refine((s) => s.kernel === undefined || s.shards.length === 1, 'a kernel segment reads exactly one shard');
 export type Segment = z.infer<typeof Segment>;
 
 export const Stage = z
@@ -198,6 +225,9 @@ export function parseManifest(json: unknown): Manifest {
       fail('a host-attention stage has one segment per layer, plus one');
   }
   if (host && m.stages.length !== 1) fail('layout host-attention has exactly one stage');
+  const kernelSegments = m.stages.some((st) => st.segments?.some((seg) => seg.kernel));
+  if (kernelSegments && m.version < MANIFEST_VERSION_KERNELS) fail(`kernel segments need version ${MANIFEST_VERSION_KERNELS}`);
+  if (kernelSegments && m.quantization.method !== 'int8') fail('kernel segments are int8 only');
   return m;
 }
 
@@ -207,9 +237,9 @@ export function manifestBlobs(m: Manifest): BlobRef[] {
   return [m.tokenizer, ...host, ...m.stages.flatMap((s) => [...stageGraphs(s), ...s.shards])];
 }
 
-/** A stage's ONNX graphs: its one graph, or its segments' graphs in run order. */
+/** A stage's ONNX graphs: its one graph, or its graph segments' graphs in run order (kernel segments have none). */
 export function stageGraphs(s: Stage): BlobRef[] {
-  return s.graph ? [s.graph] : (s.segments ?? []).map((seg) => seg.graph);
+  return s.graph ? [s.graph] : (s.segments ?? []).flatMap((seg) => (seg.graph ? [seg.graph] : []));
 }
 
 /** The one graph of a `graph`-layout stage (tools that only understand that layout). */

@@ -3,10 +3,11 @@
  * same arithmetic to split a model). Workers give an isolate 128 MB — WASM memories and the JS heap
  * together — and instances of one Durable Object class may share an isolate, so the budget is per isolate:
  *
- *   limit = weights          the part's shard bytes (ORT copies external data into its heap once) and, for
- *                            the ends, wte (+ scale) and wpe in the kernels' memory
+ *   limit = weights          the part's shard bytes (ORT copies external data into its heap once; kernel
+ *                            segments live in the kernels' memory as stored) and, for the ends, wte (+ scale)
+ *                            and wpe in the kernels' memory
  *         + runtime          ORT's own heap beyond the weights (13–17 MiB measured) + the graphs; 0 for an
- *                            ends-only stage, which never starts ORT
+ *                            ends-only stage and for kernel segments (int8), which never start ORT
  *         + activations      one call of `chunk` positions: per position the residual, LayerNorm, qkv,
  *                            attention output and the 4×-wide MLP (fc + gelu) in fp32, twice (ORT's arena and
  *                            the JS copies of inputs/outputs); the ends add one row block of logits
@@ -39,13 +40,14 @@ export interface PartSpec {
 }
 
 /** Bytes the part's blobs occupy once loaded: host tensors (ends) + its segments' graphs and shards. */
-function partWeightBytes(m: Manifest, spec: PartSpec): { weights: number; graphs: number } {
+function partWeightBytes(m: Manifest, spec: PartSpec): { weights: number; graphs: number; ort: boolean } {
   const stage = m.stages[0]!;
   const segs = stage.segments ?? [];
   const L = m.config.n_layer;
   const bytesOf = new Map(stage.shards.map((s) => [s.location, s.bytes]));
   let weights = 0;
   let graphs = 0;
+  let kernelSegments = 0;
   if (spec.ends && m.host) weights += m.host.wte.bytes + (m.host.wte_scale?.bytes ?? 0) + m.host.wpe.bytes;
   if (spec.layers) {
     const [first, end] = spec.layers;
@@ -54,18 +56,19 @@ function partWeightBytes(m: Manifest, spec: PartSpec): { weights: number; graphs
     for (const j of idx) {
       const seg = segs[j];
       if (!seg) continue;
-      graphs += seg.graph.bytes;
+      if (seg.graph) graphs += seg.graph.bytes;
+      else kernelSegments++;
       for (const loc of seg.shards) weights += bytesOf.get(loc) ?? 0;
     }
   }
-  return { weights, graphs };
+  return { weights, graphs, ort: graphs > 0 || (spec.layers !== null && kernelSegments === 0) };
 }
 
 export function stageBudget(m: Manifest, spec: PartSpec, limitBytes = ISOLATE_LIMIT_BYTES, kvCapBytes?: number): StageBudget {
   const { n_embd: E, vocab_size: V } = m.config;
-  const { weights, graphs } = partWeightBytes(m, spec);
+  const { weights, graphs, ort } = partWeightBytes(m, spec);
   const layers = spec.layers ? spec.layers[1] - spec.layers[0] : 0;
-  const runtimeBytes = spec.layers ? ORT_RUNTIME_BYTES + graphs : 0;
+  const runtimeBytes = ort ? ORT_RUNTIME_BYTES + graphs : 0;
   const perPosition = 4 * (E * (1 + 1 + 3 + 1) + 4 * E * 2);
   const activationBytes = (spec.layers ? 2 * STAGE_CHUNK * perPosition : 0) + (spec.ends ? 4 * HEAD_ROWS * (V + E) : 0);
   const jsBytes = STAGE_JS_BYTES;

@@ -105,7 +105,7 @@ export function createStageRuntime(
         const kernels = rt.kernels!();
         const l: Loaded = { manifest, budget: stageBudget(manifest, spec, config.limitBytes, config.kvCapBytes) };
         if (spec.ends) l.ends = new HostEnds(kernels, manifest, part.weights!);
-        if (spec.layers) l.layers = new HostLayers(rt, kernels, manifest, spec.layers[0], spec.layers[1], part.sessions);
+        if (spec.layers) l.layers = new HostLayers(kernels, manifest, spec.layers[0], spec.layers[1], part.segments);
         loaded = l;
         log(
           `[stage] ${config.model} ${name}: loaded (fetch+verify ${part.fetchMs} ms, sessions ${part.sessionMs} ms), wasm ${(rt.heapBytes() / 2 ** 20).toFixed(1)} MB`,

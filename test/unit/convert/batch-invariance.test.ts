@@ -1,7 +1,8 @@
 /**
- * Batch invariance of the int8 host segments: with one activation scale per row (scripts/convert/row-int8.ts)
- * a row's logits and hidden states from HostCausalLM.forwardBatch are bit-identical alone and beside 1, 4 or
- * 7 other requests' rows; fp32 too. The old per-tensor formulation (DynamicQuantizeMatMul) is not, which is
+ * Batch invariance of the int8 host segments: with one activation scale per row — in our kernels (kernel
+ * segments, the default: worker/model/dense.ts) or in ORT graphs (scripts/convert/row-int8.ts) — a row's
+ * logits and hidden states from HostCausalLM.forwardBatch are bit-identical alone and beside 1, 4 or 7
+ * other requests' rows; fp32 too. The old per-tensor formulation (DynamicQuantizeMatMul) is not, which is
  * what makes this test able to fail. ORT must not fuse the per-row graph back into DynamicQuantize* ops.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import type { Manifest } from '../../../worker/model/manifest.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
 import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
 
-const KINDS = ['int8-row', 'int8-tensor', 'fp32'] as const;
+const KINDS = ['int8-kernels', 'int8-row', 'int8-tensor', 'fp32'] as const;
 type Kind = (typeof KINDS)[number];
 const tmp = tempDir('batch-inv');
 const out = join(tmp.dir, 'out');
@@ -30,7 +31,7 @@ beforeAll(async () => {
       out,
       id,
       quant: id === 'fp32' ? 'fp32' : 'int8',
-      ...(id === 'fp32' ? {} : { activations: id === 'int8-row' ? 'row' : 'tensor' }),
+      ...(id === 'fp32' || id === 'int8-kernels' ? {} : { activations: id === 'int8-row' ? 'row' : 'tensor', dense: 'ort' as const }),
     });
     const m = await loadModel(fsBlobSource(out), id, { runtime: nodeOrt(), log: () => {} });
     lms.set(id, m.lm as BatchedCausalLM);
@@ -69,7 +70,8 @@ async function invariant(kind: Kind, n: number): Promise<boolean> {
 }
 
 describe('batch invariance of the host segments', () => {
-  it.each([2, 5, 8])('int8 per-row and fp32: a row is bit-identical alone and in a batch of %i', async (n) => {
+  it.each([2, 5, 8])('int8 kernels, int8 per-row ORT and fp32: a row is bit-identical alone and in a batch of %i', async (n) => {
+    expect(await invariant('int8-kernels', n)).toBe(true);
     expect(await invariant('int8-row', n)).toBe(true);
     expect(await invariant('fp32', n)).toBe(true);
   });
@@ -88,12 +90,18 @@ describe('batch invariance of the host segments', () => {
     const ref = await logits('fp32');
     const row = maxAbsDiff(await logits('int8-row'), ref);
     const tensor = maxAbsDiff(await logits('int8-tensor'), ref);
+    const kernels = maxAbsDiff(await logits('int8-kernels'), ref);
     // Measured: 0.039 per row, 0.046 per tensor.
     expect(row).toBeGreaterThan(0);
     expect(row).toBeLessThan(Math.max(2 * tensor, 1e-2));
+    // 7-bit activations: twice the step of 8-bit ones, so up to about twice the error.
+    expect(kernels).toBeGreaterThan(0);
+    expect(kernels).toBeLessThan(Math.max(3 * tensor, 2e-2));
   });
 
   it('the manifests say which activation scales they use', () => {
+    expect(manifests.get('int8-kernels')!.quantization).toEqual({ method: 'int8', activations: 'row' });
+    expect(manifests.get('int8-kernels')!.stages[0]!.segments!.every((s) => s.kernel && !s.graph)).toBe(true);
     expect(manifests.get('int8-row')!.quantization).toEqual({ method: 'int8', activations: 'row' });
     expect(manifests.get('int8-tensor')!.quantization).toEqual({ method: 'int8', activations: 'tensor' });
     expect(manifests.get('fp32')!.quantization).toEqual({ method: 'fp32' });
@@ -106,7 +114,7 @@ describe('batch invariance of the host segments', () => {
       const dir = join(tmp.dir, `opt-${kind}-${j}`);
       mkdirSync(dir, { recursive: true });
       for (const s of stage.shards) copyFileSync(join(out, s.key), join(dir, s.location));
-      copyFileSync(join(out, stage.segments![j]!.graph.key), join(dir, 'segment.onnx'));
+      copyFileSync(join(out, stage.segments![j]!.graph!.key), join(dir, 'segment.onnx'));
       const optimized = join(dir, 'optimized.onnx');
       await ortNode.InferenceSession.create(join(dir, 'segment.onnx'), {
         graphOptimizationLevel: 'all',

@@ -1,0 +1,247 @@
+/**
+ * The dense half of a host-attention layer — what runs between two attentions — as a SegmentRunner: an
+ * ORT session over the segment's graph (OrtSegment), or the Worker's own kernels over the segment's
+ * tensors (DenseSegment, manifest version 3, int8). Segment j of an L-layer model (manifest.ts):
+ *
+ *   j > 0   x += attn_proj(attn)                         layer j-1's c_proj, on the residual
+ *           x += mlp_proj(gelu_new(fc(ln_2(x))))         layer j-1's MLP        → hidden_out
+ *   j < L   qkv = c_attn(ln_1(x))                        layer j's projections  → qkv
+ *   j = L   last_hidden_state = ln_f(x)
+ *
+ * DenseSegment quantizes each linear's input per row to 7 bits (worker/kernels: quant_u7, linear_u7), so a
+ * row's result is a function of that row alone: the same bits whether it runs alone or batched with any
+ * other rows (continuous batching), with no ORT session, arena or copy of the weights.
+ */
+import type * as ortTypes from 'onnxruntime-web';
+import type { Kernels } from '../kernels/index.ts';
+import type { KernelTensor, ModelConfig } from './manifest.ts';
+import type { OrtRuntime } from './ort.ts';
+
+/** What a segment returns: hidden_out (0 < j < L), qkv (j < L), last_hidden_state (j = L). */
+export interface SegmentOutput {
+  hidden?: Float32Array;
+  qkv?: Float32Array;
+  last?: Float32Array;
+}
+
+export interface SegmentRunner {
+  /** Runs the segment on `rows` × `T` positions: hidden [rows, T, E], attn [rows, T, E] (null for segment 0). */
+  run(hidden: Float32Array, attn: Float32Array | null, rows: number, T: number): Promise<SegmentOutput>;
+  release(): Promise<void>;
+}
+
+/** An ORT session over a graph segment. */
+export class OrtSegment implements SegmentRunner {
+  constructor(
+    private readonly rt: OrtRuntime,
+    readonly session: ortTypes.InferenceSession,
+    private readonly E: number,
+  ) {}
+
+  async run(hidden: Float32Array, attn: Float32Array | null, rows: number, T: number): Promise<SegmentOutput> {
+    const { Tensor } = this.rt.ort;
+    const dims = [rows, T, this.E];
+    const feeds: Record<string, ortTypes.Tensor> = { hidden_in: new Tensor('float32', hidden, dims) };
+    if (attn) feeds.attn_in = new Tensor('float32', attn, dims);
+    const out = await this.session.run(feeds);
+    const data = (name: string) => out[name]?.data as Float32Array | undefined;
+    const r: SegmentOutput = {};
+    const h = data('hidden_out');
+    const q = data('qkv');
+    const l = data('last_hidden_state');
+    if (h) r.hidden = h;
+    if (q) r.qkv = q;
+    if (l) r.last = l;
+    return r;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** The kernels' pointers to one int8 linear: w [N, K], colsum [N], scale [N], bias [N]. */
+interface Linear {
+  w: number;
+  N: number;
+  K: number;
+  colsum: number;
+  scale: number;
+  bias: number;
+}
+interface Norm {
+  gamma: number;
+  beta: number;
+}
+
+/** The MLP's width: n_inner, or 4 × n_embd when absent (GPT2Config). */
+const innerWidth = (c: ModelConfig): number => c.n_inner ?? 4 * c.n_embd;
+
+export class DenseSegmentError extends Error {
+  override name = 'DenseSegmentError';
+}
+
+/**
+ * Checks a kernel segment's tensor table against the model's shapes and the shard's size, and returns
+ * each tensor's byte offset by name. Throws DenseSegmentError naming the first problem.
+ */
+function checkKernelTensors(
+  config: ModelConfig,
+  j: number,
+  tensors: readonly KernelTensor[],
+  shardBytes: number,
+): Map<string, KernelTensor> {
+  const E = config.n_embd;
+  const I = innerWidth(config);
+  const L = config.n_layer;
+  const want = new Map<string, [KernelTensor['dtype'], number[]]>();
+  const linear = (p: string, N: number, K: number) => {
+    want.set(`${p}.w`, ['int8', [N, K]]);
+    want.set(`${p}.colsum`, ['int32', [N]]);
+    want.set(`${p}.scale`, ['float32', [N]]);
+    want.set(`${p}.bias`, ['float32', [N]]);
+  };
+  const norm = (p: string) => {
+    want.set(`${p}.weight`, ['float32', [E]]);
+    want.set(`${p}.bias`, ['float32', [E]]);
+  };
+  if (j > 0) {
+    linear('attn_proj', E, E);
+    norm('ln_2');
+    linear('fc', I, E);
+    linear('mlp_proj', E, I);
+  }
+  if (j < L) {
+    norm('ln_1');
+    linear('qkv', 3 * E, E);
+  } else norm('ln_f');
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  for (const [name, [dtype, shape]] of want) {
+    const t = byName.get(name);
+    if (!t) throw new DenseSegmentError(`segment ${j} lacks tensor ${name}`);
+    if (t.dtype !== dtype || t.shape.join() !== shape.join())
+      throw new DenseSegmentError(`segment ${j}: ${name} must be ${dtype} [${shape.join(', ')}], is ${t.dtype} [${t.shape.join(', ')}]`);
+    const bytes = shape.reduce((a, b) => a * b, 1) * (dtype === 'int8' ? 1 : 4);
+    if (t.offset % 16 !== 0 || t.offset + bytes > shardBytes)
+      throw new DenseSegmentError(
+        `segment ${j}: ${name} at offset ${t.offset} (${bytes} bytes) is not 16-aligned inside its ${shardBytes}-byte shard`,
+      );
+  }
+  if (byName.size !== want.size) {
+    const extra = [...byName.keys()].filter((n) => !want.has(n));
+    throw new DenseSegmentError(`segment ${j} has tensors this reader does not know: ${extra.join(', ')}`);
+  }
+  return byName;
+}
+
+/**
+ * A kernel segment: its shard's bytes live in the kernels' memory at `base` (owned by this object), each
+ * tensor at base + offset. Scratch for a call is allocated per call and freed after it.
+ */
+export class DenseSegment implements SegmentRunner {
+  private readonly E: number;
+  private readonly I: number;
+  private readonly eps: number;
+  private readonly attnProj?: Linear;
+  private readonly fc?: Linear;
+  private readonly mlpProj?: Linear;
+  private readonly qkv?: Linear;
+  private readonly ln1?: Norm;
+  private readonly ln2?: Norm;
+  private readonly lnf?: Norm;
+  private released = false;
+
+  constructor(
+    private readonly k: Kernels,
+    config: ModelConfig,
+    readonly index: number,
+    tensors: readonly KernelTensor[],
+    private readonly base: number,
+    shardBytes: number,
+  ) {
+    this.E = config.n_embd;
+    this.I = innerWidth(config);
+    this.eps = config.layer_norm_epsilon;
+    const t = checkKernelTensors(config, index, tensors, shardBytes);
+    const at = (name: string) => base + t.get(name)!.offset;
+    const linear = (p: string): Linear => {
+      const [N, K] = t.get(`${p}.w`)!.shape as [number, number];
+      return { w: at(`${p}.w`), N, K, colsum: at(`${p}.colsum`), scale: at(`${p}.scale`), bias: at(`${p}.bias`) };
+    };
+    const norm = (p: string): Norm => ({ gamma: at(`${p}.weight`), beta: at(`${p}.bias`) });
+    if (t.has('attn_proj.w')) {
+      this.attnProj = linear('attn_proj');
+      this.ln2 = norm('ln_2');
+      this.fc = linear('fc');
+      this.mlpProj = linear('mlp_proj');
+    }
+    if (t.has('qkv.w')) {
+      this.ln1 = norm('ln_1');
+      this.qkv = linear('qkv');
+    } else this.lnf = norm('ln_f');
+  }
+
+  run(hidden: Float32Array, attn: Float32Array | null, rows: number, T: number): Promise<SegmentOutput> {
+    return Promise.resolve(this.runSync(hidden, attn, rows, T));
+  }
+
+  private runSync(hidden: Float32Array, attn: Float32Array | null, rows: number, T: number): SegmentOutput {
+    if (this.released) throw new DenseSegmentError(`segment ${this.index} was released`);
+    const { k, E, I } = this;
+    const M = rows * T;
+    if (hidden.length !== M * E || (attn && attn.length !== M * E))
+      throw new DenseSegmentError(`segment ${this.index}: inputs must be [${rows}, ${T}, ${E}]`);
+    if ((attn !== null) !== (this.attnProj !== undefined))
+      throw new DenseSegmentError(`segment ${this.index}: attn_in is ${attn ? 'not expected' : 'required'}`);
+    const wide = this.fc ? I : E;
+    const ptrs: number[] = [];
+    const alloc = (bytes: number) => {
+      const p = k.alloc(bytes);
+      ptrs.push(p);
+      return p;
+    };
+    try {
+      const x = alloc(M * E * 4); // the residual stream
+      const h = alloc(M * Math.max(wide, this.qkv ? 3 * E : E) * 4); // a linear's input or output
+      const xq = alloc(M * wide);
+      const xs = alloc(M * 4);
+      const zp = alloc(M * 4);
+      const q = { xq, xs, zp };
+      k.f32(x, M * E).set(hidden);
+      const out: SegmentOutput = {};
+      if (this.attnProj && this.ln2 && this.fc && this.mlpProj && attn) {
+        k.f32(h, M * E).set(attn);
+        k.quantU7(h, M, E, xq, xs, zp);
+        k.linearU7(q, M, E, this.attnProj, x, true);
+        k.layerNorm(x, M, E, this.ln2.gamma, this.ln2.beta, this.eps, h);
+        k.quantU7(h, M, E, xq, xs, zp);
+        k.linearU7(q, M, E, this.fc, h, false); // h: [M, I]
+        k.geluNew(h, M * I);
+        k.quantU7(h, M, I, xq, xs, zp);
+        k.linearU7(q, M, I, this.mlpProj, x, true);
+        if (this.qkv) out.hidden = k.f32(x, M * E).slice();
+      }
+      if (this.qkv && this.ln1) {
+        k.layerNorm(x, M, E, this.ln1.gamma, this.ln1.beta, this.eps, h);
+        k.quantU7(h, M, E, xq, xs, zp);
+        const qkv = alloc(M * 3 * E * 4);
+        k.linearU7(q, M, E, this.qkv, qkv, false);
+        out.qkv = k.f32(qkv, M * 3 * E).slice();
+      } else if (this.lnf) {
+        k.layerNorm(x, M, E, this.lnf.gamma, this.lnf.beta, this.eps, h);
+        out.last = k.f32(h, M * E).slice();
+      }
+      return out;
+    } finally {
+      for (const p of ptrs) k.free(p);
+    }
+  }
+
+  release(): Promise<void> {
+    if (!this.released) {
+      this.released = true;
+      this.k.free(this.base);
+    }
+    return Promise.resolve();
+  }
+}
