@@ -9,7 +9,7 @@ import { innerWidth } from '../lib/gpt2-names.ts';
 import { checkTied } from './embedding.ts';
 import { DT } from './onnx-builder.ts';
 import type { KernelTensor } from '../../worker/model/manifest.ts';
-import { quantizeInt8Columns, quantizeInt8RowsAt } from './quantize.ts';
+import { interleaveColumns4, quantizeInt8Columns, quantizeInt8RowsAt } from './quantize.ts';
 import { columnSums } from './row-int8.ts';
 import { bytesOf, fp32Weight, linear, read, type WeightContext } from './weights.ts';
 
@@ -70,7 +70,8 @@ export async function buildSegment(ctx: WeightContext, j: number, L: number): Pr
  * Segment j as a kernel segment (manifest.ts, worker/model/dense.ts): the same computation as
  * buildSegment's graph, its tensors packed into one shard of their own for the Worker's kernels. Linear
  * weights are the same symmetric per-column int8 as the graph's (quantizeInt8Columns), stored
- * output-major [N, K] with their column sums; LayerNorm parameters and biases stay float32.
+ * output-major [N, K] in linear_u7's interleaved blocks of four columns (interleaveColumns4) with their
+ * column sums; LayerNorm parameters and biases stay float32.
  */
 export async function writeKernelSegment(
   ctx: WeightContext,
@@ -87,7 +88,7 @@ export async function writeKernelSegment(
     const { q, scale } = quantizeInt8Columns(await read(ctx, `${prefix}.weight`), K, N); // q [K, N]
     const t = new Int8Array(N * K);
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = q[k * N + n]!;
-    add(`${as}.w`, 'int8', [N, K], t);
+    add(`${as}.w`, 'int8', [N, K], interleaveColumns4(t, N, K));
     add(`${as}.colsum`, 'int32', [N], columnSums(q, K, N));
     add(`${as}.scale`, 'float32', [N], scale);
     add(`${as}.bias`, 'float32', [N], await read(ctx, `${prefix}.bias`));

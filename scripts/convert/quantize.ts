@@ -93,3 +93,19 @@ export function transpose(w: Float32Array, K: number, N: number): Float32Array {
   for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = w[k * N + n]!;
   return t;
 }
+
+/**
+ * W [N, K] int8 (output-major) in the layout worker/kernels' linear_u7 reads: blocks of four output
+ * columns, each block's 16-byte chunks interleaved (block b at byte 4b·K, its chunk c at 4b·K + 64c:
+ * W[4b][16c..+16], W[4b+1][16c..], W[4b+2][16c..], W[4b+3][16c..]). N % 4 == 0 and K % 16 == 0.
+ */
+export function interleaveColumns4(w: Int8Array, N: number, K: number): Int8Array {
+  if (N % 4 !== 0 || K % 16 !== 0) throw new RangeError(`interleaveColumns4: N = ${N} must be a multiple of 4 and K = ${K} of 16`);
+  const out = new Int8Array(N * K);
+  for (let n = 0; n < N; n++) {
+    const block = (n >> 2) * 4 * K;
+    const lane = (n & 3) * 16;
+    for (let c = 0; c < K; c += 16) out.set(w.subarray(n * K + c, n * K + c + 16), block + c * 4 + lane);
+  }
+  return out;
+}

@@ -5,6 +5,7 @@
  * passes in Node (test/unit/kernels/dense.test.ts), so the two builds give the same bits.
  */
 import { describe, expect, it } from 'vitest';
+import { interleaveColumns4 } from '../../scripts/convert/quantize.ts';
 import { workerdKernels } from '../../worker/kernels/workerd.ts';
 import { colsums, linearRef, randInt8, randn } from '../unit/kernels/reference.ts';
 
@@ -30,7 +31,7 @@ export function kernelCases(): void {
       };
       const p = {
         x: put(x),
-        w: put(w),
+        w: put(interleaveColumns4(w, N, K)),
         colsum: put(colsums(w, N, K)),
         scale: put(ws),
         bias: put(bias),

@@ -687,8 +687,12 @@
     (if (local.get $add) (then (local.set $y (f32x4.add (v128.load (local.get $o)) (local.get $y)))))
     (v128.store (local.get $o) (local.get $y)))
 
-  ;; linear_u7: out f32 [M, N] (=, or += when $add) xq [M, K] (quant_u7's bytes, xs, zp) · w i8 [N, K]ᵀ
-  ;; with per-column weight scale ws f32 [N], colsum i32 [N] = Σ_k w[n, k], bias f32 [N].
+  ;; linear_u7: out f32 [M, N] (=, or += when $add) xq [M, K] (quant_u7's bytes, xs, zp) · Wᵀ for int8
+  ;; W [N, K] with per-column weight scale ws f32 [N], colsum i32 [N] = Σ_k W[n, k], bias f32 [N].
+  ;; w holds W in blocks of four columns, each block's 16-byte chunks interleaved: block b (columns
+  ;; 4b..4b+3) starts at byte 4b·K, and its chunk c is 64 bytes at 4b·K + 64c: W[4b][16c..16c+15],
+  ;; W[4b+1][16c..], W[4b+2][16c..], W[4b+3][16c..]. One pointer then walks a block in order with
+  ;; constant offsets (twice the speed of four row pointers at one or two rows, measured in workerd).
   ;; Tiles of two rows × four columns: each weight vector feeds both rows (eight accumulators); rows
   ;; are the outer loop, so w streams once per pair, in order. An odd last row runs one row × four.
   ;; Requires K % 16 == 0, N % 4 == 0, K ≤ 65536 (|Σ| ≤ K·128·127 < 2^31).
@@ -697,7 +701,7 @@
     (param $colsum i32) (param $ws i32) (param $bias i32) (param $xs i32) (param $zp i32)
     (param $out i32) (param $add i32)
     (local $r i32) (local $n i32) (local $x0 i32) (local $x1 i32) (local $o0 i32) (local $o1 i32)
-    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $k i32)
+    (local $p0 i32) (local $xp i32) (local $end i32)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $xa v128) (local $xb v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
@@ -716,22 +720,20 @@
         (local.set $s1 (f32.load offset=4 (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
         (local.set $n (i32.const 0))
         (loop $cols
-          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K))))
-          (local.set $p1 (i32.add (local.get $p0) (local.get $K)))
-          (local.set $p2 (i32.add (local.get $p1) (local.get $K)))
-          (local.set $p3 (i32.add (local.get $p2) (local.get $K)))
+          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K)))) ;; this block of 4 columns
+          (local.set $xp (local.get $x0))
+          (local.set $end (i32.add (local.get $x0) (local.get $K)))
           (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
           (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
           (local.set $b0 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0))
           (local.set $b2 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
-          (local.set $k (i32.const 0))
           (loop $dot
-            (local.set $w0 (v128.load (i32.add (local.get $p0) (local.get $k))))
-            (local.set $w1 (v128.load (i32.add (local.get $p1) (local.get $k))))
-            (local.set $w2 (v128.load (i32.add (local.get $p2) (local.get $k))))
-            (local.set $w3 (v128.load (i32.add (local.get $p3) (local.get $k))))
-            (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $k))))
-            (local.set $xb (v128.load (i32.add (local.get $x1) (local.get $k))))
+            (local.set $w0 (v128.load (local.get $p0)))
+            (local.set $w1 (v128.load offset=16 (local.get $p0)))
+            (local.set $w2 (v128.load offset=32 (local.get $p0)))
+            (local.set $w3 (v128.load offset=48 (local.get $p0)))
+            (local.set $xa (v128.load (local.get $xp)))
+            (local.set $xb (v128.load (i32.add (local.get $xp) (local.get $K))))
             (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w0) (local.get $xa) (local.get $a0)))
             (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xa) (local.get $a1)))
             (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xa) (local.get $a2)))
@@ -740,8 +742,9 @@
             (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xb) (local.get $b1)))
             (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xb) (local.get $b2)))
             (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w3) (local.get $xb) (local.get $b3)))
-            (local.set $k (i32.add (local.get $k) (i32.const 16)))
-            (br_if $dot (i32.lt_u (local.get $k) (local.get $K))))
+            (local.set $p0 (i32.add (local.get $p0) (i32.const 64)))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
+            (br_if $dot (i32.lt_u (local.get $xp) (local.get $end))))
           (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
             (i32.add (local.get $o0) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
             (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
@@ -762,20 +765,19 @@
         (local.set $n (i32.const 0))
         (loop $cols1
           (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K))))
-          (local.set $p1 (i32.add (local.get $p0) (local.get $K)))
-          (local.set $p2 (i32.add (local.get $p1) (local.get $K)))
-          (local.set $p3 (i32.add (local.get $p2) (local.get $K)))
+          (local.set $xp (local.get $x0))
+          (local.set $end (i32.add (local.get $x0) (local.get $K)))
           (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
           (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
-          (local.set $k (i32.const 0))
           (loop $dot1
-            (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $k))))
-            (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p0) (local.get $k))) (local.get $xa) (local.get $a0)))
-            (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p1) (local.get $k))) (local.get $xa) (local.get $a1)))
-            (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p2) (local.get $k))) (local.get $xa) (local.get $a2)))
-            (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p3) (local.get $k))) (local.get $xa) (local.get $a3)))
-            (local.set $k (i32.add (local.get $k) (i32.const 16)))
-            (br_if $dot1 (i32.lt_u (local.get $k) (local.get $K))))
+            (local.set $xa (v128.load (local.get $xp)))
+            (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $p0)) (local.get $xa) (local.get $a0)))
+            (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $p0)) (local.get $xa) (local.get $a1)))
+            (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $p0)) (local.get $xa) (local.get $a2)))
+            (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $p0)) (local.get $xa) (local.get $a3)))
+            (local.set $p0 (i32.add (local.get $p0) (i32.const 64)))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
+            (br_if $dot1 (i32.lt_u (local.get $xp) (local.get $end))))
           (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
             (i32.add (local.get $o0) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
             (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))

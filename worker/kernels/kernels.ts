@@ -48,8 +48,9 @@ export interface Kernels {
    */
   quantU7(xPtr: number, M: number, K: number, xqPtr: number, xsPtr: number, zpPtr: number): void;
   /**
-   * out f32 [M, N] = (or += when `add`) dequant(xq [M, K]) · (w i8 [N, K])ᵀ · ws[n] + bias[n], with
-   * colsum i32 [N] = Σ_k w[n, k] (the zero-point correction). K % 16 == 0, N % 4 == 0.
+   * out f32 [M, N] = (or += when `add`) dequant(xq [M, K]) · (W i8 [N, K])ᵀ · ws[n] + bias[n], with
+   * colsum i32 [N] = Σ_k W[n, k] (the zero-point correction). `w` holds W in interleaved blocks of four
+   * columns (see the .wat; scripts/convert/quantize.ts interleaveColumns4). K % 16 == 0, N % 4 == 0.
    */
   linearU7(
     q: { xq: number; xs: number; zp: number },

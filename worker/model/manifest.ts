@@ -34,7 +34,9 @@
  * Kernel segments (manifest version 3, int8 only): a segment may have `kernel` instead of `graph`: the same
  * computation run by the Worker's own kernels (worker/model/dense.ts) instead of ORT, its tensors packed in
  * the segment's one shard at the listed byte offsets (16-byte aligned), raw little-endian:
- *   <p>.w [N, K] int8 (output-major), <p>.colsum [N] int32 (Σ_k w), <p>.scale [N] float32, <p>.bias [N] float32
+ *   <p>.w [N, K] int8 (output-major, in blocks of four columns whose 16-byte chunks interleave: block b at
+ *     byte 4b·K, its chunk c at 4b·K + 64c holds W[4b..4b+3][16c..16c+15] one column after another),
+ *   <p>.colsum [N] int32 (Σ_k w), <p>.scale [N] float32, <p>.bias [N] float32
  *     for p in attn_proj (layer j-1's c_proj), fc, mlp_proj (j > 0) and qkv (layer j's c_attn, j < L)
  *   ln_2.weight/.bias (j > 0), ln_1.weight/.bias (j < L), ln_f.weight/.bias (j = L): float32 [n_embd]
  * Its inputs and outputs are a graph segment's. A model whose segments are all kernel segments needs no

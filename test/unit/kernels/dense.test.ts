@@ -10,6 +10,7 @@
  *   float64 tanh to 2e-6 absolute + relative (its exp has ≤ 3e-7 relative error).
  */
 import { describe, expect, it } from 'vitest';
+import { interleaveColumns4 } from '../../../scripts/convert/quantize.ts';
 import { colsums, linearRef, quantRow, randInt8, randn } from './reference.ts';
 import { freshKernels, put } from './wasm.ts';
 
@@ -26,7 +27,7 @@ function runLinear(
 ) {
   const ptrs = {
     x: put(k, x),
-    w: put(k, w),
+    w: put(k, interleaveColumns4(w, N, K)),
     colsum: put(k, new Float32Array(colsums(w, N, K).buffer)),
     scale: put(k, ws),
     bias: put(k, bias),
