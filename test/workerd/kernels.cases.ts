@@ -1,13 +1,13 @@
 /**
  * The kernels as workerd runs them: gpt2-kernels.wasm with relaxed SIMD's i8×i7 dot product (Node 20 runs
  * the baseline build instead, so only here is the relaxed instruction itself under test). quant_u7 +
- * linear_u7 must equal the JS redo of their integer math bit for bit — the same check the baseline build
+ * linear_u7 and head_u7 must equal the JS redo of their integer math bit for bit — the same check the baseline build
  * passes in Node (test/unit/kernels/dense.test.ts), so the two builds give the same bits.
  */
 import { describe, expect, it } from 'vitest';
 import { interleaveColumns4 } from '../../scripts/convert/quantize.ts';
 import { workerdKernels } from '../../worker/kernels/workerd.ts';
-import { colsums, linearRef, randInt8, randn } from '../unit/kernels/reference.ts';
+import { colsums, headU7Ref, linearRef, randInt8, randn } from '../unit/kernels/reference.ts';
 
 export function kernelCases(): void {
   describe('dense kernels in workerd (relaxed SIMD)', () => {
@@ -47,6 +47,40 @@ export function kernelCases(): void {
         k.linearU7(p, M, K, { ...p, N }, p.acc, true);
         expect(k.f32(p.out, M * N).slice()).toEqual(linearRef(x, M, K, w, N, ws, bias));
         expect(k.f32(p.acc, M * N).slice()).toEqual(linearRef(x, M, K, w, N, ws, bias, base));
+      } finally {
+        Object.values(p).forEach((ptr) => k.free(ptr));
+      }
+    });
+
+    it.each([
+      [1, 7, 32],
+      [3, 13, 128],
+      [8, 37, 256],
+    ])('rows=%i V=%i E=%i: head_u7 equals the JS redo bit for bit', (rows, V, E) => {
+      const k = workerdKernels();
+      const x = randn(rows * E, 111 + rows);
+      const w = randInt8(V * E, 112 + V);
+      const scale = randn(V, 113, 0.01).map(Math.abs);
+      const put = (a: Float32Array | Int8Array) => {
+        const p = k.alloc(a.byteLength);
+        k.bytes(p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+        return p;
+      };
+      const p = {
+        x: put(x),
+        w: put(w),
+        scale: put(scale),
+        sums: k.alloc(V * 4),
+        xq: k.alloc(rows * E),
+        xs: k.alloc(rows * 4),
+        zp: k.alloc(rows * 4),
+        out: k.alloc(rows * V * 4),
+      };
+      try {
+        k.rowSumI8(p.w, V, E, p.sums);
+        k.quantU7(p.x, rows, E, p.xq, p.xs, p.zp);
+        k.headU7(p, rows, E, p.w, V, p.sums, p.scale, p.out);
+        expect(k.f32(p.out, rows * V).slice()).toEqual(headU7Ref(x, rows, w, V, E, scale));
       } finally {
         Object.values(p).forEach((ptr) => k.free(ptr));
       }

@@ -671,19 +671,19 @@
       (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $lo) (local.get $hi))
       (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $lo) (local.get $hi))))
 
-  ;; Four outputs of one row from their integer sums: y = s_r·ws[n]·(acc - zp_r·colsum[n]) + bias[n],
-  ;; added to what `o` holds when $add is set (the residual). Same operations in the same order for
+  ;; Four outputs of one row from their integer sums: y = s_r·ws[n]·(acc - zp_r·colsum[n]) + bias[n]
+  ;; (no bias when $bias is -1), added to what `o` holds when $add is set (the residual). Same operations in the same order for
   ;; every row, so a row's outputs do not depend on which other rows share the call.
   (func $epilogue (param $acc v128) (param $o i32) (param $n4 i32) (param $zp i32) (param $s f32)
     (param $colsum i32) (param $ws i32) (param $bias i32) (param $add i32)
     (local $y v128)
     (local.set $y
-      (f32x4.add
-        (f32x4.mul
-          (f32x4.convert_i32x4_s (i32x4.sub (local.get $acc)
-            (i32x4.mul (i32x4.splat (local.get $zp)) (v128.load (i32.add (local.get $colsum) (local.get $n4))))))
-          (f32x4.mul (f32x4.splat (local.get $s)) (v128.load (i32.add (local.get $ws) (local.get $n4)))))
-        (v128.load (i32.add (local.get $bias) (local.get $n4)))))
+      (f32x4.mul
+        (f32x4.convert_i32x4_s (i32x4.sub (local.get $acc)
+          (i32x4.mul (i32x4.splat (local.get $zp)) (v128.load (i32.add (local.get $colsum) (local.get $n4))))))
+        (f32x4.mul (f32x4.splat (local.get $s)) (v128.load (i32.add (local.get $ws) (local.get $n4))))))
+    (if (i32.ne (local.get $bias) (i32.const -1))
+      (then (local.set $y (f32x4.add (local.get $y) (v128.load (i32.add (local.get $bias) (local.get $n4)))))))
     (if (local.get $add) (then (local.set $y (f32x4.add (v128.load (local.get $o)) (local.get $y)))))
     (v128.store (local.get $o) (local.get $y)))
 
@@ -783,6 +783,154 @@
             (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
           (local.set $n (i32.add (local.get $n) (i32.const 4)))
           (br_if $cols1 (i32.lt_u (local.get $n) (local.get $N)))))))
+
+;; head_u7: the tied LM head on quant_u7's rows: out f32 [rows, V] with
+  ;;   out[r, v] = s_r·scale[v]·(Σ_e w[v, e]·xq[r, e] - zp_r·colsum[v])
+  ;; for wte w i8 [V, E] row-major (the embedding's own layout), per-row weight scale f32 [V] and
+  ;; colsum i32 [V] = Σ_e w[v, e] (rowsum_i8). Tiles of two rows × four vocab rows (each wte vector feeds
+  ;; both rows); pairs are the outer loop, so each pair streams wte once in order. An odd last row runs
+  ;; one row × four; the last V % 4 vocab rows one at a time. E % 16 == 0. A row's logits are the same
+  ;; bits alone or beside any other rows.
+  (func (export "head_u7")
+    (param $xq i32) (param $rows i32) (param $E i32) (param $w i32) (param $V i32)
+    (param $colsum i32) (param $scale i32) (param $xs i32) (param $zp i32) (param $out i32)
+    (local $r i32) (local $v i32) (local $V4 i32) (local $x0 i32) (local $x1 i32) (local $o0 i32) (local $o1 i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $e i32)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $xa v128) (local $xb v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local $z0 i32) (local $z1 i32) (local $s0 f32) (local $s1 f32) (local $rr i32) (local $n i32)
+    (local.set $V4 (i32.and (local.get $V) (i32.const -4)))
+    (local.set $r (i32.const 0))
+    (block $pairs_done
+      (loop $pairs
+        (br_if $pairs_done (i32.ge_u (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
+        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $E))))
+        (local.set $x1 (i32.add (local.get $x0) (local.get $E)))
+        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $V)) (i32.const 2))))
+        (local.set $o1 (i32.add (local.get $o0) (i32.shl (local.get $V) (i32.const 2))))
+        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $z1 (i32.load offset=4 (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $s1 (f32.load offset=4 (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $v (i32.const 0))
+        (block $groups_done
+          (loop $groups
+            (br_if $groups_done (i32.ge_u (local.get $v) (local.get $V4)))
+            (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $E))))
+            (local.set $p1 (i32.add (local.get $p0) (local.get $E)))
+            (local.set $p2 (i32.add (local.get $p1) (local.get $E)))
+            (local.set $p3 (i32.add (local.get $p2) (local.get $E)))
+            (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+            (local.set $b0 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0))
+            (local.set $b2 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
+            (local.set $e (i32.const 0))
+            (loop $dot
+              (local.set $w0 (v128.load (i32.add (local.get $p0) (local.get $e))))
+              (local.set $w1 (v128.load (i32.add (local.get $p1) (local.get $e))))
+              (local.set $w2 (v128.load (i32.add (local.get $p2) (local.get $e))))
+              (local.set $w3 (v128.load (i32.add (local.get $p3) (local.get $e))))
+              (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $e))))
+              (local.set $xb (v128.load (i32.add (local.get $x1) (local.get $e))))
+              (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w0) (local.get $xa) (local.get $a0)))
+              (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xa) (local.get $a1)))
+              (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xa) (local.get $a2)))
+              (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w3) (local.get $xa) (local.get $a3)))
+              (local.set $b0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w0) (local.get $xb) (local.get $b0)))
+              (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xb) (local.get $b1)))
+              (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xb) (local.get $b2)))
+              (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w3) (local.get $xb) (local.get $b3)))
+              (local.set $e (i32.add (local.get $e) (i32.const 16)))
+              (br_if $dot (i32.lt_u (local.get $e) (local.get $E))))
+            (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
+              (i32.add (local.get $o0) (i32.shl (local.get $v) (i32.const 2))) (i32.shl (local.get $v) (i32.const 2))
+              (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $scale) (i32.const -1) (i32.const 0))
+            (call $epilogue (call $sum4 (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3))
+              (i32.add (local.get $o1) (i32.shl (local.get $v) (i32.const 2))) (i32.shl (local.get $v) (i32.const 2))
+              (local.get $z1) (local.get $s1) (local.get $colsum) (local.get $scale) (i32.const -1) (i32.const 0))
+            (local.set $v (i32.add (local.get $v) (i32.const 4)))
+            (br $groups)))
+        (local.set $r (i32.add (local.get $r) (i32.const 2)))
+        (br $pairs)))
+    ;; the odd last row: one row × four vocab rows
+    (if (i32.lt_u (local.get $r) (local.get $rows))
+      (then
+        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $E))))
+        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $V)) (i32.const 2))))
+        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $v (i32.const 0))
+        (block $groups1_done
+          (loop $groups1
+            (br_if $groups1_done (i32.ge_u (local.get $v) (local.get $V4)))
+            (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $E))))
+            (local.set $p1 (i32.add (local.get $p0) (local.get $E)))
+            (local.set $p2 (i32.add (local.get $p1) (local.get $E)))
+            (local.set $p3 (i32.add (local.get $p2) (local.get $E)))
+            (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+            (local.set $e (i32.const 0))
+            (loop $dot1
+              (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $e))))
+              (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p0) (local.get $e))) (local.get $xa) (local.get $a0)))
+              (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p1) (local.get $e))) (local.get $xa) (local.get $a1)))
+              (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p2) (local.get $e))) (local.get $xa) (local.get $a2)))
+              (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p3) (local.get $e))) (local.get $xa) (local.get $a3)))
+              (local.set $e (i32.add (local.get $e) (i32.const 16)))
+              (br_if $dot1 (i32.lt_u (local.get $e) (local.get $E))))
+            (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
+              (i32.add (local.get $o0) (i32.shl (local.get $v) (i32.const 2))) (i32.shl (local.get $v) (i32.const 2))
+              (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $scale) (i32.const -1) (i32.const 0))
+            (local.set $v (i32.add (local.get $v) (i32.const 4)))
+            (br $groups1)))))
+    ;; the last V % 4 vocab rows, every row: one accumulator, its lanes summed
+    (local.set $n (local.get $V4))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $n) (local.get $V)))
+        (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $E))))
+        (local.set $rr (i32.const 0))
+        (loop $trows
+          (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $rr) (local.get $E))))
+          (local.set $a0 (v128.const i32x4 0 0 0 0))
+          (local.set $e (i32.const 0))
+          (loop $tdot
+            (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p0) (local.get $e)))
+              (v128.load (i32.add (local.get $x0) (local.get $e))) (local.get $a0)))
+            (local.set $e (i32.add (local.get $e) (i32.const 16)))
+            (br_if $tdot (i32.lt_u (local.get $e) (local.get $E))))
+          (f32.store
+            (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $rr) (local.get $V)) (local.get $n)) (i32.const 2)))
+            (f32.mul
+              (f32.convert_i32_s (i32.sub (call $hsum_i32 (local.get $a0))
+                (i32.mul (i32.load (i32.add (local.get $zp) (i32.shl (local.get $rr) (i32.const 2))))
+                  (i32.load (i32.add (local.get $colsum) (i32.shl (local.get $n) (i32.const 2)))))))
+              (f32.mul (f32.load (i32.add (local.get $xs) (i32.shl (local.get $rr) (i32.const 2))))
+                (f32.load (i32.add (local.get $scale) (i32.shl (local.get $n) (i32.const 2)))))))
+          (local.set $rr (i32.add (local.get $rr) (i32.const 1)))
+          (br_if $trows (i32.lt_u (local.get $rr) (local.get $rows))))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $tail))))
+
+  ;; rowsum_i8: out i32 [V] = Σ_e w[v, e] for w i8 [V, E] (head_u7's zero-point correction). E % 16 == 0.
+  (func (export "rowsum_i8") (param $w i32) (param $V i32) (param $E i32) (param $out i32)
+    (local $v i32) (local $e i32) (local $acc v128) (local $p i32)
+    (local.set $v (i32.const 0))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $v) (local.get $V)))
+        (local.set $p (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $E))))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $e (i32.const 0))
+        (loop $sum
+          (local.set $acc (i32x4.add (local.get $acc)
+            (i32x4.extadd_pairwise_i16x8_s (i16x8.extadd_pairwise_i8x16_s (v128.load (i32.add (local.get $p) (local.get $e)))))))
+          (local.set $e (i32.add (local.get $e) (i32.const 16)))
+          (br_if $sum (i32.lt_u (local.get $e) (local.get $E))))
+        (i32.store (i32.add (local.get $out) (i32.shl (local.get $v) (i32.const 2))) (call $hsum_i32 (local.get $acc)))
+        (local.set $v (i32.add (local.get $v) (i32.const 1)))
+        (br $rows))))
 
   ;; layer_norm: out[r] = (x[r] - mean_r) / sqrt(var_r + eps) · gamma + beta over rows of E floats
   ;; (two passes: mean, then the variance of the centred values). E % 4 == 0. out may equal x.

@@ -60,6 +60,22 @@ export interface Kernels {
     outPtr: number,
     add: boolean,
   ): void;
+  /**
+   * LM head on quantU7's rows: out f32 [rows, V] = dequant(xq [rows, E]) · (w i8 [V, E], row-major)ᵀ, row v
+   * scaled by scale f32 [V], with colsum i32 [V] = Σ_e w[v, e] (rowSumI8). E % 16 == 0.
+   */
+  headU7(
+    q: { xq: number; xs: number; zp: number },
+    rows: number,
+    E: number,
+    wPtr: number,
+    V: number,
+    colsumPtr: number,
+    scalePtr: number,
+    outPtr: number,
+  ): void;
+  /** out i32 [V] = Σ_e w[v, e] for w i8 [V, E]. E % 16 == 0. */
+  rowSumI8(wPtr: number, V: number, E: number, outPtr: number): void;
   /** out f32 [M, E] = layer norm of x f32 [M, E] (out may be x). E % 4 == 0. */
   layerNorm(xPtr: number, M: number, E: number, gammaPtr: number, betaPtr: number, eps: number, outPtr: number): void;
   /** gelu_new (GPT-2's tanh approximation) in place over n floats; n % 4 == 0. */
@@ -99,6 +115,19 @@ interface Exports {
     out: number,
     add: number,
   ): void;
+  head_u7(
+    xq: number,
+    rows: number,
+    E: number,
+    w: number,
+    V: number,
+    colsum: number,
+    scale: number,
+    xs: number,
+    zp: number,
+    out: number,
+  ): void;
+  rowsum_i8(w: number, V: number, E: number, out: number): void;
   layer_norm(x: number, M: number, E: number, gamma: number, beta: number, eps: number, out: number): void;
   gelu_new(x: number, n: number): void;
 }
@@ -216,6 +245,27 @@ export function createKernels(module: WebAssembly.Module): Kernels {
       inside('bias', w.bias, N * 4);
       inside('out', outPtr, M * N * 4);
       ex.linear_u7(q.xq, M, K, w.w, N, w.colsum, w.scale, w.bias, q.xs, q.zp, outPtr, add ? 1 : 0);
+    },
+
+    headU7(q, rows, E, wPtr, V, colsumPtr, scalePtr, outPtr) {
+      dims({ rows, E, V });
+      shape(E % 16 === 0 && E <= 65536, `headU7: E = ${E} must be a multiple of 16 and ≤ 65536`);
+      inside('xq', q.xq, rows * E);
+      inside('xs', q.xs, rows * 4);
+      inside('zp', q.zp, rows * 4);
+      inside('w', wPtr, V * E);
+      inside('colsum', colsumPtr, V * 4);
+      inside('scale', scalePtr, V * 4);
+      inside('out', outPtr, rows * V * 4);
+      ex.head_u7(q.xq, rows, E, wPtr, V, colsumPtr, scalePtr, q.xs, q.zp, outPtr);
+    },
+
+    rowSumI8(wPtr, V, E, outPtr) {
+      dims({ V, E });
+      shape(E % 16 === 0, `rowSumI8: E = ${E} must be a multiple of 16`);
+      inside('w', wPtr, V * E);
+      inside('out', outPtr, V * 4);
+      ex.rowsum_i8(wPtr, V, E, outPtr);
     },
 
     layerNorm(xPtr, M, E, gammaPtr, betaPtr, eps, outPtr) {

@@ -70,6 +70,8 @@ export class HostEnds {
   private readonly E: number;
   private readonly nPositions: number;
   private readonly int8: boolean;
+  /** int8: Σ_e wte[v, e] per vocab row (the head's zero-point correction), i32 [V] in the kernels' memory. */
+  private readonly rowSums: number = 0;
 
   constructor(
     private readonly k: Kernels,
@@ -81,6 +83,10 @@ export class HostEnds {
     this.E = c.n_embd;
     this.nPositions = c.n_positions;
     this.int8 = manifest.host?.wte.dtype === 'int8';
+    if (this.int8) {
+      this.rowSums = k.alloc(this.V * 4);
+      k.rowSumI8(w.wte, this.V, this.E, this.rowSums);
+    }
   }
 
   /**
@@ -108,29 +114,41 @@ export class HostEnds {
     return out;
   }
 
-  /** Logits of the last `positions` of every row: [B, positions, V]. last: [B, T, E] after ln_f. */
+  /**
+   * Logits of the last `positions` of every row: [B, positions, V]. last: [B, T, E] after ln_f. int8: each
+   * row quantized to 7 bits with a scale and zero point of its own (quant_u7, head_u7), so a row's logits
+   * do not depend on the other rows of the call.
+   */
   head(last: Float32Array, B: number, T: number, positions: number): Float32Array {
-    const { E, V } = this;
+    const { E, V, k } = this;
     const rows = B * positions;
-    const x = this.k.alloc(rows * E * 4);
-    const y = this.k.alloc(rows * V * 4);
+    const ptrs: number[] = [];
+    const alloc = (bytes: number) => {
+      const p = k.alloc(bytes);
+      ptrs.push(p);
+      return p;
+    };
     try {
-      const xv = this.k.f32(x, rows * E);
+      const x = alloc(rows * E * 4);
+      const y = alloc(rows * V * 4);
+      const q = this.int8 ? { xq: alloc(rows * E), xs: alloc(rows * 4), zp: alloc(rows * 4) } : null;
+      const xv = k.f32(x, rows * E);
       for (let b = 0; b < B; b++) {
         const from = (b * T + T - positions) * E;
         xv.set(last.subarray(from, from + positions * E), b * positions * E);
       }
-      if (this.int8) this.k.headInt8(x, rows, this.w.wte, this.w.wteScale!, V, E, y);
-      else this.k.headF32(x, rows, this.w.wte, V, E, y);
-      return this.k.f32(y, rows * V).slice();
+      if (q) {
+        k.quantU7(x, rows, E, q.xq, q.xs, q.zp);
+        k.headU7(q, rows, E, this.w.wte, V, this.rowSums, this.w.wteScale!, y);
+      } else k.headF32(x, rows, this.w.wte, V, E, y);
+      return k.f32(y, rows * V).slice();
     } finally {
-      this.k.free(x);
-      this.k.free(y);
+      for (const p of ptrs) k.free(p);
     }
   }
 
   dispose(): void {
-    for (const p of [this.w.wte, this.w.wteScale, this.w.wpe]) if (p !== undefined) this.k.free(p);
+    for (const p of [this.w.wte, this.w.wteScale, this.w.wpe, this.int8 ? this.rowSums : undefined]) if (p !== undefined) this.k.free(p);
   }
 }
 

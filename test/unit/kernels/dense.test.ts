@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { interleaveColumns4 } from '../../../scripts/convert/quantize.ts';
-import { colsums, linearRef, quantRow, randInt8, randn } from './reference.ts';
+import { colsums, headU7Ref, linearRef, quantRow, randInt8, randn } from './reference.ts';
 import { freshKernels, put } from './wasm.ts';
 
 const k = freshKernels();
@@ -132,6 +132,61 @@ describe('quantU7 + linearU7', () => {
       /multiple of 4/,
     );
     k.free(p);
+  });
+});
+
+describe('headU7 (the int8 LM head on 7-bit rows) + rowSumI8', () => {
+  const cases: [rows: number, V: number, E: number][] = [
+    [1, 1, 16],
+    [1, 7, 32],
+    [2, 9, 64],
+    [3, 13, 128],
+    [8, 37, 256],
+  ];
+  function run(rows: number, V: number, E: number, x: Float32Array, w: Int8Array, scale: Float32Array): Float32Array {
+    const p = {
+      x: put(k, x),
+      w: put(k, w),
+      scale: put(k, scale),
+      sums: k.alloc(V * 4),
+      xq: k.alloc(rows * E),
+      xs: k.alloc(rows * 4),
+      zp: k.alloc(rows * 4),
+      out: k.alloc(rows * V * 4),
+    };
+    k.rowSumI8(p.w, V, E, p.sums);
+    k.quantU7(p.x, rows, E, p.xq, p.xs, p.zp);
+    k.headU7(p, rows, E, p.w, V, p.sums, p.scale, p.out);
+    const out = k.f32(p.out, rows * V).slice();
+    Object.values(p).forEach((ptr) => k.free(ptr));
+    return out;
+  }
+
+  it.each(cases)('rows=%i V=%i E=%i: bit-identical to the JS redo (pairs, the odd row, the V %% 4 tail)', (rows, V, E) => {
+    const x = randn(rows * E, 81 + rows);
+    const w = randInt8(V * E, 82 + V);
+    const scale = randn(V, 83, 0.01).map(Math.abs);
+    expect(run(rows, V, E, x, w, scale)).toEqual(headU7Ref(x, rows, w, V, E, scale));
+  });
+
+  it('gives a row the same logits alone as in a batch', () => {
+    const [V, E] = [11, 64];
+    const w = randInt8(V * E, 91);
+    const scale = randn(V, 92, 0.01).map(Math.abs);
+    const x = randn(5 * E, 93, 2);
+    const alone = Array.from({ length: 5 }, (_, r) => run(1, V, E, x.slice(r * E, (r + 1) * E), w, scale));
+    const all = run(5, V, E, x, w, scale);
+    for (let r = 0; r < 5; r++) expect(all.subarray(r * V, (r + 1) * V)).toEqual(alone[r]);
+  });
+
+  it('rowSumI8 sums each row', () => {
+    const [V, E] = [5, 48];
+    const w = randInt8(V * E, 95);
+    const [pw, po] = [put(k, w), k.alloc(V * 4)];
+    k.rowSumI8(pw, V, E, po);
+    const got = new Int32Array(k.bytes(po, V * 4).slice().buffer);
+    [pw, po].forEach((p) => k.free(p));
+    for (let v = 0; v < V; v++) expect(got[v]).toBe(w.subarray(v * E, (v + 1) * E).reduce((a, b) => a + b, 0));
   });
 });
 

@@ -131,3 +131,21 @@ export function colsums(w: Int8Array, N: number, K: number): Int32Array {
   for (let n = 0; n < N; n++) for (let kk = 0; kk < K; kk++) c[n] = c[n]! + w[n * K + kk]!;
   return c;
 }
+
+/** quant_u7 + head_u7 redone in JS: out [rows, V] = s_r·scale[v]·(Σ_e w[v,e]·xq[r,e] - zp_r·Σ_e w[v,e]). */
+export function headU7Ref(x: Float32Array, rows: number, w: Int8Array, V: number, E: number, scale: Float32Array): Float32Array {
+  const out = new Float32Array(rows * V);
+  for (let r = 0; r < rows; r++) {
+    const { xq, s, zp } = quantRow(x.subarray(r * E, (r + 1) * E));
+    for (let v = 0; v < V; v++) {
+      let acc = 0;
+      let sum = 0;
+      for (let e = 0; e < E; e++) {
+        acc += w[v * E + e]! * xq[e]!;
+        sum += w[v * E + e]!;
+      }
+      out[r * V + v] = f(f(acc - zp * sum) * f(s * scale[v]!));
+    }
+  }
+  return out;
+}
