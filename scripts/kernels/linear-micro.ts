@@ -4,8 +4,9 @@
  *   row     the converter's int8 linear with one activation scale per row (scripts/convert/row-int8.ts)
  *   tensor  ORT's DynamicQuantizeMatMul (one activation scale per call: not batch-invariant)
  *   fp32    MatMul + Add on float32 weights
- *   kernel  our head_i8 kernel used as a linear (int8 [N, K] weights, 14-bit activations per row); the
- *           3072-wide c_proj as two 1536-wide halves (head_i8 takes K ≤ 2048)
+ *   kernel  our linear_u7 (worker/kernels: rows quantized to 7 bits by quant_u7, int8 [N, K] weights in
+ *           interleaved blocks of four columns) — the int8 default's dense layers. In Node 20 this runs the
+ *           kernels' baseline-SIMD build (no relaxed SIMD there): workerd runs the faster one
  * ORT is onnxruntime-web's WASM build in Node (one thread), the same binary as in workerd. Prints ms per
  * call, GMAC/s and ms per row; median of 15 timed calls after 10 warm-up calls, from a second pass.
  * `npx tsx scripts/kernels/linear-micro.ts [rows, default 1,2,4,8,16,64] [--layers L]`
@@ -100,26 +101,31 @@ for (const kind of LAYERS > 1 ? (['row', 'tensor'] as const) : (['row', 'tensor'
 }
 
 const k = runtime.kernels!();
-const parts: [number, number][] = [
-  [3 * E, E],
-  [E, E],
-  [INNER, E],
-  [E, INNER / 2],
-  [E, INNER / 2],
-]; // [N, K]
-const weights = Array.from({ length: LAYERS }, () => parts)
+const weights = Array.from({ length: LAYERS }, () => SHAPES)
   .flat()
-  .map(([N, K]) => {
+  .map(([K, N]) => {
     const w = k.alloc(N * K);
-    const s = k.alloc(N * 4);
+    const p = { N, K, w, colsum: k.alloc(N * 4), scale: k.alloc(N * 4), bias: k.alloc(N * 4) };
     k.i8(w, N * K).forEach((_, i, a) => (a[i] = Math.round(next() * 1270)));
-    k.f32(s, N).fill(0.01);
-    return { N, K, w, s };
+    k.f32(p.scale, N).fill(0.01);
+    k.f32(p.bias, N).fill(0);
+    k.bytes(p.colsum, N * 4).fill(0); // the zero-point correction's values do not change the time
+    return p;
   });
 const maxRows = Math.max(...ROWS);
 const x = k.alloc(maxRows * INNER * 4);
 const out = k.alloc(maxRows * INNER * 4);
+const q = { xq: k.alloc(maxRows * INNER), xs: k.alloc(maxRows * 4), zp: k.alloc(maxRows * 4) };
 k.f32(x, maxRows * INNER).forEach((_, i, a) => (a[i] = next()));
 const results: [number, number][] = [];
-for (const M of ROWS) results.push([M, await median(() => weights.forEach((p) => k.headInt8(x, M, p.w, p.s, p.N, p.K, out)))]);
+for (const M of ROWS)
+  results.push([
+    M,
+    await median(() =>
+      weights.forEach((p) => {
+        k.quantU7(x, M, p.K, q.xq, q.xs, q.zp);
+        k.linearU7(q, M, p.K, p, out, false);
+      }),
+    ),
+  ]);
 report('kernel', results);

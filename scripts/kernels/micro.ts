@@ -1,10 +1,11 @@
 /**
  * Micro-benchmark of the kernels at GPT-2-small shapes: median ms per call over 20 calls (after 3
  * warm-up calls), random data. `npx tsx scripts/kernels/micro.ts`
- *   head_i8 / head_f32: E=768, V=50257, rows=1 (one decode step's logits)
+ *   head_u7 / head_f32: E=768, V=50257, rows=1 (one decode step's logits; head_u7 includes quant_u7. In
+ *   Node 20 the kernels run their baseline-SIMD build: workerd runs the relaxed-SIMD one)
  *   attend: H=12 hd=64 T=1 at past 31/255/511, 12 calls on 12 separate caches (= one token's 12 layers)
  */
-import { nodeKernels } from '../../worker/kernels/node.ts';
+import { kernelBuild, nodeKernels } from '../../worker/kernels/node.ts';
 
 const k = nodeKernels();
 const CALLS = 20;
@@ -37,12 +38,21 @@ const [E, V] = [768, 50257];
   const x = k.alloc(E * 4),
     out = k.alloc(V * 4),
     w = k.alloc(V * E),
-    scale = k.alloc(V * 4);
+    scale = k.alloc(V * 4),
+    sums = k.alloc(V * 4),
+    q = { xq: k.alloc(E), xs: k.alloc(4), zp: k.alloc(4) };
   fill(x, E, 'f32');
   fill(w, V * E, 'i8');
   fill(scale, V, 'f32');
-  rows.push(['head_i8  E=768 V=50257 rows=1', median(() => k.headInt8(x, 1, w, scale, V, E, out))]);
-  [x, out, w, scale].forEach(k.free);
+  k.rowSumI8(w, V, E, sums);
+  rows.push([
+    'head_u7  E=768 V=50257 rows=1',
+    median(() => {
+      k.quantU7(x, 1, E, q.xq, q.xs, q.zp);
+      k.headU7(q, 1, E, w, V, sums, scale, out);
+    }),
+  ]);
+  [x, out, w, scale, sums, q.xq, q.xs, q.zp].forEach(k.free);
 }
 {
   const x = k.alloc(E * 4),
@@ -80,6 +90,6 @@ for (const past of [31, 255, 511]) {
   k.free(out);
 }
 
-console.log(`kernels micro-benchmark (Node ${process.versions.node}, median of ${CALLS} calls, ms per call)`);
+console.log(`kernels micro-benchmark (Node ${process.versions.node}, ${kernelBuild} build, median of ${CALLS} calls, ms per call)`);
 for (const [name, ms] of rows) console.log(`${name.padEnd(48)} ${ms.toFixed(2)} ms`);
 console.log(`heap ${(k.heapBytes() / 2 ** 20).toFixed(0)} MiB, live ${k.liveBytes()} bytes`);

@@ -23,11 +23,6 @@ export interface Kernels {
   heapBytes(): number;
   /** bytes currently allocated, rounded up to 16 per block (for tests/leak checks). */
   liveBytes(): number;
-  /**
-   * LM head on int8 weights: out f32 [rows, V] = (x f32 [rows, E]) · (w i8 [V, E])ᵀ, row v scaled by
-   * scale f32 [V]. x is quantized per row to 14-bit int16 inside. E % 16 == 0, E ≤ 2048.
-   */
-  headInt8(xPtr: number, rows: number, wPtr: number, scalePtr: number, V: number, E: number, outPtr: number): void;
   /** LM head on f32 weights: out f32 [rows, V] = x f32 [rows, E] · (w f32 [V, E])ᵀ. E % 4 == 0. */
   headF32(xPtr: number, rows: number, wPtr: number, V: number, E: number, outPtr: number): void;
   /**
@@ -84,7 +79,6 @@ export interface Kernels {
 
 interface Exports {
   memory: WebAssembly.Memory;
-  head_i8(x: number, rows: number, w: number, scale: number, V: number, E: number, out: number, xq: number): void;
   head_f32(x: number, rows: number, w: number, V: number, E: number, out: number): void;
   attend(
     q: number,
@@ -132,9 +126,6 @@ interface Exports {
   gelu_new(x: number, n: number): void;
 }
 
-/** Largest E for head_i8: E·8191·128 must fit in an i32 accumulator (see the .wat). */
-const HEAD_I8_MAX_E = 2048;
-
 export function createKernels(module: WebAssembly.Module): Kernels {
   const ex = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
   const memory = ex.memory;
@@ -175,18 +166,6 @@ export function createKernels(module: WebAssembly.Module): Kernels {
     bytes: (ptr, length) => new Uint8Array(memory.buffer, ptr, length),
     heapBytes: () => memory.buffer.byteLength,
     liveBytes: heap.liveBytes,
-
-    headInt8(xPtr, rows, wPtr, scalePtr, V, E, outPtr) {
-      dims({ rows, V, E });
-      shape(E % 16 === 0 && E <= HEAD_I8_MAX_E, `headInt8: E = ${E} must be a multiple of 16 and ≤ ${HEAD_I8_MAX_E}`);
-      // scratch first: allocating may grow the memory, which the bounds checks below must see
-      const xq = scratchFor(rows * E * 2 + rows * 4); // i16 [rows, E] then f32 [rows]
-      inside('x', xPtr, rows * E * 4);
-      inside('w', wPtr, V * E);
-      inside('scale', scalePtr, V * 4);
-      inside('out', outPtr, rows * V * 4);
-      ex.head_i8(xPtr, rows, wPtr, scalePtr, V, E, outPtr, xq);
-    },
 
     headF32(xPtr, rows, wPtr, V, E, outPtr) {
       dims({ rows, V, E });
