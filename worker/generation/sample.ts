@@ -14,9 +14,17 @@ export type SamplingParams = Pick<GenerationParams, 'doSample' | 'temperature' |
  * The next token for one row whose penalties and bias are already applied. With sampling on, the
  * row is modified in place (temperature) and `c` is scratch (see `createCandidates`). A temperature
  * of 0 means greedy, as in OpenAI's API and vLLM.
+ *
+ * `weighted`: the caller already filled `c.weight[i] = exp(row[i] − max)` for every i, in index order,
+ * with `total` their sum (logits.ts expSum, done anyway for the logprob). When no warper applies
+ * (temperature 1, no top_k / top_p / typical_p) the draw then reads those weights: the same numbers in
+ * the same order as `fillWeights` would compute (a -Infinity entry adds 0), so the same token, without a
+ * second `exp` over the vocabulary.
  */
-export function sampleToken(row: Float32Array, params: SamplingParams, u: number, c: Candidates): number {
+export function sampleToken(row: Float32Array, params: SamplingParams, u: number, c: Candidates, weighted?: { total: number }): number {
   if (!params.doSample || params.temperature <= 0) return argmax(row);
+  const warped = params.temperature !== 1 || params.topK > 0 || params.topP < 1 || params.typicalP < 1;
+  if (weighted && !warped) return weighted.total > 0 ? drawAll(row, c.weight, u * weighted.total) : argmax(row);
   applyTemperature(row, params.temperature);
   resetCandidates(row, c);
   if (c.n === 0) return argmax(row); // every token banned: nothing to draw from; argmax is as good as any
@@ -24,6 +32,19 @@ export function sampleToken(row: Float32Array, params: SamplingParams, u: number
   topP(row, c, params.topP);
   typicalP(row, c, params.typicalP);
   return draw(row, c, u);
+}
+
+/** `draw` over every finite entry in index order, with the weights already in `weight` (see sampleToken). */
+function drawAll(row: Float32Array, weight: Float64Array, target: number): number {
+  let cumulative = 0;
+  let last = 0;
+  for (let i = 0; i < row.length; i++) {
+    if (!(row[i]! > -Infinity)) continue;
+    cumulative += weight[i]!;
+    if (target < cumulative) return i;
+    last = i;
+  }
+  return last; // u·total rounded up past the last bucket
 }
 
 /** Inverse-CDF draw over the candidates, in their list order (deterministic for a given input). */

@@ -10,7 +10,7 @@
  * greedy and sampled requests incomparable; we don't copy that.
  */
 import { Utf8Detokenizer } from './detokenize.ts';
-import { logSumExp, topAlternatives } from './logits.ts';
+import { expSum, topAlternatives } from './logits.ts';
 import { applyLogitBias, applyPresenceFrequency, applyRepetitionPenalty } from './processors.ts';
 import type { Rng } from './rng.ts';
 import { sampleToken } from './sample.ts';
@@ -86,16 +86,19 @@ export class Sequence {
     applyRepetitionPenalty(adjusted, this.seen, p.repetitionPenalty);
     applyPresenceFrequency(adjusted, this.counts, p.presencePenalty, p.frequencyPenalty);
     applyLogitBias(adjusted, p.logitBias);
-    const lse = logSumExp(adjusted);
+    const rescales = p.doSample && p.temperature > 0 && p.temperature !== 1;
+    // One pass of exp for the logprob and, when the row is sampled as it is (no warper), for the draw.
+    const asIs = p.doSample && p.temperature === 1 && p.topK <= 0 && p.topP >= 1 && p.typicalP >= 1;
+    const sums = expSum(adjusted, asIs ? ws.candidates.weight : undefined);
+    const lse = sums.max === -Infinity ? -Infinity : sums.max + Math.log(sums.total);
     const top =
       p.topLogprobs > 0
         ? topAlternatives(adjusted, p.topLogprobs, lse).map((t) => ({ ...t, text: this.tokenizer.decode([t.id]) }))
         : undefined;
     // Draw even when greedy: one draw per token keeps the stream's position a function of the step.
     const u = this.rng.nextFloat();
-    const rescales = p.doSample && p.temperature > 0 && p.temperature !== 1;
     if (rescales) ws.warped.set(adjusted);
-    const id = sampleToken(rescales ? ws.warped : adjusted, p, u, ws.candidates);
+    const id = sampleToken(rescales ? ws.warped : adjusted, p, u, ws.candidates, asIs ? sums : undefined);
     return { id, logprob: adjusted[id]! - lse, ...(top ? { top } : {}) };
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { argmax, logSumExp } from '../../../worker/generation/logits.ts';
+import { argmax, expSum, logSumExp } from '../../../worker/generation/logits.ts';
 import { createCandidates } from '../../../worker/generation/truncation.ts';
 import { sampleToken, type SamplingParams } from '../../../worker/generation/sample.ts';
 import { hashLogits } from './fakes.ts';
@@ -89,5 +89,38 @@ describe('sampleToken', () => {
     const r = new Float32Array(4).fill(-Infinity);
     r[2] = 0;
     for (const u of [0, 0.5, 0.99]) expect(sampleToken(r.slice(), sampling(), u, c)).toBe(2);
+  });
+});
+
+describe('sampleToken with the weights of expSum (one pass of exp for logprob and draw)', () => {
+  it('draws the same token as the two-pass path, with banned tokens and at the edges of u', () => {
+    const c2 = createCandidates(V);
+    let compared = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const row = base(seed, 4);
+      if (seed % 3 === 0) for (let i = seed; i < V; i += 7) row[i] = -Infinity; // logit_bias bans
+      for (const u of [0, 1e-12, 0.25, 0.5, 0.999999, 1 - 2 ** -53]) {
+        const a = sampleToken(row.slice(), sampling(), u, c);
+        const b = sampleToken(row.slice(), sampling(), u, c2, expSum(row, c2.weight));
+        expect(b).toBe(a);
+        compared++;
+      }
+    }
+    expect(compared).toBe(240);
+  });
+
+  it('falls back to argmax when every token is banned, and leaves warped sampling to the full path', () => {
+    const banned = new Float32Array(V).fill(-Infinity);
+    expect(sampleToken(banned.slice(), sampling(), 0.5, c, expSum(banned, c.weight))).toBe(argmax(banned));
+    // With a warper the weights are not used: the same token as without them.
+    const row = base(7, 4);
+    const warped = sampling({ topK: 5 });
+    expect(sampleToken(row.slice(), warped, 0.3, c, expSum(row, c.weight))).toBe(sampleToken(row.slice(), warped, 0.3, c));
+  });
+
+  it('expSum gives logSumExp exactly', () => {
+    const row = base(11, 5);
+    const { max, total } = expSum(row);
+    expect(max + Math.log(total)).toBe(logSumExp(row));
   });
 });
