@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { interleaveColumns4 } from '../../scripts/convert/quantize.ts';
 import { workerdKernels } from '../../worker/kernels/workerd.ts';
+import { put, runHeadU7 } from '../unit/kernels/calls.ts';
 import { colsums, headU7Ref, linearRef, randInt8, randn } from '../unit/kernels/reference.ts';
 
 export function kernelCases(): void {
@@ -24,22 +25,17 @@ export function kernelCases(): void {
       const ws = randn(N, 103, 0.01).map(Math.abs);
       const bias = randn(N, 104, 0.1);
       const base = randn(M * N, 105);
-      const put = (a: Float32Array | Int8Array | Int32Array) => {
-        const p = k.alloc(a.byteLength);
-        k.bytes(p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-        return p;
-      };
       const p = {
-        x: put(x),
-        w: put(interleaveColumns4(w, N, K)),
-        colsum: put(colsums(w, N, K)),
-        scale: put(ws),
-        bias: put(bias),
+        x: put(k, x),
+        w: put(k, interleaveColumns4(w, N, K)),
+        colsum: put(k, colsums(w, N, K)),
+        scale: put(k, ws),
+        bias: put(k, bias),
         xq: k.alloc(M * K),
         xs: k.alloc(M * 4),
         zp: k.alloc(M * 4),
         out: k.alloc(M * N * 4),
-        acc: put(base),
+        acc: put(k, base),
       };
       try {
         k.quantU7(p.x, M, K, p.xq, p.xs, p.zp);
@@ -61,29 +57,7 @@ export function kernelCases(): void {
       const x = randn(rows * E, 111 + rows);
       const w = randInt8(V * E, 112 + V);
       const scale = randn(V, 113, 0.01).map(Math.abs);
-      const put = (a: Float32Array | Int8Array) => {
-        const p = k.alloc(a.byteLength);
-        k.bytes(p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-        return p;
-      };
-      const p = {
-        x: put(x),
-        w: put(w),
-        scale: put(scale),
-        sums: k.alloc(V * 4),
-        xq: k.alloc(rows * E),
-        xs: k.alloc(rows * 4),
-        zp: k.alloc(rows * 4),
-        out: k.alloc(rows * V * 4),
-      };
-      try {
-        k.rowSumI8(p.w, V, E, p.sums);
-        k.quantU7(p.x, rows, E, p.xq, p.xs, p.zp);
-        k.headU7(p, rows, E, p.w, V, p.sums, p.scale, p.out);
-        expect(k.f32(p.out, rows * V).slice()).toEqual(headU7Ref(x, rows, w, V, E, scale));
-      } finally {
-        Object.values(p).forEach((ptr) => k.free(ptr));
-      }
+      expect(runHeadU7(k, rows, V, E, x, w, scale).got).toEqual(headU7Ref(x, rows, w, V, E, scale));
     });
   });
 }

@@ -15,6 +15,8 @@ export interface Kernels {
   /** 16-byte aligned offset of `bytes` fresh bytes (contents undefined); grows the memory when needed. */
   alloc(bytes: number): number;
   free(ptr: number): void;
+  /** Runs `fn` with an allocator whose blocks are all freed when `fn` returns or throws. */
+  withScratch<T>(fn: (alloc: (bytes: number) => number) => T): T;
   /** Views: create them right before use — memory.grow() detaches earlier views. */
   f32(ptr: number, length: number): Float32Array;
   i8(ptr: number, length: number): Int8Array;
@@ -161,6 +163,18 @@ export function createKernels(module: WebAssembly.Module): Kernels {
     memory,
     alloc: heap.alloc,
     free: heap.free,
+    withScratch(fn) {
+      const ptrs: number[] = [];
+      try {
+        return fn((bytes) => {
+          const p = heap.alloc(bytes);
+          ptrs.push(p);
+          return p;
+        });
+      } finally {
+        for (const p of ptrs) heap.free(p);
+      }
+    },
     f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
     i8: (ptr, length) => new Int8Array(memory.buffer, ptr, length),
     bytes: (ptr, length) => new Uint8Array(memory.buffer, ptr, length),

@@ -194,13 +194,7 @@ export class DenseSegment implements SegmentRunner {
     if ((attn !== null) !== (this.attnProj !== undefined))
       throw new DenseSegmentError(`segment ${this.index}: attn_in is ${attn ? 'not expected' : 'required'}`);
     const wide = this.fc ? I : E;
-    const ptrs: number[] = [];
-    const alloc = (bytes: number) => {
-      const p = k.alloc(bytes);
-      ptrs.push(p);
-      return p;
-    };
-    try {
+    return k.withScratch((alloc) => {
       const x = alloc(M * E * 4); // the residual stream
       const h = alloc(M * Math.max(wide, this.qkv ? 3 * E : E) * 4); // a linear's input or output
       const xq = alloc(M * wide);
@@ -232,9 +226,7 @@ export class DenseSegment implements SegmentRunner {
         out.last = k.f32(h, M * E).slice();
       }
       return out;
-    } finally {
-      for (const p of ptrs) k.free(p);
-    }
+    });
   }
 
   release(): Promise<void> {

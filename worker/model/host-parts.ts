@@ -122,13 +122,7 @@ export class HostEnds {
   head(last: Float32Array, B: number, T: number, positions: number): Float32Array {
     const { E, V, k } = this;
     const rows = B * positions;
-    const ptrs: number[] = [];
-    const alloc = (bytes: number) => {
-      const p = k.alloc(bytes);
-      ptrs.push(p);
-      return p;
-    };
-    try {
+    return k.withScratch((alloc) => {
       const x = alloc(rows * E * 4);
       const y = alloc(rows * V * 4);
       const q = this.int8 ? { xq: alloc(rows * E), xs: alloc(rows * 4), zp: alloc(rows * 4) } : null;
@@ -142,9 +136,7 @@ export class HostEnds {
         k.headU7(q, rows, E, this.w.wte, V, this.rowSums, this.w.wteScale!, y);
       } else k.headF32(x, rows, this.w.wte, V, E, y);
       return k.f32(y, rows * V).slice();
-    } finally {
-      for (const p of ptrs) k.free(p);
-    }
+    });
   }
 
   dispose(): void {

@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import { interleaveColumns4 } from '../../../scripts/convert/quantize.ts';
 import { colsums, headU7Ref, linearRef, quantRow, randInt8, randn } from './reference.ts';
-import { freshKernels, put } from './wasm.ts';
+import { freshKernels, put, runHeadU7 } from './wasm.ts';
 
 const k = freshKernels();
 function runLinear(
@@ -143,24 +143,8 @@ describe('headU7 (the int8 LM head on 7-bit rows) + rowSumI8', () => {
     [3, 13, 128],
     [8, 37, 256],
   ];
-  function run(rows: number, V: number, E: number, x: Float32Array, w: Int8Array, scale: Float32Array): Float32Array {
-    const p = {
-      x: put(k, x),
-      w: put(k, w),
-      scale: put(k, scale),
-      sums: k.alloc(V * 4),
-      xq: k.alloc(rows * E),
-      xs: k.alloc(rows * 4),
-      zp: k.alloc(rows * 4),
-      out: k.alloc(rows * V * 4),
-    };
-    k.rowSumI8(p.w, V, E, p.sums);
-    k.quantU7(p.x, rows, E, p.xq, p.xs, p.zp);
-    k.headU7(p, rows, E, p.w, V, p.sums, p.scale, p.out);
-    const out = k.f32(p.out, rows * V).slice();
-    Object.values(p).forEach((ptr) => k.free(ptr));
-    return out;
-  }
+  const run = (rows: number, V: number, E: number, x: Float32Array, w: Int8Array, scale: Float32Array) =>
+    runHeadU7(k, rows, V, E, x, w, scale).got;
 
   it.each(cases)('rows=%i V=%i E=%i: bit-identical to the JS redo (pairs, the odd row, the V %% 4 tail)', (rows, V, E) => {
     const x = randn(rows * E, 81 + rows);

@@ -12,7 +12,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { headRef, randInt8, randn } from './reference.ts';
-import { freshKernels, put } from './wasm.ts';
+import { freshKernels, put, runHeadU7 } from './wasm.ts';
 
 const k = freshKernels();
 const EPS32 = 2 ** -24;
@@ -20,23 +20,7 @@ const EPS32 = 2 ** -24;
 function runU7(rows: number, V: number, E: number, seed: number, x = randn(rows * E, seed)) {
   const w = randInt8(V * E, seed + 1);
   const scale = randn(V, seed + 2, 0.01).map(Math.abs);
-  const p = {
-    x: put(k, x),
-    w: put(k, w),
-    scale: put(k, scale),
-    sums: k.alloc(V * 4),
-    xq: k.alloc(rows * E),
-    xs: k.alloc(rows * 4),
-    zp: k.alloc(rows * 4),
-    out: k.alloc(rows * V * 4),
-  };
-  k.rowSumI8(p.w, V, E, p.sums);
-  k.quantU7(p.x, rows, E, p.xq, p.xs, p.zp);
-  k.headU7(p, rows, E, p.w, V, p.sums, p.scale, p.out);
-  const got = k.f32(p.out, rows * V).slice();
-  const xs = k.f32(p.xs, rows).slice();
-  Object.values(p).forEach((ptr) => k.free(ptr));
-  return { x, w, scale, got, xs };
+  return { x, w, scale, ...runHeadU7(k, rows, V, E, x, w, scale) };
 }
 
 describe('headU7 (quantU7 rows · int8 wte)', () => {

@@ -14,9 +14,4 @@ export const kernelModule = (): WebAssembly.Module => compileKernelModule(wasmBy
 /** A fresh instance (own memory) per test file, so heap assertions do not depend on other files. */
 export const freshKernels = (): Kernels => createKernels(kernelModule());
 
-/** Copies a typed array into a new allocation; returns its pointer. */
-export function put(k: Kernels, data: Float32Array | Int8Array): number {
-  const ptr = k.alloc(data.byteLength);
-  k.bytes(ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  return ptr;
-}
+export { put, runHeadU7 } from './calls.ts';
