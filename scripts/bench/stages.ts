@@ -10,6 +10,9 @@
  * - cold / warm first token, decode ms/token at 32 and 512 tokens of context, staged vs the same weights
  *   in one isolate (the gateway's `<id>-one`), hence the per-step hop overhead; tokens/s with 1/4/8 streams.
  *   Timings are only comparable on a quiet machine: the 1-min load average is recorded with every figure.
+ *   With --rounds R (default 3) each timing is taken R times, staged and one-isolate (or 1 and n streams)
+ *   interleaved and their order alternated per round, and the summary gives the median of the per-round
+ *   ratios: this VM's speed drifts by up to 1.45× within minutes, so two figures taken apart mislead.
  * Writes bench-results/stages-<id>-<time>.json and prints a markdown summary.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -127,6 +130,7 @@ async function main(): Promise<void> {
       context: { type: 'string', default: '1024' },
       /** Contexts the decode timings start from (default 32,512). */
       pasts: { type: 'string', default: '32,512' },
+      rounds: { type: 'string', default: '3' },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
     },
@@ -219,31 +223,68 @@ async function main(): Promise<void> {
     result.memory = memory;
 
     if (!v['skip-timing']) {
+      const rounds = Math.max(1, Number(v.rounds));
       const timing: unknown[] = [];
-      for (const model of v['staged-only'] ? [id] : [referenceId(id), id]) {
-        for (const past of v.pasts!.split(',').map(Number)) {
-          await stream(mf, model, prompt(past), 2); // warm
-          const r = await stream(mf, model, prompt(past), 17);
-          // Mean over the run (events can arrive coalesced in one chunk, so single gaps mislead); median gap kept too.
-          const mean = r.gaps.reduce((a, b) => a + b, 0) / Math.max(1, r.gaps.length);
-          timing.push({ model, past, warmFirstTokenMs: r.firstMs, decodeMsPerToken: mean, medianGapMs: median(r.gaps), load: load1() });
+      const models = v['staged-only'] ? [id] : [referenceId(id), id];
+      for (const past of v.pasts!.split(',').map(Number)) {
+        for (const model of models) await stream(mf, model, prompt(past), 2); // warm
+        const decode = new Map<string, number[]>(models.map((m) => [m, []]));
+        for (let round = 0; round < rounds; round++) {
+          for (const model of round % 2 ? [...models].reverse() : models) {
+            const r = await stream(mf, model, prompt(past), 33);
+            // Mean over the run (events can arrive coalesced in one chunk, so single gaps mislead); median gap kept too.
+            const mean = r.gaps.reduce((a, b) => a + b, 0) / Math.max(1, r.gaps.length);
+            decode.get(model)!.push(mean);
+            timing.push({
+              model,
+              past,
+              round,
+              warmFirstTokenMs: r.firstMs,
+              decodeMsPerToken: mean,
+              medianGapMs: median(r.gaps),
+              load: load1(),
+            });
+            log(
+              `${model} @${past} round ${round + 1}/${rounds}: first token ${r.firstMs.toFixed(0)} ms, decode ${mean.toFixed(1)} ms/token (median gap ${median(r.gaps).toFixed(1)}) (load ${load1()})`,
+            );
+          }
+        }
+        if (models.length === 2) {
+          const [one, staged] = models.map((m) => decode.get(m)!);
+          const ratios = staged!.map((x, i) => x / one![i]!);
           log(
-            `${model} @${past}: first token ${r.firstMs.toFixed(0)} ms, decode ${mean.toFixed(1)} ms/token (median gap ${median(r.gaps).toFixed(1)}) (load ${load1()})`,
+            `@${past}: decode staged / one isolate, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (medians ${median(staged!).toFixed(1)} / ${median(one!).toFixed(1)} ms)`,
           );
+          timing.push({ past, stagedOverOne: ratios, medianRatio: median(ratios) });
         }
       }
       result.timing = timing;
       const concurrency: unknown[] = [];
+      const perStreams = new Map<number, number[]>();
       for (const n of [1, 4, 8]) {
-        // Warm-up at this concurrency first: each stage isolate compiles and tiers up ORT's wasm lazily, per
+        // Warm-up at this concurrency first: each stage isolate compiles and tiers up its wasm lazily, per
         // shape, so the first steps with n rows run slower than the steady state being measured.
         await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, id, prompt(32 + i), 8)));
-        const t0 = performance.now();
-        const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, id, prompt(32 + i), 48)));
-        const secs = (performance.now() - t0) / 1000;
-        const tokens = runs.reduce((a, r) => a + r.tokens, 0);
-        concurrency.push({ streams: n, tokensPerSecond: tokens / secs, statuses: runs.map((r) => r.status), load: load1() });
-        log(`${n} streams: ${(tokens / secs).toFixed(1)} tokens/s (load ${load1()})`);
+        perStreams.set(n, []);
+      }
+      for (let round = 0; round < rounds; round++) {
+        for (const n of round % 2 ? [8, 4, 1] : [1, 4, 8]) {
+          const t0 = performance.now();
+          const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, id, prompt(32 + i), 48)));
+          const secs = (performance.now() - t0) / 1000;
+          const tokens = runs.reduce((a, r) => a + r.tokens, 0);
+          perStreams.get(n)!.push(tokens / secs);
+          concurrency.push({ streams: n, round, tokensPerSecond: tokens / secs, statuses: runs.map((r) => r.status), load: load1() });
+          log(`${n} streams, round ${round + 1}/${rounds}: ${(tokens / secs).toFixed(1)} tokens/s (load ${load1()})`);
+        }
+      }
+      const ones = perStreams.get(1)!;
+      for (const n of [4, 8]) {
+        const ratios = perStreams.get(n)!.map((x, i) => x / ones[i]!);
+        log(
+          `${n} streams / 1 stream, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (median ${median(perStreams.get(n)!).toFixed(1)} vs ${median(ones).toFixed(1)} tokens/s)`,
+        );
+        concurrency.push({ streams: n, overOneStream: ratios, medianRatio: median(ratios) });
       }
       result.concurrency = concurrency;
     }
