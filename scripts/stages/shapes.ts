@@ -1,5 +1,6 @@
 /**
- * The manifest a host-attention int8 (or fp32) conversion of a GPT-2 shape would have, with blob sizes
+ * The manifest a host-attention int8 (or fp32) conversion of a GPT-2 shape would have — int8 with kernel
+ * segments (the converter's default: no ORT graph, no ORT heap to budget), fp32 with graph segments — with blob sizes
  * computed from the shapes instead of converted: lets `npm run stages -- --preset gpt2-xl` plan a model
  * before anyone downloads or converts it. Sizes follow the converter (scripts/convert/host-graph.ts,
  * weights.ts): per layer the four linears (3E² + E² + 4E² + 4E² weights, int8 with per-column fp32 scales
@@ -30,7 +31,7 @@ export function estimatedManifest(d: Gpt2Dims, id: string, quant: 'int8' | 'fp32
   });
   const L = d.n_layer;
   const segments = Array.from({ length: L + 1 }, (_, j) => ({
-    graph: ref(1000 + j, GRAPH_BYTES),
+    ...(quant === 'int8' ? { kernel: [] } : { graph: ref(1000 + j, GRAPH_BYTES) }),
     shards: [`s${j}.bin`],
     inputs: [],
     outputs: [],
@@ -50,7 +51,7 @@ export function estimatedManifest(d: Gpt2Dims, id: string, quant: 'int8' | 'fp32
   const weights = shards.reduce((n, s) => n + s.bytes, 0) + host.wte.bytes + (host.wte_scale?.bytes ?? 0) + host.wpe.bytes;
   return {
     format: 'edge-gpt2/manifest',
-    version: 2,
+    version: quant === 'int8' ? 3 : 2,
     id,
     created_at: new Date(0).toISOString(),
     source: { name: id, converter: 'estimate' },

@@ -24,6 +24,10 @@ describe('planStages', () => {
       const bytes = (st: typeof real, j: number) =>
         st.segments![j]!.shards.reduce((n, loc) => n + st.shards.find((s) => s.location === loc)!.bytes, 0);
       for (let j = 0; j <= dims.n_layer; j++) expect([j, bytes(est.stages[0]!, j)]).toEqual([j, bytes(real, j)]);
+      // Same kind of segments as the converter's default (kernel segments: no ORT heap to budget).
+      const kinds = (st: typeof real) => st.segments!.map((seg) => (seg.kernel ? 'kernel' : 'graph'));
+      expect(kinds(est.stages[0]!)).toEqual(kinds(real));
+      expect(est.version).toBe(manifest.version);
       expect(est.host!.wte.bytes + est.host!.wte_scale!.bytes + est.host!.wpe.bytes).toBe(
         manifest.host!.wte.bytes + manifest.host!.wte_scale!.bytes + manifest.host!.wpe.bytes,
       );
@@ -53,7 +57,7 @@ describe('planStages', () => {
   it('refuses --stages counts whose stages would not fit, and a layer too big for any isolate', () => {
     const m = estimatedManifest(PRESETS['gpt2-xl']!, 'xl');
     expect(() => planStages(m, { stages: 4, resident: 1, context: 1024 })).toThrow(PlanError);
-    expect(() => planStages(m, { resident: 8, context: 1024 })).toThrow(/does not fit/);
+    expect(() => planStages(m, { resident: 16, context: 1024 })).toThrow(/one layer with 16 × 1024 tokens of KV does not fit/);
   });
 
   it('writes a gateway config binding STAGE_0..N-1 to the stage scripts, and one config per stage', () => {
