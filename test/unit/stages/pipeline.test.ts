@@ -21,7 +21,9 @@ import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fi
 const tmp = tempDir('stages');
 const out = join(tmp.dir, 'out');
 const ID = 'synth4';
+const INT8 = 'synth4-int8';
 let single: CausalLM;
+let singleInt8: CausalLM;
 
 function client(r: StageRuntime): StageClient {
   return { load: () => r.load(), step: (q) => r.step(q), head: (q) => r.head(q), apply: (o) => r.apply(o), stats: () => r.stats() };
@@ -29,16 +31,17 @@ function client(r: StageRuntime): StageClient {
 
 async function staged(
   plan: { layers: [number, number] | null; ends: boolean; kvCapBytes?: number }[],
+  id = ID,
 ): Promise<{ lm: StagedCausalLM; runtimes: StageRuntime[] }> {
   const rs = plan.map((p, stage) =>
     createStageRuntime(
-      { stage, model: ID, spec: { layers: p.layers, ends: p.ends }, ...(p.kvCapBytes ? { kvCapBytes: p.kvCapBytes } : {}) },
+      { stage, model: id, spec: { layers: p.layers, ends: p.ends }, ...(p.kvCapBytes ? { kvCapBytes: p.kvCapBytes } : {}) },
       fsBlobSource(out),
       nodeOrt,
       () => {},
     ),
   );
-  const m = await loadStagedModel(fsBlobSource(out), ID, rs.map(client), { log: () => {} });
+  const m = await loadStagedModel(fsBlobSource(out), id, rs.map(client), { log: () => {} });
   return { lm: m.lm as StagedCausalLM, runtimes: rs };
 }
 
@@ -62,7 +65,9 @@ const resident = async (rs: StageRuntime[]) => {
 beforeAll(async () => {
   const ck = await synth(join(tmp.dir, 'ck'), { n_layer: 4, n_head: 4, n_embd: 64, n_positions: 256, vocab_size: 400, initStd: 0.1 });
   await convertQuiet({ input: ck, out, id: ID, quant: 'fp32' });
+  await convertQuiet({ input: ck, out, id: INT8, quant: 'int8' }); // kernel segments, the int8 default
   single = (await loadModel(fsBlobSource(out), ID, { runtime: nodeOrt(), log: () => {} })).lm;
+  singleInt8 = (await loadModel(fsBlobSource(out), INT8, { runtime: nodeOrt(), log: () => {} })).lm;
 }, 120_000);
 afterAll(() => tmp.cleanup());
 
@@ -133,6 +138,28 @@ describe('StagedCausalLM over three stage runtimes', () => {
     expect(maxAbsDiff(a.hidden!, b.hidden!)).toBeLessThan(1e-4);
     single.release(a.cache);
     lm.release(b.cache);
+  });
+
+  it('int8 kernel segments: staged equals one isolate bit for bit, long chunked prompts and greedy steps included', async () => {
+    // Every position is quantized on its own, so neither the stage split nor STAGE_CHUNK changes the arithmetic.
+    const { lm } = await staged(
+      [
+        { layers: [0, 1], ends: true },
+        { layers: [1, 3], ends: false },
+        { layers: [3, 4], ends: false },
+      ],
+      INT8,
+    );
+    const long = Array.from({ length: STAGE_CHUNK * 2 + 9 }, (_, i) => (i * 37) % 400);
+    const a = await singleInt8.forward({ inputIds: [long], cache: null, logitsFor: 'all', hidden: true });
+    const b = await lm.forward({ inputIds: [long], cache: null, logitsFor: 'all', hidden: true });
+    expect(b.logits).toEqual(a.logits);
+    expect(b.hidden).toEqual(a.hidden);
+    singleInt8.release(a.cache);
+    lm.release(b.cache);
+    const x = await greedy(singleInt8, prompt, 6);
+    const y = await greedy(lm, prompt, 6);
+    for (let i = 0; i < x.length; i++) expect(y[i]).toEqual(x[i]);
   });
 
   it('refuses a sequence over a stage budget (overloaded, with Retry-After), and admits it once memory is free', async () => {
