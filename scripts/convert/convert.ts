@@ -12,13 +12,14 @@ import {
   MANIFEST_VERSION_HOST,
   MANIFEST_VERSION_KERNELS,
   blobKey,
+  innerWidth,
   manifestKey,
   parseManifest,
   type Manifest,
   type Segment,
   type Stage,
 } from '../../worker/model/manifest.ts';
-import { innerWidth, parameterCount } from '../lib/gpt2-names.ts';
+import { parameterCount } from '../lib/gpt2-names.ts';
 import { sha256File, sha256Hex } from '../lib/sha256.ts';
 import { openCheckpoint } from './checkpoint.ts';
 import { ConvertError } from './errors.ts';

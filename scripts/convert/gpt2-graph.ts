@@ -6,7 +6,7 @@
  * Attention is com.microsoft MultiHeadAttention with past key/value and `unidirectional=1` (causal over
  * past + seq; checked against a plain TypeScript forward pass in test/unit/convert/convert.test.ts).
  */
-import { innerWidth } from '../lib/gpt2-names.ts';
+import { innerWidth } from '../../worker/model/manifest.ts';
 import { DT } from './onnx-builder.ts';
 import { tiedEmbedding, type TiedEmbedding } from './embedding.ts';
 import { fp32Weight, linear, type WeightContext } from './weights.ts';

@@ -1,14 +1,14 @@
 /**
- * The `host-attention` layout (contract in worker/model/manifest.ts): ORT gets the dense parts of the
- * decoder as n_layer + 1 segment graphs; attention, the KV cache, the embeddings and the tied LM head run
+ * The `host-attention` layout (contract in worker/model/manifest.ts): the dense parts of the decoder as
+ * n_layer + 1 segments — ORT graphs (buildSegment) or, for int8 by default, tensors for the Worker's own
+ * kernels (writeKernelSegment); attention, the KV cache, the embeddings and the tied LM head run
  * in the Worker's own WASM kernels (worker/kernels). Why: onnxruntime-web copies every input into its heap
  * and every output out of it on each run, so a cache that lives in ORT is copied twice per token
  * (~50 ms at 512 tokens for GPT-2-small); the segments' inputs and outputs are a few KB per token.
  */
-import { innerWidth } from '../lib/gpt2-names.ts';
+import { innerWidth, type KernelTensor } from '../../worker/model/manifest.ts';
 import { checkTied } from './embedding.ts';
 import { DT } from './onnx-builder.ts';
-import type { KernelTensor } from '../../worker/model/manifest.ts';
 import { interleaveColumns4, quantizeInt8Columns, quantizeInt8RowsAt } from './quantize.ts';
 import { columnSums } from './row-int8.ts';
 import { bytesOf, fp32Weight, linear, read, type WeightContext } from './weights.ts';

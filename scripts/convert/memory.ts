@@ -14,7 +14,7 @@
  * WASM memory never shrinks, so the peak is what stays. It is an estimate; the Worker measures the real
  * `memory.buffer.byteLength`.
  */
-import { innerWidth } from '../lib/gpt2-names.ts';
+import { innerWidth } from '../../worker/model/manifest.ts';
 import type { Gpt2Config } from './checkpoint.ts';
 import type { QuantMethod } from './weights.ts';
 

@@ -2,6 +2,7 @@
  * GPT-2's tensor names and shapes as Hugging Face saves them (GPT2Model; Conv1D weights are [in, out]).
  * Shared by the synthetic checkpoint writer, the converter's checks and the test reference.
  */
+import { innerWidth } from '../../worker/model/manifest.ts';
 
 export interface Gpt2Dims {
   n_layer: number;
@@ -11,11 +12,6 @@ export interface Gpt2Dims {
   vocab_size: number;
   /** Width of the MLP (GPT2Config.n_inner); absent or null: 4 x n_embd, as in every released GPT-2. */
   n_inner?: number | null;
-}
-
-/** The MLP's inner width: n_inner, or 4 x n_embd when the config leaves it null. */
-export function innerWidth(d: Gpt2Dims): number {
-  return d.n_inner ?? 4 * d.n_embd;
 }
 
 export interface TensorSpec {

@@ -19,20 +19,19 @@ export function argmax(row: Float32Array): number {
 
 /** log Σ exp(row): logprob(i) = row[i] − logSumExp(row). -Infinity entries contribute nothing. */
 export function logSumExp(row: Float32Array): number {
-  const { max, total } = expSum(row);
-  return max === -Infinity ? -Infinity : max + Math.log(total);
+  return expSum(row).lse;
 }
 
 /**
- * max(row) and Σ exp(row[i] − max) in index order (-Infinity entries add 0). With `weights`, also stores
+ * max(row), Σ exp(row[i] − max) in index order (-Infinity entries add 0) and their log-sum-exp. With `weights`, also stores
  * each exp(row[i] − max) there, so a sampler over the same row can draw without a second pass of `exp`
  * (sample.ts): the same numbers in the same order, so the same draw. `weights` is untouched when every
  * entry is -Infinity.
  */
-export function expSum(row: Float32Array, weights?: Float64Array): { max: number; total: number } {
+export function expSum(row: Float32Array, weights?: Float64Array): { max: number; total: number; lse: number } {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
-  if (max === -Infinity) return { max, total: 0 };
+  if (max === -Infinity) return { max, total: 0, lse: -Infinity };
   let total = 0;
   if (weights)
     for (let i = 0; i < row.length; i++) {
@@ -41,7 +40,7 @@ export function expSum(row: Float32Array, weights?: Float64Array): { max: number
       total += e;
     }
   else for (let i = 0; i < row.length; i++) total += Math.exp(row[i]! - max);
-  return { max, total };
+  return { max, total, lse: max + Math.log(total) };
 }
 
 /** In place: row[i] ← row[i] − logSumExp(row). */

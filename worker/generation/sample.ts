@@ -23,8 +23,7 @@ export type SamplingParams = Pick<GenerationParams, 'doSample' | 'temperature' |
  */
 export function sampleToken(row: Float32Array, params: SamplingParams, u: number, c: Candidates, weighted?: { total: number }): number {
   if (!params.doSample || params.temperature <= 0) return argmax(row);
-  const warped = params.temperature !== 1 || params.topK > 0 || params.topP < 1 || params.typicalP < 1;
-  if (weighted && !warped) return weighted.total > 0 ? drawAll(row, c.weight, u * weighted.total) : argmax(row);
+  if (weighted && drawsAsIs(params)) return weighted.total > 0 ? drawAll(row, c.weight, u * weighted.total) : argmax(row);
   applyTemperature(row, params.temperature);
   resetCandidates(row, c);
   if (c.n === 0) return argmax(row); // every token banned: nothing to draw from; argmax is as good as any
@@ -32,6 +31,11 @@ export function sampleToken(row: Float32Array, params: SamplingParams, u: number
   topP(row, c, params.topP);
   typicalP(row, c, params.typicalP);
   return draw(row, c, u);
+}
+
+/** Sampling that draws from the row as it is: temperature 1 and no top_k / top_p / typical_p. */
+export function drawsAsIs(p: SamplingParams): boolean {
+  return p.doSample && p.temperature === 1 && p.topK <= 0 && p.topP >= 1 && p.typicalP >= 1;
 }
 
 /** `draw` over every finite entry in index order, with the weights already in `weight` (see sampleToken). */

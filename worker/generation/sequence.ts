@@ -13,7 +13,7 @@ import { Utf8Detokenizer } from './detokenize.ts';
 import { expSum, topAlternatives } from './logits.ts';
 import { applyLogitBias, applyPresenceFrequency, applyRepetitionPenalty } from './processors.ts';
 import type { Rng } from './rng.ts';
-import { sampleToken } from './sample.ts';
+import { drawsAsIs, sampleToken } from './sample.ts';
 import { StopSequences } from './stopping.ts';
 import { createCandidates, type Candidates } from './truncation.ts';
 import type { FinishReason, GenerationParams, LengthLimit, TextTokenizer, TokenLogprob } from './types.ts';
@@ -88,9 +88,9 @@ export class Sequence {
     applyLogitBias(adjusted, p.logitBias);
     const rescales = p.doSample && p.temperature > 0 && p.temperature !== 1;
     // One pass of exp for the logprob and, when the row is sampled as it is (no warper), for the draw.
-    const asIs = p.doSample && p.temperature === 1 && p.topK <= 0 && p.topP >= 1 && p.typicalP >= 1;
+    const asIs = drawsAsIs(p);
     const sums = expSum(adjusted, asIs ? ws.candidates.weight : undefined);
-    const lse = sums.max === -Infinity ? -Infinity : sums.max + Math.log(sums.total);
+    const lse = sums.lse;
     const top =
       p.topLogprobs > 0
         ? topAlternatives(adjusted, p.topLogprobs, lse).map((t) => ({ ...t, text: this.tokenizer.decode([t.id]) }))

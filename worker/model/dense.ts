@@ -14,7 +14,7 @@
  */
 import type * as ortTypes from 'onnxruntime-web';
 import type { Kernels } from '../kernels/index.ts';
-import type { KernelTensor, ModelConfig } from './manifest.ts';
+import { innerWidth, type KernelTensor, type ModelConfig } from './manifest.ts';
 import type { OrtRuntime } from './ort.ts';
 
 /** What a segment returns: hidden_out (0 < j < L), qkv (j < L), last_hidden_state (j = L). */
@@ -73,9 +73,6 @@ interface Norm {
   gamma: number;
   beta: number;
 }
-
-/** The MLP's width: n_inner, or 4 × n_embd when absent (GPT2Config). */
-const innerWidth = (c: ModelConfig): number => c.n_inner ?? 4 * c.n_embd;
 
 export class DenseSegmentError extends Error {
   override name = 'DenseSegmentError';
@@ -142,13 +139,10 @@ export class DenseSegment implements SegmentRunner {
   private readonly E: number;
   private readonly I: number;
   private readonly eps: number;
-  private readonly attnProj?: Linear;
-  private readonly fc?: Linear;
-  private readonly mlpProj?: Linear;
-  private readonly qkv?: Linear;
-  private readonly ln1?: Norm;
-  private readonly ln2?: Norm;
-  private readonly lnf?: Norm;
+  /** j > 0: the rest of layer j-1 (its attention's c_proj, then its MLP). */
+  private readonly close?: { attnProj: Linear; ln2: Norm; fc: Linear; mlpProj: Linear };
+  /** j < L: the start of layer j (ln_1, c_attn); else ln_f. */
+  private readonly open: { ln1: Norm; qkv: Linear } | { lnf: Norm };
   private released = false;
 
   constructor(
@@ -169,16 +163,8 @@ export class DenseSegment implements SegmentRunner {
       return { w: at(`${p}.w`), N, K, colsum: at(`${p}.colsum`), scale: at(`${p}.scale`), bias: at(`${p}.bias`) };
     };
     const norm = (p: string): Norm => ({ gamma: at(`${p}.weight`), beta: at(`${p}.bias`) });
-    if (t.has('attn_proj.w')) {
-      this.attnProj = linear('attn_proj');
-      this.ln2 = norm('ln_2');
-      this.fc = linear('fc');
-      this.mlpProj = linear('mlp_proj');
-    }
-    if (t.has('qkv.w')) {
-      this.ln1 = norm('ln_1');
-      this.qkv = linear('qkv');
-    } else this.lnf = norm('ln_f');
+    if (index > 0) this.close = { attnProj: linear('attn_proj'), ln2: norm('ln_2'), fc: linear('fc'), mlpProj: linear('mlp_proj') };
+    this.open = index < config.n_layer ? { ln1: norm('ln_1'), qkv: linear('qkv') } : { lnf: norm('ln_f') };
   }
 
   run(hidden: Float32Array, attn: Float32Array | null, rows: number, T: number): Promise<SegmentOutput> {
@@ -191,38 +177,39 @@ export class DenseSegment implements SegmentRunner {
     const M = rows * T;
     if (hidden.length !== M * E || (attn && attn.length !== M * E))
       throw new DenseSegmentError(`segment ${this.index}: inputs must be [${rows}, ${T}, ${E}]`);
-    if ((attn !== null) !== (this.attnProj !== undefined))
+    const { close, open } = this;
+    if ((attn !== null) !== (close !== undefined))
       throw new DenseSegmentError(`segment ${this.index}: attn_in is ${attn ? 'not expected' : 'required'}`);
-    const wide = this.fc ? I : E;
+    const wide = close ? I : E;
     return k.withScratch((alloc) => {
       const x = alloc(M * E * 4); // the residual stream
-      const h = alloc(M * Math.max(wide, this.qkv ? 3 * E : E) * 4); // a linear's input or output
+      const h = alloc(M * wide * 4); // a linear's input, or fc's output
       const xq = alloc(M * wide);
       const xs = alloc(M * 4);
       const zp = alloc(M * 4);
       const q = { xq, xs, zp };
       k.f32(x, M * E).set(hidden);
       const out: SegmentOutput = {};
-      if (this.attnProj && this.ln2 && this.fc && this.mlpProj && attn) {
+      if (close && attn) {
         k.f32(h, M * E).set(attn);
         k.quantU7(h, M, E, xq, xs, zp);
-        k.linearU7(q, M, E, this.attnProj, x, true);
-        k.layerNorm(x, M, E, this.ln2.gamma, this.ln2.beta, this.eps, h);
+        k.linearU7(q, M, E, close.attnProj, x, true);
+        k.layerNorm(x, M, E, close.ln2.gamma, close.ln2.beta, this.eps, h);
         k.quantU7(h, M, E, xq, xs, zp);
-        k.linearU7(q, M, E, this.fc, h, false); // h: [M, I]
+        k.linearU7(q, M, E, close.fc, h, false); // h: [M, I]
         k.geluNew(h, M * I);
         k.quantU7(h, M, I, xq, xs, zp);
-        k.linearU7(q, M, I, this.mlpProj, x, true);
-        if (this.qkv) out.hidden = k.f32(x, M * E).slice();
+        k.linearU7(q, M, I, close.mlpProj, x, true);
+        if ('qkv' in open) out.hidden = k.f32(x, M * E).slice();
       }
-      if (this.qkv && this.ln1) {
-        k.layerNorm(x, M, E, this.ln1.gamma, this.ln1.beta, this.eps, h);
+      if ('qkv' in open) {
+        k.layerNorm(x, M, E, open.ln1.gamma, open.ln1.beta, this.eps, h);
         k.quantU7(h, M, E, xq, xs, zp);
         const qkv = alloc(M * 3 * E * 4);
-        k.linearU7(q, M, E, this.qkv, qkv, false);
+        k.linearU7(q, M, E, open.qkv, qkv, false);
         out.qkv = k.f32(qkv, M * 3 * E).slice();
-      } else if (this.lnf) {
-        k.layerNorm(x, M, E, this.lnf.gamma, this.lnf.beta, this.eps, h);
+      } else {
+        k.layerNorm(x, M, E, open.lnf.gamma, open.lnf.beta, this.eps, h);
         out.last = k.f32(h, M * E).slice();
       }
       return out;

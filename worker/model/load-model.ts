@@ -3,9 +3,9 @@
  * Stages are fetched and turned into sessions one at a time, and each stage's JS bytes become garbage
  * as soon as its session holds them in the WASM heap: peak ≈ one copy of the weights + one stage.
  */
+import type { InferenceSession } from 'onnxruntime-web';
 import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
 import { stageBudget } from '../stage/budget.ts';
-import type { InferenceSession } from 'onnxruntime-web';
 import { OnnxCausalLM } from './causal-lm.ts';
 import { DenseSegment, DenseSegmentError, OrtSegment, type SegmentRunner } from './dense.ts';
 import { HostCausalLM } from './host-lm.ts';
@@ -106,8 +106,9 @@ function batched(lm: HostCausalLM, manifest: Manifest, opts: SchedulerOptions, l
 
 /**
  * host-attention: the host tensors go into the kernels' memory first (their JS bytes dropped at once),
- * then one session per segment, each fed only its own shards; the next two segments' blobs are fetched
- * while this one's session is created, so the peak is about three segments of JS bytes.
+ * then one runner per segment (an ORT session, or a kernel segment placed in the kernels' memory), each fed
+ * only its own shards; the next two segments' blobs are fetched while this one is set up, so the peak is
+ * about three segments of JS bytes.
  */
 async function loadHost(
   source: BlobSource,

@@ -142,6 +142,11 @@ export const ModelConfig = z.object({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
+/** The MLP's inner width: n_inner, or 4 × n_embd when the config leaves it out (every released GPT-2). */
+export function innerWidth(d: { n_embd: number; n_inner?: number | null | undefined }): number {
+  return d.n_inner ?? 4 * d.n_embd;
+}
+
 const Quantization = z.object({
   method: z.enum(['fp32', 'int8', 'q4']),
   /** q4 only: block size along the input dimension. */

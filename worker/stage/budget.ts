@@ -40,14 +40,13 @@ export interface PartSpec {
 }
 
 /** Bytes the part's blobs occupy once loaded: host tensors (ends) + its segments' graphs and shards. */
-function partWeightBytes(m: Manifest, spec: PartSpec): { weights: number; graphs: number; ort: boolean } {
+function partWeightBytes(m: Manifest, spec: PartSpec): { weights: number; graphs: number } {
   const stage = m.stages[0]!;
   const segs = stage.segments ?? [];
   const L = m.config.n_layer;
   const bytesOf = new Map(stage.shards.map((s) => [s.location, s.bytes]));
   let weights = 0;
   let graphs = 0;
-  let kernelSegments = 0;
   if (spec.ends && m.host) weights += m.host.wte.bytes + (m.host.wte_scale?.bytes ?? 0) + m.host.wpe.bytes;
   if (spec.layers) {
     const [first, end] = spec.layers;
@@ -57,18 +56,17 @@ function partWeightBytes(m: Manifest, spec: PartSpec): { weights: number; graphs
       const seg = segs[j];
       if (!seg) continue;
       if (seg.graph) graphs += seg.graph.bytes;
-      else kernelSegments++;
       for (const loc of seg.shards) weights += bytesOf.get(loc) ?? 0;
     }
   }
-  return { weights, graphs, ort: graphs > 0 || (spec.layers !== null && kernelSegments === 0) };
+  return { weights, graphs };
 }
 
 export function stageBudget(m: Manifest, spec: PartSpec, limitBytes = ISOLATE_LIMIT_BYTES, kvCapBytes?: number): StageBudget {
   const { n_embd: E, vocab_size: V } = m.config;
-  const { weights, graphs, ort } = partWeightBytes(m, spec);
+  const { weights, graphs } = partWeightBytes(m, spec);
   const layers = spec.layers ? spec.layers[1] - spec.layers[0] : 0;
-  const runtimeBytes = ort ? ORT_RUNTIME_BYTES + graphs : 0;
+  const runtimeBytes = graphs > 0 ? ORT_RUNTIME_BYTES + graphs : 0; // ORT starts only for graph segments
   const perPosition = 4 * (E * (1 + 1 + 3 + 1) + 4 * E * 2);
   const activationBytes = (spec.layers ? 2 * STAGE_CHUNK * perPosition : 0) + (spec.ends ? 4 * HEAD_ROWS * (V + E) : 0);
   const jsBytes = STAGE_JS_BYTES;
