@@ -6,6 +6,7 @@
  * and every output out of it on each run, so a cache that lives in ORT is copied twice per token
  * (~50 ms at 512 tokens for GPT-2-small); the segments' inputs and outputs are a few KB per token.
  */
+import { kernelPartTensors, kernelSegmentParts } from '../../worker/model/dense.ts';
 import { innerWidth, type KernelTensor } from '../../worker/model/manifest.ts';
 import { checkTied } from './embedding.ts';
 import { DT } from './onnx-builder.ts';
@@ -80,42 +81,31 @@ export async function writeKernelSegment(
 ): Promise<SegmentIO & { kernel: KernelTensor[]; shard: string }> {
   const { ck, shards } = ctx;
   const E = ck.config.n_embd;
-  const I = innerWidth(ck.config);
+  // Where each part comes from in the checkpoint.
+  const source = {
+    attn_proj: `h.${j - 1}.attn.c_proj`,
+    ln_2: `h.${j - 1}.ln_2`,
+    fc: `h.${j - 1}.mlp.c_fc`,
+    mlp_proj: `h.${j - 1}.mlp.c_proj`,
+    ln_1: `h.${j}.ln_1`,
+    qkv: `h.${j}.attn.c_attn`,
+    ln_f: 'ln_f',
+  };
   const parts: { name: string; dtype: KernelTensor['dtype']; shape: number[]; data: Uint8Array }[] = [];
-  const add = (name: string, dtype: KernelTensor['dtype'], shape: number[], data: Int8Array | Int32Array | Float32Array) =>
-    parts.push({ name, dtype, shape, data: bytesOf(data) });
-  const linearOf = async (as: string, prefix: string, K: number, N: number) => {
-    const { q, scale } = quantizeInt8Columns(await read(ctx, `${prefix}.weight`), K, N); // q [K, N]
-    const t = new Int8Array(N * K);
-    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = q[k * N + n]!;
-    add(`${as}.w`, 'int8', [N, K], interleaveColumns4(t, N, K));
-    add(`${as}.colsum`, 'int32', [N], columnSums(q, K, N));
-    add(`${as}.scale`, 'float32', [N], scale);
-    add(`${as}.bias`, 'float32', [N], await read(ctx, `${prefix}.bias`));
-  };
-  const norm = async (as: string, prefix: string) => {
-    add(`${as}.weight`, 'float32', [E], await read(ctx, `${prefix}.weight`));
-    add(`${as}.bias`, 'float32', [E], await read(ctx, `${prefix}.bias`));
-  };
-  const inputs = ['hidden_in'];
-  const outputs: string[] = [];
-  if (j > 0) {
-    const p = `h.${j - 1}`;
-    inputs.push('attn_in');
-    await linearOf('attn_proj', `${p}.attn.c_proj`, E, E);
-    await norm('ln_2', `${p}.ln_2`);
-    await linearOf('fc', `${p}.mlp.c_fc`, E, I);
-    await linearOf('mlp_proj', `${p}.mlp.c_proj`, I, E);
+  for (const part of kernelSegmentParts(ck.config, j)) {
+    const prefix = source[part.name];
+    let data: (Int8Array | Int32Array | Float32Array)[];
+    if (part.kind === 'linear') {
+      const { N, K } = part;
+      const { q, scale } = quantizeInt8Columns(await read(ctx, `${prefix}.weight`), K, N); // q [K, N]
+      const t = new Int8Array(N * K);
+      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = q[k * N + n]!;
+      data = [interleaveColumns4(t, N, K), columnSums(q, K, N), scale, await read(ctx, `${prefix}.bias`)];
+    } else data = [await read(ctx, `${prefix}.weight`), await read(ctx, `${prefix}.bias`)];
+    kernelPartTensors(part, E).forEach((t, i) => parts.push({ ...t, data: bytesOf(data[i]!) }));
   }
-  if (j < L) {
-    if (j > 0) outputs.push('hidden_out');
-    await norm('ln_1', `h.${j}.ln_1`);
-    await linearOf('qkv', `h.${j}.attn.c_attn`, E, 3 * E);
-    outputs.push('qkv');
-  } else {
-    await norm('ln_f', 'ln_f');
-    outputs.push('last_hidden_state');
-  }
+  const inputs = j > 0 ? ['hidden_in', 'attn_in'] : ['hidden_in'];
+  const outputs = j === L ? ['last_hidden_state'] : j > 0 ? ['hidden_out', 'qkv'] : ['qkv'];
   const kernel: KernelTensor[] = [];
   let offset = 0;
   for (const t of parts) {

@@ -79,6 +79,50 @@ export class DenseSegmentError extends Error {
 }
 
 /**
+ * The parts of kernel segment j of a model, in the order the converter writes them — the one definition of
+ * what a kernel segment holds (scripts/convert/host-graph.ts writes them, checkKernelTensors checks them):
+ * for j > 0 the rest of layer j-1 (attn_proj, ln_2, fc, mlp_proj), then ln_1 and qkv of layer j, or ln_f
+ * when j = n_layer. A linear is W [N, K] over K inputs.
+ */
+export type KernelPart =
+  | { kind: 'linear'; name: 'attn_proj' | 'fc' | 'mlp_proj' | 'qkv'; N: number; K: number }
+  | { kind: 'norm'; name: 'ln_1' | 'ln_2' | 'ln_f' };
+
+export function kernelSegmentParts(
+  config: { n_layer: number; n_embd: number; n_inner?: number | null | undefined },
+  j: number,
+): KernelPart[] {
+  const E = config.n_embd;
+  const I = innerWidth(config);
+  const parts: KernelPart[] = [];
+  if (j > 0)
+    parts.push(
+      { kind: 'linear', name: 'attn_proj', N: E, K: E },
+      { kind: 'norm', name: 'ln_2' },
+      { kind: 'linear', name: 'fc', N: I, K: E },
+      { kind: 'linear', name: 'mlp_proj', N: E, K: I },
+    );
+  if (j < config.n_layer) parts.push({ kind: 'norm', name: 'ln_1' }, { kind: 'linear', name: 'qkv', N: 3 * E, K: E });
+  else parts.push({ kind: 'norm', name: 'ln_f' });
+  return parts;
+}
+
+/** A part's tensors, in order: a linear's w int8 [N, K], colsum int32, scale and bias float32 [N]; a norm's weight and bias float32 [E]. */
+export function kernelPartTensors(p: KernelPart, E: number): Omit<KernelTensor, 'offset'>[] {
+  if (p.kind === 'norm')
+    return [
+      { name: `${p.name}.weight`, dtype: 'float32', shape: [E] },
+      { name: `${p.name}.bias`, dtype: 'float32', shape: [E] },
+    ];
+  return [
+    { name: `${p.name}.w`, dtype: 'int8', shape: [p.N, p.K] },
+    { name: `${p.name}.colsum`, dtype: 'int32', shape: [p.N] },
+    { name: `${p.name}.scale`, dtype: 'float32', shape: [p.N] },
+    { name: `${p.name}.bias`, dtype: 'float32', shape: [p.N] },
+  ];
+}
+
+/**
  * Checks a kernel segment's tensor table against the model's shapes and the shard's size, and returns
  * each tensor's byte offset by name. Throws DenseSegmentError naming the first problem.
  */
@@ -88,30 +132,11 @@ function checkKernelTensors(
   tensors: readonly KernelTensor[],
   shardBytes: number,
 ): Map<string, KernelTensor> {
-  const E = config.n_embd;
-  const I = innerWidth(config);
-  const L = config.n_layer;
-  const want = new Map<string, [KernelTensor['dtype'], number[]]>();
-  const linear = (p: string, N: number, K: number) => {
-    want.set(`${p}.w`, ['int8', [N, K]]);
-    want.set(`${p}.colsum`, ['int32', [N]]);
-    want.set(`${p}.scale`, ['float32', [N]]);
-    want.set(`${p}.bias`, ['float32', [N]]);
-  };
-  const norm = (p: string) => {
-    want.set(`${p}.weight`, ['float32', [E]]);
-    want.set(`${p}.bias`, ['float32', [E]]);
-  };
-  if (j > 0) {
-    linear('attn_proj', E, E);
-    norm('ln_2');
-    linear('fc', I, E);
-    linear('mlp_proj', E, I);
-  }
-  if (j < L) {
-    norm('ln_1');
-    linear('qkv', 3 * E, E);
-  } else norm('ln_f');
+  const want = new Map(
+    kernelSegmentParts(config, j)
+      .flatMap((p) => kernelPartTensors(p, config.n_embd))
+      .map((t) => [t.name, [t.dtype, t.shape]] as const),
+  );
   const byName = new Map(tensors.map((t) => [t.name, t]));
   for (const [name, [dtype, shape]] of want) {
     const t = byName.get(name);
