@@ -5,10 +5,9 @@
  * passes in Node (test/unit/kernels/dense.test.ts), so the two builds give the same bits.
  */
 import { describe, expect, it } from 'vitest';
-import { interleaveColumns4 } from '../../scripts/convert/quantize.ts';
 import { workerdKernels } from '../../worker/kernels/workerd.ts';
-import { put, runHeadU7 } from '../unit/kernels/calls.ts';
-import { colsums, headU7Ref, linearRef, randInt8, randn } from '../unit/kernels/reference.ts';
+import { runHeadU7, runLinearU7 } from '../unit/kernels/calls.ts';
+import { headU7Ref, linearRef, randInt8, randn } from '../unit/kernels/reference.ts';
 
 export function kernelCases(): void {
   describe('dense kernels in workerd (relaxed SIMD)', () => {
@@ -25,27 +24,8 @@ export function kernelCases(): void {
       const ws = randn(N, 103, 0.01).map(Math.abs);
       const bias = randn(N, 104, 0.1);
       const base = randn(M * N, 105);
-      const p = {
-        x: put(k, x),
-        w: put(k, interleaveColumns4(w, N, K)),
-        colsum: put(k, colsums(w, N, K)),
-        scale: put(k, ws),
-        bias: put(k, bias),
-        xq: k.alloc(M * K),
-        xs: k.alloc(M * 4),
-        zp: k.alloc(M * 4),
-        out: k.alloc(M * N * 4),
-        acc: put(k, base),
-      };
-      try {
-        k.quantU7(p.x, M, K, p.xq, p.xs, p.zp);
-        k.linearU7(p, M, K, { ...p, N }, p.out, false);
-        k.linearU7(p, M, K, { ...p, N }, p.acc, true);
-        expect(k.f32(p.out, M * N).slice()).toEqual(linearRef(x, M, K, w, N, ws, bias));
-        expect(k.f32(p.acc, M * N).slice()).toEqual(linearRef(x, M, K, w, N, ws, bias, base));
-      } finally {
-        Object.values(p).forEach((ptr) => k.free(ptr));
-      }
+      expect(runLinearU7(k, x, M, K, w, N, ws, bias).out).toEqual(linearRef(x, M, K, w, N, ws, bias));
+      expect(runLinearU7(k, x, M, K, w, N, ws, bias, base).out).toEqual(linearRef(x, M, K, w, N, ws, bias, base));
     });
 
     it.each([

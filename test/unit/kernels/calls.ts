@@ -2,7 +2,9 @@
  * Kernel calls the tests share, free of Node imports so that the workerd tests can use them too
  * (test/workerd/kernels.cases.ts).
  */
+import { interleaveColumns4 } from '../../../scripts/convert/quantize.ts';
 import type { Kernels } from '../../../worker/kernels/kernels.ts';
+import { colsums } from './reference.ts';
 
 /** Copies a typed array into a new allocation; returns its pointer. */
 export function put(k: Kernels, data: Float32Array | Int8Array | Int32Array): number {
@@ -36,6 +38,44 @@ export function runHeadU7(
     k.quantU7(p.x, rows, E, p.xq, p.xs, p.zp);
     k.headU7(p, rows, E, p.w, V, p.sums, p.scale, p.out);
     return { got: k.f32(p.out, rows * V).slice(), xs: k.f32(p.xs, rows).slice() };
+  } finally {
+    Object.values(p).forEach((ptr) => k.free(ptr));
+  }
+}
+
+/**
+ * quantU7 + linearU7 over copies of x [M, K] and W [N, K] (row-major here; interleaved for the kernel), adding
+ * into a copy of `base` when given. Returns the output and quantU7's rows; frees what it allocated.
+ */
+export function runLinearU7(
+  k: Kernels,
+  x: Float32Array,
+  M: number,
+  K: number,
+  w: Int8Array,
+  N: number,
+  ws: Float32Array,
+  bias: Float32Array,
+  base?: Float32Array,
+): { out: Float32Array; q: { xq: Uint8Array; xs: Float32Array; zp: Int32Array } } {
+  const p = {
+    x: put(k, x),
+    w: put(k, interleaveColumns4(w, N, K)),
+    colsum: put(k, colsums(w, N, K)),
+    scale: put(k, ws),
+    bias: put(k, bias),
+    xq: k.alloc(M * K),
+    xs: k.alloc(M * 4),
+    zp: k.alloc(M * 4),
+    out: base ? put(k, base) : k.alloc(M * N * 4),
+  };
+  try {
+    k.quantU7(p.x, M, K, p.xq, p.xs, p.zp);
+    k.linearU7(p, M, K, { ...p, N }, p.out, base !== undefined);
+    return {
+      out: k.f32(p.out, M * N).slice(),
+      q: { xq: k.bytes(p.xq, M * K).slice(), xs: k.f32(p.xs, M).slice(), zp: new Int32Array(k.bytes(p.zp, M * 4).slice().buffer) },
+    };
   } finally {
     Object.values(p).forEach((ptr) => k.free(ptr));
   }

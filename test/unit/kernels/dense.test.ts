@@ -10,44 +10,11 @@
  *   float64 tanh to 2e-6 absolute + relative (its exp has ≤ 3e-7 relative error).
  */
 import { describe, expect, it } from 'vitest';
-import { interleaveColumns4 } from '../../../scripts/convert/quantize.ts';
-import { colsums, headU7Ref, linearRef, quantRow, randInt8, randn } from './reference.ts';
+import { headU7Ref, linearRef, quantRow, randInt8, randn } from './reference.ts';
+import { runLinearU7 } from './calls.ts';
 import { freshKernels, put, runHeadU7 } from './wasm.ts';
 
 const k = freshKernels();
-function runLinear(
-  x: Float32Array,
-  M: number,
-  K: number,
-  w: Int8Array,
-  N: number,
-  ws: Float32Array,
-  bias: Float32Array,
-  base?: Float32Array,
-) {
-  const ptrs = {
-    x: put(k, x),
-    w: put(k, interleaveColumns4(w, N, K)),
-    colsum: put(k, new Float32Array(colsums(w, N, K).buffer)),
-    scale: put(k, ws),
-    bias: put(k, bias),
-    xq: k.alloc(M * K),
-    xs: k.alloc(M * 4),
-    zp: k.alloc(M * 4),
-    out: base ? put(k, base) : k.alloc(M * N * 4),
-  };
-  k.quantU7(ptrs.x, M, K, ptrs.xq, ptrs.xs, ptrs.zp);
-  const q = {
-    xq: k.bytes(ptrs.xq, M * K).slice(),
-    xs: k.f32(ptrs.xs, M).slice(),
-    zp: new Int32Array(k.bytes(ptrs.zp, M * 4).slice().buffer),
-  };
-  k.linearU7(ptrs, M, K, { ...ptrs, N }, ptrs.out, base !== undefined);
-  const out = k.f32(ptrs.out, M * N).slice();
-  Object.values(ptrs).forEach((p) => k.free(p));
-  return { q, out };
-}
-
 describe('quantU7 + linearU7', () => {
   const cases: [M: number, K: number, N: number][] = [
     [1, 16, 4],
@@ -62,7 +29,7 @@ describe('quantU7 + linearU7', () => {
     const w = randInt8(N * K, 12 + K);
     const ws = randn(N, 13, 0.01).map(Math.abs);
     const bias = randn(N, 14, 0.1);
-    const { q, out } = runLinear(x, M, K, w, N, ws, bias);
+    const { q, out } = runLinearU7(k, x, M, K, w, N, ws, bias);
     for (let r = 0; r < M; r++) {
       const ref = quantRow(x.subarray(r * K, (r + 1) * K));
       expect(q.xs[r]).toBe(ref.s);
@@ -79,7 +46,7 @@ describe('quantU7 + linearU7', () => {
     const ws = randn(N, 23, 0.01).map(Math.abs);
     const bias = randn(N, 24, 0.1);
     const base = randn(M * N, 25);
-    expect(runLinear(x, M, K, w, N, ws, bias, base).out).toEqual(linearRef(x, M, K, w, N, ws, bias, base));
+    expect(runLinearU7(k, x, M, K, w, N, ws, bias, base).out).toEqual(linearRef(x, M, K, w, N, ws, bias, base));
   });
 
   it('is within the quantization bound of the float64 product', () => {
@@ -88,7 +55,7 @@ describe('quantU7 + linearU7', () => {
     const w = randInt8(N * K, 32);
     const ws = randn(N, 33, 0.01).map(Math.abs);
     const bias = new Float32Array(N);
-    const { q, out } = runLinear(x, M, K, w, N, ws, bias);
+    const { q, out } = runLinearU7(k, x, M, K, w, N, ws, bias);
     for (let r = 0; r < M; r++)
       for (let n = 0; n < N; n++) {
         let exact = 0;
@@ -109,9 +76,9 @@ describe('quantU7 + linearU7', () => {
     const ws = randn(N, 42, 0.01).map(Math.abs);
     const bias = randn(N, 43, 0.1);
     const rows = randn(7 * K, 44, 3);
-    const alone = Array.from({ length: 7 }, (_, r) => runLinear(rows.slice(r * K, (r + 1) * K), 1, K, w, N, ws, bias).out);
+    const alone = Array.from({ length: 7 }, (_, r) => runLinearU7(k, rows.slice(r * K, (r + 1) * K), 1, K, w, N, ws, bias).out);
     for (const M of [2, 5, 7]) {
-      const { out } = runLinear(rows.slice(0, M * K), M, K, w, N, ws, bias);
+      const { out } = runLinearU7(k, rows.slice(0, M * K), M, K, w, N, ws, bias);
       for (let r = 0; r < M; r++) expect(out.subarray(r * N, (r + 1) * N)).toEqual(alone[r]);
     }
   });
@@ -119,7 +86,7 @@ describe('quantU7 + linearU7', () => {
   it('maps an all-zero row to the bias', () => {
     const [M, K, N] = [1, 32, 4];
     const bias = Float32Array.from([1, -2, 3, 0.5]);
-    const { q, out } = runLinear(new Float32Array(M * K), M, K, randInt8(N * K, 51), N, Float32Array.from([1, 1, 1, 1]), bias);
+    const { q, out } = runLinearU7(k, new Float32Array(M * K), M, K, randInt8(N * K, 51), N, Float32Array.from([1, 1, 1, 1]), bias);
     expect(q.xs[0]).toBe(1);
     expect(q.zp[0]).toBe(0);
     expect(out).toEqual(bias);
