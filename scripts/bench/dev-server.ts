@@ -52,6 +52,8 @@ function withoutDurableObjects(toml: string): string {
 
 export interface DevServer {
   url: string;
+  /** wrangler's inspector proxy (GET /json lists the Worker's DevTools target: CPU profiles, heap usage). */
+  inspectorPort: number;
   /** ms from spawn to the first /health answer (workerd start + compiling ORT's 14 MB .wasm). */
   startMs: number;
   workerdPid(): number | null;
@@ -214,6 +216,7 @@ export async function startDevServer(
   };
   return {
     url,
+    inspectorPort: inspector,
     startMs,
     workerdPid,
     rss() {

@@ -454,34 +454,39 @@
   ;; 4b..4b+3) starts at byte 4b·K, and its chunk c is 64 bytes at 4b·K + 64c: W[4b][16c..16c+15],
   ;; W[4b+1][16c..], W[4b+2][16c..], W[4b+3][16c..]. One pointer then walks a block in order with
   ;; constant offsets (twice the speed of four row pointers at one or two rows, measured in workerd).
-  ;; Tiles of two rows × four columns: each weight vector feeds both rows (eight accumulators); rows
-  ;; are the outer loop, so w streams once per pair, in order. An odd last row runs one row × four.
+  ;; Tiles of two rows × four columns: each weight vector feeds both rows (eight accumulators). Column
+  ;; blocks are the outer loop and every pair of rows (then an odd last row, one row × four) runs over
+  ;; a block while its 4·K bytes sit in L1, so W streams from memory once per call whatever M is.
   ;; Requires K % 16 == 0, N % 4 == 0, K ≤ 65536 (|Σ| ≤ K·128·127 < 2^31).
   (func (export "linear_u7")
     (param $xq i32) (param $M i32) (param $K i32) (param $w i32) (param $N i32)
     (param $colsum i32) (param $ws i32) (param $bias i32) (param $xs i32) (param $zp i32)
     (param $out i32) (param $add i32)
-    (local $r i32) (local $n i32) (local $x0 i32) (local $x1 i32) (local $o0 i32) (local $o1 i32)
-    (local $p0 i32) (local $xp i32) (local $end i32)
+    (call $linear (local.get $xq) (local.get $M) (local.get $K) (local.get $w) (local.get $N) (local.get $colsum)
+      (local.get $ws) (local.get $bias) (local.get $xs) (local.get $zp) (local.get $out) (local.get $add) (local.get $N)))
+
+  ;; linear_u7's body, with the output's row stride $ldo (floats; N for linear_u7, V for head_u7).
+  (func $linear
+    (param $xq i32) (param $M i32) (param $K i32) (param $w i32) (param $N i32)
+    (param $colsum i32) (param $ws i32) (param $bias i32) (param $xs i32) (param $zp i32)
+    (param $out i32) (param $add i32) (param $ldo i32)
+    (local $r i32) (local $n i32) (local $n4 i32) (local $x0 i32) (local $o0 i32) (local $K4 i32) (local $N4 i32)
+    (local $blk i32) (local $p0 i32) (local $xp i32) (local $end i32)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $xa v128) (local $xb v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
-    (local $z0 i32) (local $z1 i32) (local $s0 f32) (local $s1 f32)
-    (local.set $r (i32.const 0))
-    (block $pairs_done
-      (loop $pairs
-        (br_if $pairs_done (i32.ge_u (i32.add (local.get $r) (i32.const 1)) (local.get $M)))
-        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $K))))
-        (local.set $x1 (i32.add (local.get $x0) (local.get $K)))
-        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $N)) (i32.const 2))))
-        (local.set $o1 (i32.add (local.get $o0) (i32.shl (local.get $N) (i32.const 2))))
-        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $z1 (i32.load offset=4 (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $s1 (f32.load offset=4 (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $n (i32.const 0))
-        (loop $cols
-          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K)))) ;; this block of 4 columns
+    (local.set $N4 (i32.shl (local.get $ldo) (i32.const 2))) ;; bytes from one output row to the next
+    (local.set $n (i32.const 0))
+    (loop $cols
+      (local.set $blk (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K)))) ;; this block of 4 columns
+      (local.set $n4 (i32.shl (local.get $n) (i32.const 2)))
+      (local.set $r (i32.const 0))
+      (block $pairs_done
+        (loop $pairs
+          (br_if $pairs_done (i32.ge_u (i32.add (local.get $r) (i32.const 1)) (local.get $M)))
+          (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $K))))
+          (local.set $o0 (i32.add (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $N4))) (local.get $n4)))
+          (local.set $p0 (local.get $blk))
           (local.set $xp (local.get $x0))
           (local.set $end (i32.add (local.get $x0) (local.get $K)))
           (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
@@ -507,25 +512,22 @@
             (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
             (br_if $dot (i32.lt_u (local.get $xp) (local.get $end))))
           (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
-            (i32.add (local.get $o0) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
-            (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
+            (local.get $o0) (local.get $n4)
+            (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2))))
+            (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2))))
+            (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
           (call $epilogue (call $sum4 (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3))
-            (i32.add (local.get $o1) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
-            (local.get $z1) (local.get $s1) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
-          (local.set $n (i32.add (local.get $n) (i32.const 4)))
-          (br_if $cols (i32.lt_u (local.get $n) (local.get $N))))
-        (local.set $r (i32.add (local.get $r) (i32.const 2)))
-        (br $pairs)))
-    ;; the odd last row (or the only one): one row × four columns
-    (if (i32.lt_u (local.get $r) (local.get $M))
-      (then
-        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $K))))
-        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $N)) (i32.const 2))))
-        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $n (i32.const 0))
-        (loop $cols1
-          (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $K))))
+            (i32.add (local.get $o0) (local.get $N4)) (local.get $n4)
+            (i32.load offset=4 (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2))))
+            (f32.load offset=4 (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2))))
+            (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
+          (local.set $r (i32.add (local.get $r) (i32.const 2)))
+          (br $pairs)))
+      ;; the odd last row (or the only one): one row × four columns
+      (if (i32.lt_u (local.get $r) (local.get $M))
+        (then
+          (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $K))))
+          (local.set $p0 (local.get $blk))
           (local.set $xp (local.get $x0))
           (local.set $end (i32.add (local.get $x0) (local.get $K)))
           (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
@@ -540,111 +542,29 @@
             (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
             (br_if $dot1 (i32.lt_u (local.get $xp) (local.get $end))))
           (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
-            (i32.add (local.get $o0) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2))
-            (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))
-          (local.set $n (i32.add (local.get $n) (i32.const 4)))
-          (br_if $cols1 (i32.lt_u (local.get $n) (local.get $N)))))))
+            (i32.add (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $N4))) (local.get $n4)) (local.get $n4)
+            (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2))))
+            (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2))))
+            (local.get $colsum) (local.get $ws) (local.get $bias) (local.get $add))))
+      (local.set $n (i32.add (local.get $n) (i32.const 4)))
+      (br_if $cols (i32.lt_u (local.get $n) (local.get $N)))))
 
-;; head_u7: the tied LM head on quant_u7's rows: out f32 [rows, V] with
+  ;; head_u7: the tied LM head on quant_u7's rows: out f32 [rows, V] with
   ;;   out[r, v] = s_r·scale[v]·(Σ_e w[v, e]·xq[r, e] - zp_r·colsum[v])
-  ;; for wte w i8 [V, E] row-major (the embedding's own layout), per-row weight scale f32 [V] and
-  ;; colsum i32 [V] = Σ_e w[v, e] (rowsum_i8). Tiles of two rows × four vocab rows (each wte vector feeds
-  ;; both rows); pairs are the outer loop, so each pair streams wte once in order. An odd last row runs
-  ;; one row × four; the last V % 4 vocab rows one at a time. E % 16 == 0. A row's logits are the same
-  ;; bits alone or beside any other rows.
+  ;; for wte w i8 [V, E] with per-row weight scale f32 [V] and colsum i32 [V] = Σ_e w[v, e] (rowsum_i8,
+  ;; taken before interleave4). The first V4 = V & ~3 vocab rows are laid out by interleave4 — the layout
+  ;; linear_u7 reads, so they are linear_u7 with N = V4, no bias, output rows V floats apart — and the last
+  ;; V % 4 stay row-major, one vocab row at a time. (Row-major wte read through four row pointers ran at half
+  ;; the speed at one row, and two to six rows fell off the memory prefetchers: measured in workerd.)
+  ;; E % 16 == 0. A row's logits are the same bits alone or beside any other rows.
   (func (export "head_u7")
     (param $xq i32) (param $rows i32) (param $E i32) (param $w i32) (param $V i32)
     (param $colsum i32) (param $scale i32) (param $xs i32) (param $zp i32) (param $out i32)
-    (local $r i32) (local $v i32) (local $V4 i32) (local $x0 i32) (local $x1 i32) (local $o0 i32) (local $o1 i32)
-    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $e i32)
-    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $xa v128) (local $xb v128)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
-    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
-    (local $z0 i32) (local $z1 i32) (local $s0 f32) (local $s1 f32) (local $rr i32) (local $n i32)
+    (local $V4 i32) (local $n i32) (local $p0 i32) (local $rr i32) (local $x0 i32) (local $e i32) (local $a0 v128)
     (local.set $V4 (i32.and (local.get $V) (i32.const -4)))
-    (local.set $r (i32.const 0))
-    (block $pairs_done
-      (loop $pairs
-        (br_if $pairs_done (i32.ge_u (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
-        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $E))))
-        (local.set $x1 (i32.add (local.get $x0) (local.get $E)))
-        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $V)) (i32.const 2))))
-        (local.set $o1 (i32.add (local.get $o0) (i32.shl (local.get $V) (i32.const 2))))
-        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $z1 (i32.load offset=4 (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $s1 (f32.load offset=4 (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $v (i32.const 0))
-        (block $groups_done
-          (loop $groups
-            (br_if $groups_done (i32.ge_u (local.get $v) (local.get $V4)))
-            (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $E))))
-            (local.set $p1 (i32.add (local.get $p0) (local.get $E)))
-            (local.set $p2 (i32.add (local.get $p1) (local.get $E)))
-            (local.set $p3 (i32.add (local.get $p2) (local.get $E)))
-            (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
-            (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
-            (local.set $b0 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0))
-            (local.set $b2 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
-            (local.set $e (i32.const 0))
-            (loop $dot
-              (local.set $w0 (v128.load (i32.add (local.get $p0) (local.get $e))))
-              (local.set $w1 (v128.load (i32.add (local.get $p1) (local.get $e))))
-              (local.set $w2 (v128.load (i32.add (local.get $p2) (local.get $e))))
-              (local.set $w3 (v128.load (i32.add (local.get $p3) (local.get $e))))
-              (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $e))))
-              (local.set $xb (v128.load (i32.add (local.get $x1) (local.get $e))))
-              (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w0) (local.get $xa) (local.get $a0)))
-              (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xa) (local.get $a1)))
-              (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xa) (local.get $a2)))
-              (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w3) (local.get $xa) (local.get $a3)))
-              (local.set $b0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w0) (local.get $xb) (local.get $b0)))
-              (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w1) (local.get $xb) (local.get $b1)))
-              (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w2) (local.get $xb) (local.get $b2)))
-              (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $w3) (local.get $xb) (local.get $b3)))
-              (local.set $e (i32.add (local.get $e) (i32.const 16)))
-              (br_if $dot (i32.lt_u (local.get $e) (local.get $E))))
-            (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
-              (i32.add (local.get $o0) (i32.shl (local.get $v) (i32.const 2))) (i32.shl (local.get $v) (i32.const 2))
-              (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $scale) (i32.const -1) (i32.const 0))
-            (call $epilogue (call $sum4 (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3))
-              (i32.add (local.get $o1) (i32.shl (local.get $v) (i32.const 2))) (i32.shl (local.get $v) (i32.const 2))
-              (local.get $z1) (local.get $s1) (local.get $colsum) (local.get $scale) (i32.const -1) (i32.const 0))
-            (local.set $v (i32.add (local.get $v) (i32.const 4)))
-            (br $groups)))
-        (local.set $r (i32.add (local.get $r) (i32.const 2)))
-        (br $pairs)))
-    ;; the odd last row: one row × four vocab rows
-    (if (i32.lt_u (local.get $r) (local.get $rows))
-      (then
-        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $E))))
-        (local.set $o0 (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $V)) (i32.const 2))))
-        (local.set $z0 (i32.load (i32.add (local.get $zp) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $s0 (f32.load (i32.add (local.get $xs) (i32.shl (local.get $r) (i32.const 2)))))
-        (local.set $v (i32.const 0))
-        (block $groups1_done
-          (loop $groups1
-            (br_if $groups1_done (i32.ge_u (local.get $v) (local.get $V4)))
-            (local.set $p0 (i32.add (local.get $w) (i32.mul (local.get $v) (local.get $E))))
-            (local.set $p1 (i32.add (local.get $p0) (local.get $E)))
-            (local.set $p2 (i32.add (local.get $p1) (local.get $E)))
-            (local.set $p3 (i32.add (local.get $p2) (local.get $E)))
-            (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
-            (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
-            (local.set $e (i32.const 0))
-            (loop $dot1
-              (local.set $xa (v128.load (i32.add (local.get $x0) (local.get $e))))
-              (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p0) (local.get $e))) (local.get $xa) (local.get $a0)))
-              (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p1) (local.get $e))) (local.get $xa) (local.get $a1)))
-              (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p2) (local.get $e))) (local.get $xa) (local.get $a2)))
-              (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (i32.add (local.get $p3) (local.get $e))) (local.get $xa) (local.get $a3)))
-              (local.set $e (i32.add (local.get $e) (i32.const 16)))
-              (br_if $dot1 (i32.lt_u (local.get $e) (local.get $E))))
-            (call $epilogue (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
-              (i32.add (local.get $o0) (i32.shl (local.get $v) (i32.const 2))) (i32.shl (local.get $v) (i32.const 2))
-              (local.get $z0) (local.get $s0) (local.get $colsum) (local.get $scale) (i32.const -1) (i32.const 0))
-            (local.set $v (i32.add (local.get $v) (i32.const 4)))
-            (br $groups1)))))
+    (if (local.get $V4)
+      (then (call $linear (local.get $xq) (local.get $rows) (local.get $E) (local.get $w) (local.get $V4) (local.get $colsum)
+        (local.get $scale) (i32.const -1) (local.get $xs) (local.get $zp) (local.get $out) (i32.const 0) (local.get $V))))
     ;; the last V % 4 vocab rows, every row: one accumulator, its lanes summed
     (local.set $n (local.get $V4))
     (block $tail_done
@@ -692,6 +612,38 @@
         (i32.store (i32.add (local.get $out) (i32.shl (local.get $v) (i32.const 2))) (call $hsum_i32 (local.get $acc)))
         (local.set $v (i32.add (local.get $v) (i32.const 1)))
         (br $rows))))
+
+  ;; interleave4: in place, W i8 [N, K] row-major → the layout linear_u7 reads: each block of four rows
+  ;; (4·K bytes, the same bytes in both layouts) as K/16 chunks of 64 bytes, chunk c holding
+  ;; W[4b][16c..16c+15], W[4b+1][16c..], W[4b+2][16c..], W[4b+3][16c..]. tmp: 4·K bytes of scratch.
+  ;; N % 4 == 0, K % 16 == 0. For wte, which arrives row-major (the embedding's own layout).
+  (func (export "interleave4") (param $w i32) (param $N i32) (param $K i32) (param $tmp i32)
+    (local $blk i32) (local $end i32) (local $c i32) (local $d i32) (local $i i32) (local $K4 i32)
+    (local.set $K4 (i32.shl (local.get $K) (i32.const 2)))
+    (local.set $blk (local.get $w))
+    (local.set $end (i32.add (local.get $w) (i32.mul (local.get $N) (local.get $K))))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $blk) (local.get $end)))
+        (local.set $c (i32.const 0))
+        (local.set $d (local.get $tmp))
+        (loop $chunks
+          (v128.store (local.get $d) (v128.load (i32.add (local.get $blk) (local.get $c))))
+          (v128.store offset=16 (local.get $d) (v128.load (i32.add (i32.add (local.get $blk) (local.get $K)) (local.get $c))))
+          (v128.store offset=32 (local.get $d)
+            (v128.load (i32.add (i32.add (local.get $blk) (i32.shl (local.get $K) (i32.const 1))) (local.get $c))))
+          (v128.store offset=48 (local.get $d)
+            (v128.load (i32.add (i32.add (local.get $blk) (i32.mul (local.get $K) (i32.const 3))) (local.get $c))))
+          (local.set $d (i32.add (local.get $d) (i32.const 64)))
+          (local.set $c (i32.add (local.get $c) (i32.const 16)))
+          (br_if $chunks (i32.lt_u (local.get $c) (local.get $K))))
+        (local.set $i (i32.const 0))
+        (loop $back
+          (v128.store (i32.add (local.get $blk) (local.get $i)) (v128.load (i32.add (local.get $tmp) (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $back (i32.lt_u (local.get $i) (local.get $K4))))
+        (local.set $blk (i32.add (local.get $blk) (local.get $K4)))
+        (br $blocks))))
 
   ;; layer_norm: out[r] = (x[r] - mean_r) / sqrt(var_r + eps) · gamma + beta over rows of E floats
   ;; (two passes: mean, then the variance of the centred values). E % 4 == 0. out may equal x.

@@ -58,8 +58,9 @@ export interface Kernels {
     add: boolean,
   ): void;
   /**
-   * LM head on quantU7's rows: out f32 [rows, V] = dequant(xq [rows, E]) · (w i8 [V, E], row-major)ᵀ, row v
-   * scaled by scale f32 [V], with colsum i32 [V] = Σ_e w[v, e] (rowSumI8). E % 16 == 0.
+   * LM head on quantU7's rows: out f32 [rows, V] = dequant(xq [rows, E]) · (w i8 [V, E])ᵀ, row v scaled by
+   * scale f32 [V], with colsum i32 [V] = Σ_e w[v, e] (rowSumI8). w's first V & ~3 rows in interleave4's
+   * layout (linearU7's), the last V % 4 row-major. E % 16 == 0.
    */
   headU7(
     q: { xq: number; xs: number; zp: number },
@@ -73,6 +74,12 @@ export interface Kernels {
   ): void;
   /** out i32 [V] = Σ_e w[v, e] for w i8 [V, E]. E % 16 == 0. */
   rowSumI8(wPtr: number, V: number, E: number, outPtr: number): void;
+  /**
+   * In place: the first N & ~3 rows of w i8 [N, K], row-major, into linearU7's interleaved blocks of four
+   * (the layout headU7 reads; scripts/convert/quantize.ts interleaveColumns4 computes the same). The last
+   * N % 4 rows stay as they are. K % 16 == 0.
+   */
+  interleave4(wPtr: number, N: number, K: number): void;
   /** out f32 [M, E] = layer norm of x f32 [M, E] (out may be x). E % 4 == 0. */
   layerNorm(xPtr: number, M: number, E: number, gammaPtr: number, betaPtr: number, eps: number, outPtr: number): void;
   /** gelu_new (GPT-2's tanh approximation) in place over n floats; n % 4 == 0. */
@@ -124,6 +131,7 @@ interface Exports {
     out: number,
   ): void;
   rowsum_i8(w: number, V: number, E: number, out: number): void;
+  interleave4(w: number, N: number, K: number, tmp: number): void;
   layer_norm(x: number, M: number, E: number, gamma: number, beta: number, eps: number, out: number): void;
   gelu_new(x: number, n: number): void;
 }
@@ -259,6 +267,20 @@ export function createKernels(module: WebAssembly.Module): Kernels {
       inside('w', wPtr, V * E);
       inside('out', outPtr, V * 4);
       ex.rowsum_i8(wPtr, V, E, outPtr);
+    },
+
+    interleave4(wPtr, N, K) {
+      dims({ N, K });
+      shape(K % 16 === 0, `interleave4: K = ${K} must be a multiple of 16`);
+      inside('w', wPtr, N * K);
+      const N4 = N & ~3;
+      if (N4 === 0) return;
+      const tmp = heap.alloc(4 * K);
+      try {
+        ex.interleave4(wPtr, N4, K, tmp);
+      } finally {
+        heap.free(tmp);
+      }
     },
 
     layerNorm(xPtr, M, E, gammaPtr, betaPtr, eps, outPtr) {

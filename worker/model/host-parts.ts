@@ -3,7 +3,8 @@
  * isolates (worker/stage) or run whole in one (HostCausalLM):
  *
  *   HostEnds    the tied embedding: wte[id] + wpe[pos] on the way in, the LM head on the way out.
- *               Kernel memory: wte [vocab, n_embd] int8 (+ scale [vocab]) or float32, wpe [n_positions, n_embd] float32.
+ *               Kernel memory: wte [vocab, n_embd] int8 (+ scale [vocab]; reordered in place into the head's blocks of
+ *               four rows at load, Kernels.interleave4) or float32, wpe [n_positions, n_embd] float32.
  *   HostLayers  layers [first, end): ORT segments first..end-1 (segment j = c_proj + MLP of layer j-1, then
  *               ln_1 + c_attn of layer j) with attention over a KV cache in between; the part that ends at
  *               n_layer also runs segment n_layer (c_proj + MLP of the last layer, ln_f).
@@ -86,6 +87,9 @@ export class HostEnds {
     if (this.int8) {
       this.rowSums = k.alloc(this.V * 4);
       k.rowSumI8(w.wte, this.V, this.E, this.rowSums);
+      // The manifest stores wte row-major (the checkpoint's layout); the head reads it in blocks of four
+      // rows (headU7). Each block is the same bytes in both layouts, so this reorders in place.
+      k.interleave4(w.wte, this.V, this.E);
     }
   }
 
@@ -105,10 +109,17 @@ export class HostEnds {
       const P = typeof past === 'number' ? past : past[b]!;
       for (let t = 0; t < row.length; t++, o += E) {
         const id = row[t]!;
-        const s = scale ? scale[id]! : 1;
-        const src = id * E;
         const p = (P + t) * E;
-        for (let e = 0; e < E; e++) out[o + e] = wte[src + e]! * s + wpe[p + e]!;
+        if (scale && id < (V & ~3)) {
+          // int8 wte in interleave4's layout: row id's 16-byte chunk c at block + 64c + lane
+          const s = scale[id]!;
+          const base = (id >> 2) * 4 * E + (id & 3) * 16;
+          for (let e = 0; e < E; e++) out[o + e] = wte[base + (e >> 4) * 64 + (e & 15)]! * s + wpe[p + e]!;
+        } else {
+          const s = scale ? scale[id]! : 1;
+          const src = id * E;
+          for (let e = 0; e < E; e++) out[o + e] = wte[src + e]! * s + wpe[p + e]!;
+        }
       }
     }
     return out;

@@ -35,6 +35,7 @@ export function runHeadU7(
   };
   try {
     k.rowSumI8(p.w, V, E, p.sums);
+    k.interleave4(p.w, V, E);
     k.quantU7(p.x, rows, E, p.xq, p.xs, p.zp);
     k.headU7(p, rows, E, p.w, V, p.sums, p.scale, p.out);
     return { got: k.f32(p.out, rows * V).slice(), xs: k.f32(p.xs, rows).slice() };

@@ -10,6 +10,7 @@
  *   float64 tanh to 2e-6 absolute + relative (its exp has ≤ 3e-7 relative error).
  */
 import { describe, expect, it } from 'vitest';
+import { interleaveColumns4 } from '../../../scripts/convert/quantize.ts';
 import { headU7Ref, linearRef, quantRow, randInt8, randn } from './reference.ts';
 import { runLinearU7 } from './calls.ts';
 import { freshKernels, put, runHeadU7 } from './wasm.ts';
@@ -138,6 +139,21 @@ describe('headU7 (the int8 LM head on 7-bit rows) + rowSumI8', () => {
     const got = new Int32Array(k.bytes(po, V * 4).slice().buffer);
     [pw, po].forEach((p) => k.free(p));
     for (let v = 0; v < V; v++) expect(got[v]).toBe(w.subarray(v * E, (v + 1) * E).reduce((a, b) => a + b, 0));
+  });
+
+  it.each([
+    [4, 16],
+    [9, 48],
+    [15, 768],
+  ])('interleave4 (N=%i K=%i) reorders in place as the converter interleaves linear weights, the N %% 4 tail untouched', (N, K) => {
+    const w = randInt8(N * K, 96 + N);
+    const pw = put(k, w);
+    k.interleave4(pw, N, K);
+    const got = k.i8(pw, N * K).slice();
+    k.free(pw);
+    const N4 = N & ~3;
+    expect(got.subarray(0, N4 * K)).toEqual(interleaveColumns4(w.subarray(0, N4 * K), N4, K));
+    expect(got.subarray(N4 * K)).toEqual(w.subarray(N4 * K));
   });
 });
 
