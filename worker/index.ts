@@ -11,11 +11,16 @@
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
+import { useExpSum } from './generation/logits.ts';
+import { workerdExpSum } from './kernels/workerd.ts';
 import { modelProviderFor, wasmHeapBytes } from './model/provider.ts';
 import { modelPages, pageConfigFrom } from './page/index.ts';
 import { quotaFromEnv } from './quota/env.ts';
 
 export { KeyQuota } from './quota/durable-object.ts'; // issue 16: the per-key quota Durable Object class
+
+// Sampling's softmax on the WASM kernels: the same bits as the JS definition, about 3× faster.
+useExpSum(workerdExpSum());
 
 type Built = { app: Hono } | { error: string };
 const built = new WeakMap<object, Built>();

@@ -2,11 +2,13 @@
  * The kernels as workerd runs them: gpt2-kernels.wasm with relaxed SIMD's i8×i7 dot product (Node 20 runs
  * the baseline build instead, so only here is the relaxed instruction itself under test). quant_u7 +
  * linear_u7 and head_u7 must equal the JS redo of their integer math bit for bit — the same check the baseline build
- * passes in Node (test/unit/kernels/dense.test.ts), so the two builds give the same bits.
+ * passes in Node (test/unit/kernels/dense.test.ts), so the two builds give the same bits. Sampling's softmax on
+ * the kernels must equal its JS definition here too (test/unit/kernels/softmax.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { workerdKernels } from '../../worker/kernels/workerd.ts';
-import { runHeadU7, runLinearU7 } from '../unit/kernels/calls.ts';
+import { expSumJs } from '../../worker/generation/logits.ts';
+import { workerdExpSum, workerdKernels } from '../../worker/kernels/workerd.ts';
+import { runHeadU7, runLinearU7, softmaxRows } from '../unit/kernels/calls.ts';
 import { headU7Ref, linearRef, randInt8, randn } from '../unit/kernels/reference.ts';
 
 export function kernelCases(): void {
@@ -38,6 +40,13 @@ export function kernelCases(): void {
       const w = randInt8(V * E, 112 + V);
       const scale = randn(V, 113, 0.01).map(Math.abs);
       expect(runHeadU7(k, rows, V, E, x, w, scale).got).toEqual(headU7Ref(x, rows, w, V, E, scale));
+    });
+
+    it.each(softmaxRows())("%s: sampling's expSum on the kernels gives expSumJs's bits", (_, row) => {
+      const onKernels = workerdExpSum();
+      const [a, b] = [new Float64Array(row.length), new Float64Array(row.length)];
+      expect(onKernels(row, a)).toEqual(expSumJs(row, b));
+      expect(a).toEqual(b);
     });
   });
 }

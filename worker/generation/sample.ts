@@ -17,9 +17,9 @@ export type SamplingParams = Pick<GenerationParams, 'doSample' | 'temperature' |
  *
  * `weighted`: the caller already filled `c.weight[i] = exp(row[i] − max)` for every i, in index order,
  * with `total` their sum (logits.ts expSum, done anyway for the logprob). When no warper applies
- * (temperature 1, no top_k / top_p / typical_p) the draw then reads those weights: the same numbers in
- * the same order as `fillWeights` would compute (a -Infinity entry adds 0), so the same token, without a
- * second `exp` over the vocabulary.
+ * (temperature 1, no top_k / top_p / typical_p) the draw then reads those weights instead of a second
+ * `exp` over the vocabulary (`fillWeights`, which the warped paths use). The two agree to exp32's 3e-7, so
+ * they draw the same token unless u·total falls that close to a bucket's edge (sample.test.ts).
  */
 export function sampleToken(row: Float32Array, params: SamplingParams, u: number, c: Candidates, weighted?: { total: number }): number {
   if (!params.doSample || params.temperature <= 0) return argmax(row);

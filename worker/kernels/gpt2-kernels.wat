@@ -130,6 +130,67 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $l))))
 
+  ;; row_max: max over x f32 [n] (-inf when n = 0 or every entry is -inf).
+  (func (export "row_max") (param $x i32) (param $n i32) (result f32)
+    (local $m v128) (local $end i32) (local $e4 i32) (local $s f32)
+    (local.set $m (f32x4.splat (f32.const -inf)))
+    (local.set $e4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $x) (local.get $e4)))
+        (local.set $m (f32x4.max (local.get $m) (v128.load (local.get $x))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $l)))
+    (local.set $s (f32.max
+      (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+      (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $s (f32.max (local.get $s) (f32.load (local.get $x))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (br $tail)))
+    (local.get $s))
+
+  ;; exp_sum: the softmax's weights and their sum for one logits row (generation/logits.ts expSum):
+  ;; w f64 [n] = $exp4(x[i] - max) (x - max in f32; -inf entries give 0) and Σ w in a fixed order — four
+  ;; f64 partial sums, lane j over i ≡ j (mod 4) for i < n & ~3, combined as (s0 + s1) + (s2 + s3), then the
+  ;; last n % 4 added in index order. logits.ts redoes exactly this in JS, so either gives the same bits.
+  (func (export "exp_sum") (param $x i32) (param $n i32) (param $max f32) (param $w i32) (result f64)
+    (local $e v128) (local $lo v128) (local $hi v128) (local $s01 v128) (local $s23 v128) (local $mx v128)
+    (local $end i32) (local $e4 i32) (local $t f64) (local $s f64)
+    (local.set $mx (f32x4.splat (local.get $max)))
+    (local.set $e4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $x) (local.get $e4)))
+        (local.set $e (call $exp4 (f32x4.sub (v128.load (local.get $x)) (local.get $mx))))
+        (local.set $lo (f64x2.promote_low_f32x4 (local.get $e)))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e))))
+        (v128.store (local.get $w) (local.get $lo))
+        (v128.store offset=16 (local.get $w) (local.get $hi))
+        (local.set $s01 (f64x2.add (local.get $s01) (local.get $lo)))
+        (local.set $s23 (f64x2.add (local.get $s23) (local.get $hi)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $w (i32.add (local.get $w) (i32.const 32)))
+        (br $l)))
+    (local.set $t (f64.add
+      (f64.add (f64x2.extract_lane 0 (local.get $s01)) (f64x2.extract_lane 1 (local.get $s01)))
+      (f64.add (f64x2.extract_lane 0 (local.get $s23)) (f64x2.extract_lane 1 (local.get $s23)))))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $s (f64.promote_f32 (f32x4.extract_lane 0
+          (call $exp4 (f32x4.splat (f32.sub (f32.load (local.get $x)) (local.get $max)))))))
+        (f64.store (local.get $w) (local.get $s))
+        (local.set $t (f64.add (local.get $t) (local.get $s)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $w (i32.add (local.get $w) (i32.const 8)))
+        (br $tail)))
+    (local.get $t))
+
   ;; q·k over hd floats (nbytes = hd*4, a multiple of 16)
   (func $dot (param $a i32) (param $b i32) (param $nbytes i32) (result f32)
     (local $acc v128) (local $end i32)

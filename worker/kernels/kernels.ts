@@ -84,6 +84,13 @@ export interface Kernels {
   layerNorm(xPtr: number, M: number, E: number, gammaPtr: number, betaPtr: number, eps: number, outPtr: number): void;
   /** gelu_new (GPT-2's tanh approximation) in place over n floats; n % 4 == 0. */
   geluNew(xPtr: number, n: number): void;
+  /** max of x f32 [n]; -Infinity when every entry is -Infinity. */
+  rowMax(xPtr: number, n: number): number;
+  /**
+   * w f64 [n] = exp(x[i] − max) by the kernels' f32 exp (−Infinity entries give 0), and Σ w in a fixed order
+   * (the .wat; worker/generation/logits.ts expSumJs computes the same bits in JS).
+   */
+  expSum(xPtr: number, n: number, max: number, wPtr: number): number;
 }
 
 interface Exports {
@@ -134,6 +141,8 @@ interface Exports {
   interleave4(w: number, N: number, K: number, tmp: number): void;
   layer_norm(x: number, M: number, E: number, gamma: number, beta: number, eps: number, out: number): void;
   gelu_new(x: number, n: number): void;
+  row_max(x: number, n: number): number;
+  exp_sum(x: number, n: number, max: number, w: number): number;
 }
 
 export function createKernels(module: WebAssembly.Module): Kernels {
@@ -298,6 +307,19 @@ export function createKernels(module: WebAssembly.Module): Kernels {
       shape(n % 4 === 0, `geluNew: n = ${n} must be a multiple of 4`);
       inside('x', xPtr, n * 4);
       ex.gelu_new(xPtr, n);
+    },
+
+    rowMax(xPtr, n) {
+      dims({ n });
+      inside('x', xPtr, n * 4);
+      return ex.row_max(xPtr, n);
+    },
+
+    expSum(xPtr, n, max, wPtr) {
+      dims({ n });
+      inside('x', xPtr, n * 4);
+      inside('w', wPtr, n * 8);
+      return ex.exp_sum(xPtr, n, max, wPtr);
     },
   };
 }

@@ -5,10 +5,16 @@
 /// <reference path="../wasm.d.ts" />
 import kernelsWasm from './gpt2-kernels.wasm';
 import { createKernels, type Kernels } from './kernels.ts';
+import { kernelExpSum, type RowExpSum } from './softmax.ts';
 
 let kernels: Kernels | undefined;
 
 export function workerdKernels(): Kernels {
   kernels ??= createKernels(kernelsWasm);
   return kernels;
+}
+
+/** The sampler's expSum on an instance of the kernels of its own (softmax.ts), created on first use. */
+export function workerdExpSum(): RowExpSum {
+  return kernelExpSum(() => createKernels(kernelsWasm));
 }

@@ -4,7 +4,7 @@
  */
 import { interleaveColumns4 } from '../../../scripts/convert/quantize.ts';
 import type { Kernels } from '../../../worker/kernels/kernels.ts';
-import { colsums } from './reference.ts';
+import { colsums, randn } from './reference.ts';
 
 /** Copies a typed array into a new allocation; returns its pointer. */
 export function put(k: Kernels, data: Float32Array | Int8Array | Int32Array): number {
@@ -80,4 +80,21 @@ export function runLinearU7(
   } finally {
     Object.values(p).forEach((ptr) => k.free(ptr));
   }
+}
+
+/**
+ * Logits rows for the softmax checks: GPT-2-sized and tiny (every n % 4 tail), spreads that reach below exp's
+ * -87.3 cut-off, banned (-Infinity) entries, all banned, ties at the max.
+ */
+export function softmaxRows(): [name: string, row: Float32Array][] {
+  const rows: [string, Float32Array][] = [];
+  rows.push(['gpt2 vocab, spread 8', randn(50257, 201, 8)]);
+  rows.push(['gpt2 vocab, spread 40 (many below -87.3)', randn(50257, 202, 40)]);
+  const banned = randn(50257, 203, 5);
+  for (let i = 3; i < banned.length; i += 5) banned[i] = -Infinity;
+  rows.push(['gpt2 vocab, a fifth banned', banned]);
+  for (let n = 1; n <= 9; n++) rows.push([`n=${n}`, randn(n, 210 + n, 3)]);
+  rows.push(['all banned', new Float32Array(7).fill(-Infinity)]);
+  rows.push(['ties at the max', Float32Array.of(2, 2, -1, 2, 0.5)]);
+  return rows;
 }
