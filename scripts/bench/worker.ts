@@ -25,10 +25,14 @@ import { kvJsBytes } from './kv-bytes.ts';
 import { runStageAlone } from './stage-alone.ts';
 import { prefill } from './prefill.ts';
 import { manifestBlobs } from '../../worker/model/manifest.ts';
+import { useExpSum } from '../../worker/generation/logits.ts';
+import { workerdExpSum } from '../../worker/kernels/workerd.ts';
 
 interface Env {
   MODEL_BUCKET: R2Reader;
 }
+
+useExpSum(workerdExpSum()); // as the Worker does (worker/index.ts)
 
 const models = new Map<string, Promise<LoadedModel>>();
 const caches = new Map<number, { id: string; cache: KVCache; bytes: number }>();
