@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only]`
+ * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only] [--streams-one]`
  *
  * A staged model in local workerd (miniflare: the gateway + one Worker per stage, as `npm run stages` plans
  * them, scripts/stages/local.ts), measured from outside:
@@ -13,6 +13,9 @@
  *   With --rounds R (default 3) each timing is taken R times, staged and one-isolate (or 1 and n streams)
  *   interleaved and their order alternated per round, and the summary gives the median of the per-round
  *   ratios: this VM's speed drifts by up to 1.45× within minutes, so two figures taken apart mislead.
+ * - --streams-one: the 1/4/8-stream cells for the one-isolate copy too, in the same rounds (its gateway gets
+ *   KV_BUDGET_MB=64 so that eight sequences are admitted: GPT-2 small alone is over 128 MB anyway), to tell
+ *   what the stages cost the concurrency from what the model's own per-row work does.
  * Writes bench-results/stages-<id>-<time>.json and prints a markdown summary.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -131,6 +134,7 @@ async function main(): Promise<void> {
       /** Contexts the decode timings start from (default 32,512). */
       pasts: { type: 'string', default: '32,512' },
       rounds: { type: 'string', default: '3' },
+      'streams-one': { type: 'boolean', default: false },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
     },
@@ -148,7 +152,12 @@ async function main(): Promise<void> {
   const mf = await startTopology({
     model: id,
     stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })),
-    gatewayVars: { MAX_INPUT_TOKENS: '1008', MAX_TOTAL_TOKENS: '1024', MAX_NEW_TOKENS: '256' },
+    gatewayVars: {
+      MAX_INPUT_TOKENS: '1008',
+      MAX_TOTAL_TOKENS: '1024',
+      MAX_NEW_TOKENS: '256',
+      ...(v['streams-one'] ? { KV_BUDGET_MB: '64' } : {}),
+    },
     inspectorPort,
   });
   const workers = ['gateway', ...plan.map((_, k) => stageName(k))];
@@ -260,31 +269,43 @@ async function main(): Promise<void> {
       }
       result.timing = timing;
       const concurrency: unknown[] = [];
-      const perStreams = new Map<number, number[]>();
-      for (const n of [1, 4, 8]) {
-        // Warm-up at this concurrency first: each stage isolate compiles and tiers up its wasm lazily, per
-        // shape, so the first steps with n rows run slower than the steady state being measured.
-        await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, id, prompt(32 + i), 8)));
-        perStreams.set(n, []);
-      }
-      for (let round = 0; round < rounds; round++) {
-        for (const n of round % 2 ? [8, 4, 1] : [1, 4, 8]) {
-          const t0 = performance.now();
-          const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, id, prompt(32 + i), 48)));
-          const secs = (performance.now() - t0) / 1000;
-          const tokens = runs.reduce((a, r) => a + r.tokens, 0);
-          perStreams.get(n)!.push(tokens / secs);
-          concurrency.push({ streams: n, round, tokensPerSecond: tokens / secs, statuses: runs.map((r) => r.status), load: load1() });
-          log(`${n} streams, round ${round + 1}/${rounds}: ${(tokens / secs).toFixed(1)} tokens/s (load ${load1()})`);
+      const streamModels = v['streams-one'] ? [id, referenceId(id)] : [id];
+      const perStreams = new Map<string, number[]>();
+      for (const model of streamModels)
+        for (const n of [1, 4, 8]) {
+          // Warm-up at this concurrency first: each stage isolate compiles and tiers up its wasm lazily, per
+          // shape, so the first steps with n rows run slower than the steady state being measured.
+          await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, model, prompt(32 + i), 8)));
+          perStreams.set(`${model}/${n}`, []);
         }
+      for (let round = 0; round < rounds; round++) {
+        for (const model of round % 2 ? [...streamModels].reverse() : streamModels)
+          for (const n of round % 2 ? [8, 4, 1] : [1, 4, 8]) {
+            const t0 = performance.now();
+            const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, model, prompt(32 + i), 48)));
+            const secs = (performance.now() - t0) / 1000;
+            const tokens = runs.reduce((a, r) => a + r.tokens, 0);
+            perStreams.get(`${model}/${n}`)!.push(tokens / secs);
+            concurrency.push({
+              model,
+              streams: n,
+              round,
+              tokensPerSecond: tokens / secs,
+              statuses: runs.map((r) => r.status),
+              load: load1(),
+            });
+            log(`${model}: ${n} streams, round ${round + 1}/${rounds}: ${(tokens / secs).toFixed(1)} tokens/s (load ${load1()})`);
+          }
       }
-      const ones = perStreams.get(1)!;
-      for (const n of [4, 8]) {
-        const ratios = perStreams.get(n)!.map((x, i) => x / ones[i]!);
-        log(
-          `${n} streams / 1 stream, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (median ${median(perStreams.get(n)!).toFixed(1)} vs ${median(ones).toFixed(1)} tokens/s)`,
-        );
-        concurrency.push({ streams: n, overOneStream: ratios, medianRatio: median(ratios) });
+      for (const model of streamModels) {
+        const ones = perStreams.get(`${model}/1`)!;
+        for (const n of [4, 8]) {
+          const ratios = perStreams.get(`${model}/${n}`)!.map((x, i) => x / ones[i]!);
+          log(
+            `${model}: ${n} streams / 1 stream, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (median ${median(perStreams.get(`${model}/${n}`)!).toFixed(1)} vs ${median(ones).toFixed(1)} tokens/s)`,
+          );
+          concurrency.push({ model, streams: n, overOneStream: ratios, medianRatio: median(ratios) });
+        }
       }
       result.concurrency = concurrency;
     }
