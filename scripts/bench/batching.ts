@@ -25,11 +25,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createParser } from 'eventsource-parser';
 import { loudWarning, settle, watchConditions, type Conditions } from './conditions.ts';
 import { cpuMs, startDevServer, type DevServer } from './dev-server.ts';
 import { configId, parseConfig, prepare } from './models.ts';
 import { benchState, seedBench } from './seed.ts';
+import { tgiStream } from './tgi-stream.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MARK = { start: '<!-- bench:batching:start -->', end: '<!-- bench:batching:end -->' };
@@ -74,37 +74,11 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** One stream: the arrival time of each token event (ms since `t0`). */
-async function stream(url: string, i: number, t0: number): Promise<number[]> {
-  const res = await fetch(`${url}/generate_stream`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      inputs: `Stream ${i}: it was late in the evening when`,
-      parameters: { max_new_tokens: TOKENS, do_sample: true, seed: 1000 + i, temperature: 1.0 },
-    }),
-  });
-  if (res.status !== 200) throw new Error(`stream ${i}: HTTP ${res.status} ${await res.text()}`);
-  const times: number[] = [];
-  let failure: string | null = null;
-  const parser = createParser({
-    onEvent: (e) => {
-      const data = JSON.parse(e.data) as { token?: unknown; error?: string };
-      if (data.error) failure = data.error;
-      else if (data.token) times.push(performance.now() - t0);
-    },
-  });
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
-  if (failure) throw new Error(`stream ${i}: ${failure}`);
-  return times;
-}
-
 async function cell(server: DevServer, mode: Mode, n: number): Promise<Cell> {
   const pid = server.workerdPid();
   const cpu0 = pid ? cpuMs(pid) : null;
   const t0 = performance.now();
-  const all = await Promise.all(Array.from({ length: n }, (_, i) => stream(server.url, i, t0)));
+  const all = await Promise.all(Array.from({ length: n }, (_, i) => tgiStream(server.url, i, TOKENS, t0)));
   const wallMs = Math.max(...all.map((t) => t.at(-1) ?? 0));
   const cpu1 = pid ? cpuMs(pid) : null;
   const tokens = all.reduce((s, t) => s + t.length, 0);

@@ -19,11 +19,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createParser } from 'eventsource-parser';
 import { fetch as mfFetch } from 'miniflare';
 import { startDevServer } from './dev-server.ts';
 import { configId, parseConfig, prepare } from './models.ts';
 import { benchState, seedBench } from './seed.ts';
+import { tgiStream } from './tgi-stream.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -73,25 +73,8 @@ function summarize(p: Profile): { self: Map<string, number>; incl: Map<string, n
   return { self, incl, total };
 }
 
-async function stream(url: string, i: number): Promise<number> {
-  const res = await fetch(`${url}/generate_stream`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      inputs: `Stream ${i}: it was late in the evening when`,
-      parameters: { max_new_tokens: TOKENS, do_sample: true, seed: 1000 + i, temperature: 1.0 },
-    }),
-  });
-  if (res.status !== 200) throw new Error(`stream ${i}: HTTP ${res.status} ${await res.text()}`);
-  let tokens = 0;
-  const parser = createParser({ onEvent: (e) => void ((JSON.parse(e.data) as { token?: unknown }).token && tokens++) });
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
-  return tokens;
-}
-
 const concurrent = async (url: string, n: number) =>
-  (await Promise.all(Array.from({ length: n }, (_, i) => stream(url, i)))).reduce((a, b) => a + b, 0);
+  (await Promise.all(Array.from({ length: n }, (_, i) => tgiStream(url, i, TOKENS, 0)))).reduce((a, t) => a + t.length, 0);
 
 async function main(): Promise<void> {
   const config = parseConfig(values.config!);
