@@ -38,7 +38,7 @@ export const USAGE = `usage: npm run eval -- (--url <worker-url> | --local <mode
                        (blobs/ + models/<id>/manifest.json, e.g. model-shards/)
   --model ID           model id to evaluate (default: the server's /info model_id)
   --dataset NAME       wikitext2 (default) | brown | lambada | file
-  --file PATH          wikitext2: wiki.test.raw (default ../shared/data/wikitext-2-raw/wiki.test.raw);
+  --file PATH          wikitext2: wiki.test.raw (default $WIKITEXT2_FILE, else data/wikitext-2-raw/wiki.test.raw);
                        lambada: lambada_test.jsonl; file: any UTF-8 text
   --context N          window length in tokens (default: n_positions, capped by the server's max input)
   --stride N           window stride (default: context/2); N = context gives disjoint windows

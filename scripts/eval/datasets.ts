@@ -1,6 +1,7 @@
 /**
  * Evaluation texts. Nothing here is copied into the repo: WikiText-2 and LAMBADA are read from paths
- * the user gives (WikiText-2 defaults to ../shared/data beside the checkout), Brown comes from the npm
+ * the user gives (WikiText-2: --file, else $WIKITEXT2_FILE, else data/wikitext-2-raw/wiki.test.raw in the
+ * checkout, where `data/` is git-ignored), Brown comes from the npm
  * package through the training split (scripts/train/brown.ts).
  */
 import { createHash } from 'node:crypto';
@@ -37,14 +38,14 @@ export class DatasetError extends Error {
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const WIKITEXT2_DEFAULT_PATH = resolve(REPO_ROOT, '../shared/data/wikitext-2-raw/wiki.test.raw');
+export const WIKITEXT2_DEFAULT_PATH = process.env.WIKITEXT2_FILE || resolve(REPO_ROOT, 'data/wikitext-2-raw/wiki.test.raw');
 /** wikitext-2-raw-v1 test split as published (Salesforce `wikitext`), 1,290,547 bytes. */
 export const WIKITEXT2_SHA256 = '4f3e427e4aff23acff917a8a51aeae21bf12832256e26914c8fc250dcef4103c';
 const WIKITEXT2_HINT =
   'WikiText-2 (raw) is CC BY-SA 3.0 and not shipped with this repo. Get `wikitext-2-raw-v1.zip` ' +
   '(Merity et al., 2016; mirrored on the Hugging Face Hub as dataset `Salesforce/wikitext`, config ' +
   '`wikitext-2-raw-v1`, and on the original S3 bucket `research.metamind.io/wikitext/`), unzip it and ' +
-  'pass `--file path/to/wikitext-2-raw/wiki.test.raw`.';
+  'unzip it into data/ (data/wikitext-2-raw/wiki.test.raw), or pass `--file path/to/wiki.test.raw` or set WIKITEXT2_FILE.';
 
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');

@@ -6,7 +6,7 @@ Brown val (data/brown/val.bin): twice — non-overlapping windows of --context
 tokens (cheap, pessimistic: a window's first tokens see little history) and the
 strided sliding window below.
 WikiText-2 test (data/wikitext/test.bin, built by
-`npx tsx scripts/train/encode.ts --file ../shared/data/wikitext-2-raw/wiki.test.raw data/wikitext/test.bin`):
+`npx tsx scripts/train/encode.ts --file data/wikitext-2-raw/wiki.test.raw data/wikitext/test.bin`):
 the strided sliding window of HF's perplexity guide — windows of --context
 tokens moved by --stride, only the tokens not scored before count, so each
 scored token has at least context - stride tokens of history.
