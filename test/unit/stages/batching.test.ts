@@ -15,18 +15,17 @@ import { StepScheduler } from '../../../worker/generation/scheduler.ts';
 import type { CausalLM, ForwardRequest, ForwardResult } from '../../../worker/generation/types.ts';
 import { loadModel } from '../../../worker/model/load-model.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { loadStagedModel, StageError, type StagedCausalLM } from '../../../worker/model/staged-lm.ts';
+import { StageError, type StagedCausalLM } from '../../../worker/model/staged-lm.ts';
 import { createStageRuntime, type StageRuntime } from '../../../worker/stage/part.ts';
-import type { StageClient, StageInfo, StageStepRequest, StageStepResult } from '../../../worker/stage/protocol.ts';
+import type { StageInfo, StageStepRequest, StageStepResult } from '../../../worker/stage/protocol.ts';
 import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
+import { greedy, residentBytes, stagedOver, type Plan } from './harness.ts';
 
 const tmp = tempDir('stage-batching');
 const out = join(tmp.dir, 'out');
 const ID = 'synth4b';
 const E = 64;
 let single: CausalLM;
-
-type Plan = { layers: [number, number] | null; ends: boolean; kvCapBytes?: number }[];
 
 function runtime(p: Plan[number], stage = 0): StageRuntime {
   const spec = { layers: p.layers, ends: p.ends };
@@ -38,28 +37,7 @@ function runtime(p: Plan[number], stage = 0): StageRuntime {
   );
 }
 
-/** In-process clients that count the calls they pass on. */
-function counting(r: StageRuntime, calls: { step: number; head: number }): StageClient {
-  return {
-    load: () => r.load(),
-    step: (q) => (calls.step++, r.step(q)),
-    head: (q) => (calls.head++, r.head(q)),
-    apply: (o) => r.apply(o),
-    stats: () => r.stats(),
-  };
-}
-
-async function staged(plan: Plan, batching?: { maxBatchRows: number }) {
-  const rs = plan.map((p, k) => runtime(p, k));
-  const calls = plan.map(() => ({ step: 0, head: 0 }));
-  const m = await loadStagedModel(
-    fsBlobSource(out),
-    ID,
-    rs.map((r, k) => counting(r, calls[k]!)),
-    { log: () => {}, ...(batching ? { batching } : {}) },
-  );
-  return { lm: m.lm, runtimes: rs, calls };
-}
+const staged = (plan: Plan, batching?: { maxBatchRows: number }) => stagedOver(out, ID, plan, batching);
 
 const THREE: Plan = [
   { layers: [0, 1], ends: true },
@@ -76,27 +54,13 @@ async function value<T>(a: Promise<{ ok: true; value: T } | { ok: false; code: s
 const info = (r: StageRuntime): Promise<StageInfo> => value(r.stats());
 const step = (r: StageRuntime, req: Omit<StageStepRequest, 'ops'>): Promise<StageStepResult> => value(r.step({ ops: [], ...req }));
 
-const resident = async (rs: StageRuntime[]) => {
-  await Promise.resolve(); // let queued release ops flush
-  return Promise.all(rs.map(async (r) => (await info(r)).residentBytes));
-};
+const resident = residentBytes;
 
 const prompts = [
   [5, 17, 99, 3, 250, 42, 7],
   [11, 12, 13],
   [300, 1, 2, 3, 4, 5, 6, 7, 8, 9],
 ];
-
-async function greedy(lm: CausalLM, prompt: number[], steps: number) {
-  let r = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last', capacity: prompt.length + steps });
-  const logits = [r.logits];
-  for (let i = 0; i < steps; i++) {
-    r = await lm.forward({ inputIds: [[argmax(r.logits)]], cache: r.cache, logitsFor: 'last' });
-    logits.push(r.logits);
-  }
-  lm.release(r.cache);
-  return logits;
-}
 
 beforeAll(async () => {
   const ck = await synth(join(tmp.dir, 'ck'), { n_layer: 4, n_head: 4, n_embd: E, n_positions: 256, vocab_size: 400, initStd: 0.1 });

@@ -8,15 +8,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
-import { argmax } from '../../../worker/generation/logits.ts';
 import type { CausalLM } from '../../../worker/generation/types.ts';
 import { loadModel } from '../../../worker/model/load-model.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { loadStagedModel, StageError, type StagedCausalLM } from '../../../worker/model/staged-lm.ts';
+import { StageError } from '../../../worker/model/staged-lm.ts';
 import { STAGE_CHUNK } from '../../../worker/stage/budget.ts';
-import { createStageRuntime, type StageRuntime } from '../../../worker/stage/part.ts';
-import type { StageClient } from '../../../worker/stage/protocol.ts';
 import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
+import { greedy, residentBytes, stagedOver, type Plan } from './harness.ts';
 
 const tmp = tempDir('stages');
 const out = join(tmp.dir, 'out');
@@ -25,42 +23,8 @@ const INT8 = 'synth4-int8';
 let single: CausalLM;
 let singleInt8: CausalLM;
 
-function client(r: StageRuntime): StageClient {
-  return { load: () => r.load(), step: (q) => r.step(q), head: (q) => r.head(q), apply: (o) => r.apply(o), stats: () => r.stats() };
-}
-
-async function staged(
-  plan: { layers: [number, number] | null; ends: boolean; kvCapBytes?: number }[],
-  id = ID,
-): Promise<{ lm: StagedCausalLM; runtimes: StageRuntime[] }> {
-  const rs = plan.map((p, stage) =>
-    createStageRuntime(
-      { stage, model: id, spec: { layers: p.layers, ends: p.ends }, ...(p.kvCapBytes ? { kvCapBytes: p.kvCapBytes } : {}) },
-      fsBlobSource(out),
-      nodeOrt,
-      () => {},
-    ),
-  );
-  const m = await loadStagedModel(fsBlobSource(out), id, rs.map(client), { log: () => {} });
-  return { lm: m.lm as StagedCausalLM, runtimes: rs };
-}
-
-async function greedy(lm: CausalLM, prompt: number[], steps: number) {
-  let r = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last', capacity: prompt.length + steps });
-  const logits = [r.logits];
-  for (let i = 0; i < steps; i++) {
-    r = await lm.forward({ inputIds: [[argmax(r.logits)]], cache: r.cache, logitsFor: 'last' });
-    logits.push(r.logits);
-  }
-  lm.release(r.cache);
-  return logits;
-}
-
-const resident = async (rs: StageRuntime[]) => {
-  await Promise.resolve(); // let queued release ops flush
-  const s = await Promise.all(rs.map((r) => r.stats()));
-  return s.map((a) => (a.ok ? a.value.residentBytes : -1));
-};
+const staged = (plan: Plan, id = ID) => stagedOver(out, id, plan);
+const resident = residentBytes;
 
 beforeAll(async () => {
   const ck = await synth(join(tmp.dir, 'ck'), { n_layer: 4, n_head: 4, n_embd: 64, n_positions: 256, vocab_size: 400, initStd: 0.1 });
