@@ -54,8 +54,9 @@ export function expSum(row: Float32Array, weights?: Float64Array): ExpSums {
 /**
  * expSum in JS, the definition: exp in f32 as the WASM kernels compute it (exp32), summed as four f64
  * partial sums (lane j over the indices i ≡ j mod 4 below length & ~3), combined (s0 + s1) + (s2 + s3), then
- * the last length % 4 in index order. f32 exp is what softmax over f32 logits gives in PyTorch too; its
+ * the last length % 4 in index order. f32 is the precision PyTorch's softmax over f32 logits has too; exp32's
  * relative error (≤ 3e-7, plus the f32 rounding of row[i] − max) is far below what moves a sampled token.
+ * NaN entries are passed over by the max and weigh 0.
  */
 export function expSumJs(row: Float32Array, weights?: Float64Array): ExpSums {
   let max = -Infinity;

@@ -130,7 +130,12 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $l))))
 
-  ;; row_max: max over x f32 [n] (-inf when n = 0 or every entry is -inf).
+  ;; $v if $v > $s, else $s (a NaN $v never wins)
+  (func $gt_or (param $v f32) (param $s f32) (result f32)
+    (select (local.get $v) (local.get $s) (f32.gt (local.get $v) (local.get $s))))
+
+  ;; row_max: max over x f32 [n] (-inf when n = 0 or every entry is -inf). NaN entries are passed over, as
+  ;; logits.ts expSumJs's `if (x > max)` does: pmax and the scalar compare keep the current max against a NaN.
   (func (export "row_max") (param $x i32) (param $n i32) (result f32)
     (local $m v128) (local $end i32) (local $e4 i32) (local $s f32)
     (local.set $m (f32x4.splat (f32.const -inf)))
@@ -139,16 +144,17 @@
     (block $done
       (loop $l
         (br_if $done (i32.ge_u (local.get $x) (local.get $e4)))
-        (local.set $m (f32x4.max (local.get $m) (v128.load (local.get $x))))
+        (local.set $m (f32x4.pmax (local.get $m) (v128.load (local.get $x))))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
         (br $l)))
-    (local.set $s (f32.max
-      (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
-      (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+    (local.set $s (f32x4.extract_lane 0 (local.get $m)))
+    (local.set $s (call $gt_or (f32x4.extract_lane 1 (local.get $m)) (local.get $s)))
+    (local.set $s (call $gt_or (f32x4.extract_lane 2 (local.get $m)) (local.get $s)))
+    (local.set $s (call $gt_or (f32x4.extract_lane 3 (local.get $m)) (local.get $s)))
     (block $tail_done
       (loop $tail
         (br_if $tail_done (i32.ge_u (local.get $x) (local.get $end)))
-        (local.set $s (f32.max (local.get $s) (f32.load (local.get $x))))
+        (local.set $s (call $gt_or (f32.load (local.get $x)) (local.get $s)))
         (local.set $x (i32.add (local.get $x) (i32.const 4)))
         (br $tail)))
     (local.get $s))

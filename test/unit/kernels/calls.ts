@@ -84,7 +84,7 @@ export function runLinearU7(
 
 /**
  * Logits rows for the softmax checks: GPT-2-sized and tiny (every n % 4 tail), spreads that reach below exp's
- * -87.3 cut-off, banned (-Infinity) entries, all banned, ties at the max.
+ * -87.3 cut-off, banned (-Infinity) entries, all banned, ties at the max, NaN.
  */
 export function softmaxRows(): [name: string, row: Float32Array][] {
   const rows: [string, Float32Array][] = [];
@@ -96,5 +96,6 @@ export function softmaxRows(): [name: string, row: Float32Array][] {
   for (let n = 1; n <= 9; n++) rows.push([`n=${n}`, randn(n, 210 + n, 3)]);
   rows.push(['all banned', new Float32Array(7).fill(-Infinity)]);
   rows.push(['ties at the max', Float32Array.of(2, 2, -1, 2, 0.5)]);
+  rows.push(['a NaN among them (passed over by the max)', Float32Array.of(1, NaN, 3, -2, 0.5, NaN, 2)]);
   return rows;
 }
