@@ -161,6 +161,19 @@ export function createKernels(module: WebAssembly.Module): Kernels {
     return scratch.ptr;
   }
 
+  function withScratch<T>(fn: (alloc: (bytes: number) => number) => T): T {
+    const ptrs: number[] = [];
+    try {
+      return fn((bytes) => {
+        const p = heap.alloc(bytes);
+        ptrs.push(p);
+        return p;
+      });
+    } finally {
+      for (const p of ptrs) heap.free(p);
+    }
+  }
+
   function shape(ok: boolean, what: string): void {
     if (!ok) throw new KernelError('KERNEL_SHAPE', what);
   }
@@ -180,18 +193,7 @@ export function createKernels(module: WebAssembly.Module): Kernels {
     memory,
     alloc: heap.alloc,
     free: heap.free,
-    withScratch(fn) {
-      const ptrs: number[] = [];
-      try {
-        return fn((bytes) => {
-          const p = heap.alloc(bytes);
-          ptrs.push(p);
-          return p;
-        });
-      } finally {
-        for (const p of ptrs) heap.free(p);
-      }
-    },
+    withScratch,
     f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
     i8: (ptr, length) => new Int8Array(memory.buffer, ptr, length),
     bytes: (ptr, length) => new Uint8Array(memory.buffer, ptr, length),
@@ -283,13 +285,7 @@ export function createKernels(module: WebAssembly.Module): Kernels {
       shape(K % 16 === 0, `interleave4: K = ${K} must be a multiple of 16`);
       inside('w', wPtr, N * K);
       const N4 = N & ~3;
-      if (N4 === 0) return;
-      const tmp = heap.alloc(4 * K);
-      try {
-        ex.interleave4(wPtr, N4, K, tmp);
-      } finally {
-        heap.free(tmp);
-      }
+      if (N4 > 0) withScratch((alloc) => ex.interleave4(wPtr, N4, K, alloc(4 * K)));
     },
 
     layerNorm(xPtr, M, E, gammaPtr, betaPtr, eps, outPtr) {
