@@ -97,7 +97,10 @@ export function quantRow(x: Float32Array): { xq: Uint8Array; s: number; zp: numb
   return { xq, s, zp };
 }
 
-/** quant_u7 + linear_u7 redone in JS: exact integer sums, then the epilogue's f32 operations in order. */
+/**
+ * quant_u7 + linear_u7 redone in JS: exact integer sums, then the epilogue's f32 operations in order. A null
+ * `bias` adds none (the kernel's bias pointer -1, as head_u7 calls it).
+ */
 export function linearRef(
   x: Float32Array,
   M: number,
@@ -105,7 +108,7 @@ export function linearRef(
   w: Int8Array,
   N: number,
   ws: Float32Array,
-  bias: Float32Array,
+  bias: Float32Array | null,
   base?: Float32Array,
 ) {
   const out = new Float32Array(M * N);
@@ -118,7 +121,8 @@ export function linearRef(
         acc += w[n * K + kk]! * xq[kk]!;
         colsum += w[n * K + kk]!;
       }
-      let y = f(f(f(acc - zp * colsum) * f(s * ws[n]!)) + bias[n]!);
+      let y = f(f(acc - zp * colsum) * f(s * ws[n]!));
+      if (bias) y = f(y + bias[n]!);
       if (base) y = f(base[r * N + n]! + y);
       out[r * N + n] = y;
     }
@@ -132,20 +136,10 @@ export function colsums(w: Int8Array, N: number, K: number): Int32Array {
   return c;
 }
 
-/** quant_u7 + head_u7 redone in JS: out [rows, V] = s_r·scale[v]·(Σ_e w[v,e]·xq[r,e] - zp_r·Σ_e w[v,e]). */
+/**
+ * quant_u7 + head_u7 redone in JS: out [rows, V] = s_r·scale[v]·(Σ_e w[v,e]·xq[r,e] - zp_r·Σ_e w[v,e]), which is
+ * linear_u7 over w [V, E] without a bias — as the kernel computes it, the last V % 4 vocab rows included.
+ */
 export function headU7Ref(x: Float32Array, rows: number, w: Int8Array, V: number, E: number, scale: Float32Array): Float32Array {
-  const out = new Float32Array(rows * V);
-  for (let r = 0; r < rows; r++) {
-    const { xq, s, zp } = quantRow(x.subarray(r * E, (r + 1) * E));
-    for (let v = 0; v < V; v++) {
-      let acc = 0;
-      let sum = 0;
-      for (let e = 0; e < E; e++) {
-        acc += w[v * E + e]! * xq[e]!;
-        sum += w[v * E + e]!;
-      }
-      out[r * V + v] = f(f(acc - zp * sum) * f(s * scale[v]!));
-    }
-  }
-  return out;
+  return linearRef(x, rows, E, w, V, scale, null);
 }
