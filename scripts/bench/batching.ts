@@ -27,7 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loudWarning, settle, watchConditions, type Conditions } from './conditions.ts';
 import { cpuMs, startDevServer, type DevServer } from './dev-server.ts';
-import { configId, parseConfig, prepare } from './models.ts';
+import { parseConfig, servedModel } from './models.ts';
 import { benchState, seedBench } from './seed.ts';
 import { tgiStream } from './tgi-stream.ts';
 
@@ -121,12 +121,7 @@ async function main(): Promise<void> {
   const log = (l: string) => console.log(l);
   await settle(log);
   const conditions = watchConditions();
-  // The bundled model as shipped (model-shards/, id edge-gpt2-brown); the others converted by models.ts.
-  const models = configs.map((c) =>
-    c.source === 'bundled' && c.quant === 'int8' && c.stages === 1
-      ? { id: 'edge-gpt2-brown', dir: path.join(ROOT, 'model-shards') }
-      : { id: configId(c), dir: prepare(ROOT, c, log).modelDir },
-  );
+  const models = configs.map((c) => servedModel(ROOT, c, log));
   await seedBench(
     ROOT,
     models.map((m) => m.dir),

@@ -127,3 +127,13 @@ export function prepare(root: string, c: BenchConfig, log: (l: string) => void):
   }
   return { id, checkpoint, modelDir, hf };
 }
+
+/**
+ * Where a config's model is served from: the bundled int8 model as shipped (model-shards/, id edge-gpt2-brown),
+ * or the conversion `prepare` makes (converting it when needed).
+ */
+export function servedModel(root: string, c: BenchConfig, log: (l: string) => void): { id: string; dir: string } {
+  if (c.source === 'bundled' && c.quant === 'int8' && c.stages === 1)
+    return { id: 'edge-gpt2-brown', dir: path.join(root, 'model-shards') };
+  return { id: configId(c), dir: prepare(root, c, log).modelDir };
+}

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fetch as mfFetch } from 'miniflare';
 import { startDevServer } from './dev-server.ts';
-import { configId, parseConfig, prepare } from './models.ts';
+import { parseConfig, servedModel } from './models.ts';
 import { benchState, seedBench } from './seed.ts';
 import { tgiStream } from './tgi-stream.ts';
 
@@ -78,10 +78,7 @@ const concurrent = async (url: string, n: number) =>
 
 async function main(): Promise<void> {
   const config = parseConfig(values.config!);
-  const model =
-    config.source === 'bundled' && config.quant === 'int8' && config.stages === 1
-      ? { id: 'edge-gpt2-brown', dir: path.join(ROOT, 'model-shards') }
-      : { id: configId(config), dir: prepare(ROOT, config, console.log).modelDir };
+  const model = servedModel(ROOT, config, console.log);
   await seedBench(ROOT, [model.dir], console.log);
   const counts = values.streams!.split(',').map(Number);
   const server = await startDevServer(ROOT, benchState(ROOT).persistTo, path.join(ROOT, '.tmp', 'bench', 'profile.log'), undefined, {
