@@ -11,11 +11,14 @@ import { argmax, defaultParams, generate } from '../../worker/generation/index.t
 import { loadModel, type LoadedModel } from '../../worker/model/index.ts';
 import type { Ort, OrtRuntime } from '../../worker/model/ort.ts';
 import { nodeOrt } from '../../worker/model/ort-node.ts';
-import { nodeKernels } from '../../worker/kernels/node.ts';
+import { nodeExpSum, nodeKernels } from '../../worker/kernels/node.ts';
+import { useExpSum } from '../../worker/generation/logits.ts';
 import { fsBlobSource } from '../lib/r2-fs-source.ts';
 import { kvJsBytes } from './kv-bytes.ts';
 import { prefill } from './prefill.ts';
 import type { Probe } from './suite.ts';
+
+useExpSum(nodeExpSum()); // sampling's softmax on the kernels, as the Worker does (worker/index.ts)
 
 export function selfPeakRss(): number {
   const m = readFileSync('/proc/self/status', 'utf8').match(/^VmHWM:\s+(\d+) kB/m);

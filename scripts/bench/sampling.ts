@@ -6,6 +6,10 @@
 import { defaultParams, Rng, type GenerationParams } from '../../worker/generation/index.ts';
 import { createWorkspace, Sequence } from '../../worker/generation/sequence.ts';
 import { FakeTokenizer, hashLogits } from '../../test/unit/generation/fakes.ts';
+import { useExpSum } from '../../worker/generation/logits.ts';
+import { nodeExpSum } from '../../worker/kernels/node.ts';
+
+useExpSum(nodeExpSum()); // sampling's softmax on the kernels, as the Worker does (worker/index.ts)
 
 const V = 50257;
 const tok = new FakeTokenizer(); // token text is not on the measured path except for top alternatives

@@ -54,12 +54,16 @@ export async function localServer(dir: string, model?: string): Promise<LocalSer
   const nPositions = manifest.config?.n_positions ?? 1024;
 
   // Loaded lazily so the CLI's usual path (a URL) does not pull Hono and onnxruntime-web in.
-  const [{ createApp }, { parseConfig }, { createModelProvider, memoryBlobSource }, { nodeOrt }] = await Promise.all([
-    import('../../worker/app.ts'),
-    import('../../worker/config.ts'),
-    import('../../worker/model/index.ts'),
-    import('../../worker/model/ort-node.ts'),
-  ]);
+  const [{ createApp }, { parseConfig }, { createModelProvider, memoryBlobSource }, { nodeOrt }, { useExpSum }, { nodeExpSum }] =
+    await Promise.all([
+      import('../../worker/app.ts'),
+      import('../../worker/config.ts'),
+      import('../../worker/model/index.ts'),
+      import('../../worker/model/ort-node.ts'),
+      import('../../worker/generation/logits.ts'),
+      import('../../worker/kernels/node.ts'),
+    ]);
+  useExpSum(nodeExpSum()); // sampling's and the prompt scores' softmax on the kernels, as the Worker does
   const models = createModelProvider({ source: memoryBlobSource(filesUnder(dir)), ids, defaultId, runtime: nodeOrt });
   const config = parseConfig({
     DEFAULT_MODEL: defaultId,

@@ -12,6 +12,7 @@
  * in baseline SIMD, bit-identical results (scripts/kernels/build.ts), slower dense layers.
  */
 import { createKernels, type Kernels } from './kernels.ts';
+import { kernelExpSum, type RowExpSum } from './softmax.ts';
 
 interface NodeGlobals {
   process: {
@@ -44,13 +45,26 @@ export function compileKernelModule(relaxed: Uint8Array, baseline: () => Uint8Ar
   }
 }
 
-export function nodeKernels(): Kernels {
-  if (kernels) return kernels;
+let module: WebAssembly.Module | undefined;
+
+/** The committed kernels compiled once per process (relaxed or baseline build, as compileKernelModule picks). */
+function nodeKernelModule(): WebAssembly.Module {
+  if (module) return module;
   const fs = (globalThis as unknown as NodeGlobals).process.getBuiltinModule('node:fs');
   // Written out as `import.meta.url` (no cast): bundlers that inline this file (Vite bundles
   // vitest.config.ts and what it imports) substitute that exact expression with the original file's URL.
   const url = new URL('./gpt2-kernels.wasm', import.meta.url);
   const baselineUrl = new URL('./gpt2-kernels-baseline.wasm', import.meta.url);
-  kernels = createKernels(compileKernelModule(fs.readFileSync(url), () => fs.readFileSync(baselineUrl)));
+  module = compileKernelModule(fs.readFileSync(url), () => fs.readFileSync(baselineUrl));
+  return module;
+}
+
+export function nodeKernels(): Kernels {
+  kernels ??= createKernels(nodeKernelModule());
   return kernels;
+}
+
+/** The sampler's expSum on an instance of the kernels of its own (softmax.ts), created on first use: as workerd.ts. */
+export function nodeExpSum(): RowExpSum {
+  return kernelExpSum(() => createKernels(nodeKernelModule()));
 }
