@@ -5,9 +5,10 @@
  *   HostEnds    the tied embedding: wte[id] + wpe[pos] on the way in, the LM head on the way out.
  *               Kernel memory: wte [vocab, n_embd] int8 (+ scale [vocab]; reordered in place into the head's blocks of
  *               four rows at load, Kernels.interleave4) or float32, wpe [n_positions, n_embd] float32.
- *   HostLayers  layers [first, end): ORT segments first..end-1 (segment j = c_proj + MLP of layer j-1, then
- *               ln_1 + c_attn of layer j) with attention over a KV cache in between; the part that ends at
- *               n_layer also runs segment n_layer (c_proj + MLP of the last layer, ln_f).
+ *   HostLayers  layers [first, end): dense segments first..end-1, ORT graphs or our kernels (dense.ts;
+ *               segment j = c_proj + MLP of layer j-1, then ln_1 + c_attn of layer j) with attention over a KV
+ *               cache in between; the part that ends at n_layer also runs segment n_layer (c_proj + MLP of the
+ *               last layer, ln_f).
  *
  * Between two parts travels the input of the next segment, per row and position:
  *   hidden [B, T, n_embd]  the residual stream before the previous layer's attention (the embedding at layer 0)
