@@ -39,9 +39,10 @@ export interface ServerConfig {
   /**
    * Continuous batching (generation/scheduler.ts): rows one decode step may hold (MAX_BATCH_ROWS, default
    * 16) and the KV cache MiB all sequences of one model instance may reserve (KV_BUDGET_MB; default: what an
-   * isolate's 128 MB leaves after the model's weights, runtime and activations, worker/stage/budget.ts).
+   * isolate's 128 MB leaves after the model's weights, runtime and activations, worker/stage/budget.ts),
+   * and for a staged model the steps in flight at once through its stages (PIPELINE_LANES, default 2).
    */
-  batching?: { maxBatchRows: number; kvBudgetBytes?: number };
+  batching?: { maxBatchRows: number; kvBudgetBytes?: number; lanes?: number };
   /** Per-key token quotas by the key's SHA-256 (API_KEY_QUOTAS JSON; empty = unmetered; see quota/config.ts). */
   apiKeyQuotas?: QuotaConfig;
 }
@@ -79,6 +80,7 @@ const EnvSchema = z.object({
   API_KEY_QUOTAS: z.string().optional(),
   MAX_BATCH_ROWS: positiveInt('MAX_BATCH_ROWS').optional(),
   KV_BUDGET_MB: positiveInt('KV_BUDGET_MB').optional(),
+  PIPELINE_LANES: positiveInt('PIPELINE_LANES').optional(),
 });
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
@@ -143,7 +145,11 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
     apiKeys: list(e.API_KEYS ?? ''),
     maxBodyBytes: e.MAX_BODY_BYTES ?? 1 << 20,
     loadRetryBackoff: parseBackoff(e.LOAD_RETRY_BACKOFF_MS),
-    batching: { maxBatchRows: e.MAX_BATCH_ROWS ?? 16, ...(e.KV_BUDGET_MB ? { kvBudgetBytes: e.KV_BUDGET_MB * 2 ** 20 } : {}) },
+    batching: {
+      maxBatchRows: e.MAX_BATCH_ROWS ?? 16,
+      ...(e.KV_BUDGET_MB ? { kvBudgetBytes: e.KV_BUDGET_MB * 2 ** 20 } : {}),
+      ...(e.PIPELINE_LANES ? { lanes: e.PIPELINE_LANES } : {}),
+    },
     apiKeyQuotas,
   };
 }

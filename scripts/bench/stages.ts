@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only] [--streams-one]`
+ * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only] [--streams-one] [--processes one|per-stage] [--lanes L]`
  *
  * A staged model in local workerd (miniflare: the gateway + one Worker per stage, as `npm run stages` plans
  * them, scripts/stages/local.ts), measured from outside:
@@ -16,6 +16,9 @@
  * - --streams-one: the 1/4/8-stream cells for the one-isolate copy too, in the same rounds (its gateway gets
  *   KV_BUDGET_MB=64 so that eight sequences are admitted: GPT-2 small alone is over 128 MB anyway), to tell
  *   what the stages cost the concurrency from what the model's own per-row work does.
+ * - --processes per-stage: each stage (and the gateway) in a workerd process of its own, so stages compute at
+ *   the same time as Durable Objects do in production (scripts/stages/local.ts); default one process.
+ *   --lanes L: the gateway's PIPELINE_LANES (steps in flight at once through the stages; default 2).
  * Writes bench-results/stages-<id>-<time>.json and prints a markdown summary.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,7 +29,7 @@ import { fetch as mfFetch, type Miniflare } from 'miniflare';
 import type { Manifest } from '../../worker/model/manifest.ts';
 import type { StageAnswer, StageInfo } from '../../worker/stage/protocol.ts';
 import { freePort } from '../lib/free-port.ts';
-import { referenceId, seedBucket, stageName, startTopology } from '../stages/local.ts';
+import { referenceId, seedBucket, stageName, startLocal, startTopology } from '../stages/local.ts';
 import { planStages } from '../stages/plan.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -135,6 +138,8 @@ async function main(): Promise<void> {
       pasts: { type: 'string', default: '32,512' },
       rounds: { type: 'string', default: '3' },
       'streams-one': { type: 'boolean', default: false },
+      processes: { type: 'string', default: 'one' },
+      lanes: { type: 'string' },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
     },
@@ -149,7 +154,8 @@ async function main(): Promise<void> {
   );
   const inspectorPort = await freePort();
   if (v['load-only']) return loadOnly(dir, id, plan, v['load-only'].split(',').map(Number), inspectorPort);
-  const mf = await startTopology({
+  if (v.processes !== 'one' && v.processes !== 'per-stage') throw new Error('--processes is one or per-stage');
+  const top = await startLocal({
     model: id,
     stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })),
     gatewayVars: {
@@ -157,14 +163,21 @@ async function main(): Promise<void> {
       MAX_TOTAL_TOKENS: '1024',
       MAX_NEW_TOKENS: '256',
       ...(v['streams-one'] ? { KV_BUDGET_MB: '64' } : {}),
+      ...(v.lanes ? { PIPELINE_LANES: v.lanes } : {}),
     },
     inspectorPort,
+    processes: v.processes,
   });
-  const workers = ['gateway', ...plan.map((_, k) => stageName(k))];
+  const mf = top.gateway;
+  const heaps = async () => {
+    const out: Record<string, number> = {};
+    for (const i of top.instances) Object.assign(out, await heapUsage(i.inspectorPort!, i.workers));
+    return out;
+  };
   const stats = async () =>
     Promise.all(
       plan.map(async (_, k) => {
-        const ns = await mf.getDurableObjectNamespace('STAGE', stageName(k));
+        const ns = await top.of(stageName(k)).getDurableObjectNamespace('STAGE', stageName(k));
         const a = (await (
           ns.get(ns.idFromName(id)) as unknown as { stats(): Promise<StageAnswer<StageInfo>> }
         ).stats()) as StageAnswer<StageInfo>;
@@ -175,10 +188,12 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     model: id,
     date: new Date().toISOString(),
+    processes: v.processes,
+    lanes: v.lanes ? Number(v.lanes) : 'default',
     plan: plan.map((s) => ({ layers: s.layers, ends: s.ends, plannedBytes: s.plannedBytes, budget: s.budget })),
   };
   try {
-    await seedBucket(mf, dir, id);
+    await top.seed(dir, id);
     const prompt = (n: number) => Array.from({ length: n }, (_, i) => 464 + ((i * 7919) % 20000));
     // Cold first token (every stage loads its part) with a short prompt.
     const cold = await stream(mf, id, prompt(32), 4);
@@ -191,7 +206,7 @@ async function main(): Promise<void> {
       let running = true;
       const sampler = (async () => {
         while (running) {
-          const h = await heapUsage(inspectorPort, workers).catch(() => ({}) as Record<string, number>);
+          const h = await heaps().catch(() => ({}) as Record<string, number>);
           for (const [w, b] of Object.entries(h)) peakJs[w] = Math.max(peakJs[w] ?? 0, b);
           await new Promise((r) => setTimeout(r, 500));
         }
@@ -200,7 +215,7 @@ async function main(): Promise<void> {
       const runs = [await stream(mf, id, prompt(Number(v.context) - 24), 24, resident)];
       running = false;
       await sampler;
-      const h = await heapUsage(inspectorPort, workers);
+      const h = await heaps();
       for (const [w, b] of Object.entries(h)) peakJs[w] = Math.max(peakJs[w] ?? 0, b);
       const s = await stats();
       const row = {
@@ -310,7 +325,7 @@ async function main(): Promise<void> {
       result.concurrency = concurrency;
     }
   } finally {
-    await mf.dispose();
+    await top.dispose();
   }
   const out = path.join(ROOT, 'bench-results');
   mkdirSync(out, { recursive: true });

@@ -6,12 +6,23 @@
  * (what deploy uploads); the modules are listed explicitly (ORT's bundle holds a dynamic import()).
  * The gateway also serves `<model>-one`: the same blobs under a second manifest id, loaded in the gateway's
  * own isolate (not staged) — the single-isolate reference (seedReference).
+ *
+ * Two layouts (`processes`):
+ * - 'one' (startTopology): every Worker in one miniflare, one workerd process. workerd runs all of a
+ *   process's isolates on one thread, so stages never compute at the same time: cheap hops, no overlap.
+ * - 'per-stage' (startLocal): the gateway and each stage in a miniflare (a workerd process) of its own,
+ *   joined through a dev registry (the way separate `wrangler dev` sessions find each other), so each stage
+ *   computes on its own thread as Durable Objects do in production, and steps in flight overlap (the
+ *   scheduler's lanes). Its hops cost more than in one process (a socket between processes): read
+ *   BENCHMARKS.md before comparing the two.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Miniflare, type WorkerOptions } from 'miniflare';
+import { freePort } from '../lib/free-port.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BUNDLES = path.join(ROOT, '.tmp', 'stages-bundle');
@@ -95,6 +106,8 @@ export interface Topology {
   inspectorPort?: number;
   /** Only these stages, no gateway (to measure single stages of a big model). */
   only?: number[];
+  /** One workerd process for all, or one per Worker (see the header). Default 'one'. */
+  processes?: 'one' | 'per-stage';
 }
 
 const GATEWAY_VARS = {
@@ -110,8 +123,8 @@ export const stageName = (k: number) => `stage${k}`;
 /** The id under which the gateway serves `model` in one isolate (the reference). */
 export const referenceId = (model: string) => `${model}-one`;
 
-/** Miniflare with workers `gateway` (staged `model`, single-isolate `<model>-one`) and stage0..N-1. */
-export async function startTopology(t: Topology): Promise<Miniflare> {
+/** The Workers of a topology: `gateway` (staged `model`, single-isolate `<model>-one`) and stage0..N-1. */
+async function workerOptions(t: Topology): Promise<WorkerOptions[]> {
   const b = await bundles();
   const gw = modules(b.gateway);
   const st = modules(b.stage);
@@ -147,10 +160,68 @@ export async function startTopology(t: Topology): Promise<Miniflare> {
       durableObjects: { STAGE: 'Stage' },
     })),
   ];
-  const picked = t.only ? workers.filter((w) => t.only!.some((k) => w.name === stageName(k))) : workers;
-  const mf = new Miniflare({ workers: picked, ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
+  return t.only ? workers.filter((w) => t.only!.some((k) => w.name === stageName(k))) : workers;
+}
+
+/** Miniflare with workers `gateway` (staged `model`, single-isolate `<model>-one`) and stage0..N-1, in one process. */
+export async function startTopology(t: Topology): Promise<Miniflare> {
+  const mf = new Miniflare({ workers: await workerOptions(t), ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
   await mf.ready;
   return mf;
+}
+
+/** A running topology in either layout: which miniflare runs which Worker, each with its inspector. */
+export interface LocalTopology {
+  /** The gateway's instance (requests go here); in 'one' the only instance. */
+  gateway: Miniflare;
+  instances: { mf: Miniflare; workers: string[]; inspectorPort?: number }[];
+  /** The instance that runs `worker`. */
+  of(worker: string): Miniflare;
+  /** Every instance's bucket gets the dir (each process has its own local R2). */
+  seed(dir: string, model?: string): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export async function startLocal(t: Topology): Promise<LocalTopology> {
+  const workers = await workerOptions(t);
+  const instances: LocalTopology['instances'] = [];
+  let registry: string | undefined;
+  try {
+    if (t.processes === 'per-stage') {
+      registry = mkdtempSync(path.join(tmpdir(), 'edge-gpt2-registry-'));
+      // Stages first: the gateway's bindings resolve through the registry once they are up.
+      for (const w of [...workers.filter((x) => x.name !== 'gateway'), ...workers.filter((x) => x.name === 'gateway')]) {
+        const inspectorPort = t.inspectorPort ? await freePort() : undefined;
+        const mf = new Miniflare({ workers: [w], unsafeDevRegistryPath: registry, ...(inspectorPort ? { inspectorPort } : {}) });
+        instances.push({ mf, workers: [w.name!], ...(inspectorPort ? { inspectorPort } : {}) });
+        await mf.ready;
+      }
+    } else {
+      const mf = new Miniflare({ workers, ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
+      instances.push({ mf, workers: workers.map((w) => w.name!), ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
+      await mf.ready;
+    }
+  } catch (err) {
+    await Promise.all(instances.map((i) => i.mf.dispose().catch(() => {})));
+    throw err;
+  }
+  const of = (worker: string) => {
+    const i = instances.find((x) => x.workers.includes(worker));
+    if (!i) throw new Error(`no instance runs ${worker}`);
+    return i.mf;
+  };
+  return {
+    gateway: instances.find((i) => i.workers.includes('gateway'))?.mf ?? instances[0]!.mf,
+    instances,
+    of,
+    seed: async (dir, model) => {
+      for (const i of instances) await seedBucket(i.mf, dir, model, i.workers[0]);
+    },
+    dispose: async () => {
+      await Promise.all(instances.map((i) => i.mf.dispose()));
+      if (registry) rmSync(registry, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Puts an R2-layout dir (blobs/…, models/<id>/manifest.json) into the bucket, manifests last; and `model`'s manifest again as referenceId(model). */

@@ -28,6 +28,11 @@
  *              sequence alone is always admitted, so one request can use the whole budget's worth.
  *   leaving    a sequence that finishes, fails or is cancelled releases its cache at once (generate's
  *              finally): its reservation and its place in the next step are freed.
+ *   lanes      how many steps may be in flight at once (default 1). A model whose work is spread over
+ *              isolates that run in parallel (the stage pipeline: worker/model/staged-lm.ts) overlaps them:
+ *              step A in stage 2 while step B is in stage 1. With L lanes a decode step takes at most
+ *              ceil(R / L) of the R decode rows queued or in flight, so the streams settle into L cohorts
+ *              that follow each other through the stages; one lane batches every stream into one step.
  *
  * A row's result does not depend on the other rows in its step (BatchedCausalLM's contract), so a seeded
  * request gives the same tokens alone or batched. A failure of a shared step fails every request in it (it
@@ -47,6 +52,8 @@ export interface SchedulerOptions {
   gatherTurns?: number;
   /** Seconds a refused request is told to wait. */
   retryAfterS?: number;
+  /** Steps that may be in flight at once (see "lanes" in the header). */
+  lanes?: number;
   /** Clock for each request's share of a step's time (default performance.now). */
   now?: () => number;
 }
@@ -80,7 +87,7 @@ class Lineage {
   constructor(readonly reserved: number) {}
 }
 
-const DEFAULTS = { maxBatchRows: 16, kvBudgetBytes: Infinity, gatherTurns: 4, retryAfterS: 1 };
+const DEFAULTS = { maxBatchRows: 16, kvBudgetBytes: Infinity, gatherTurns: 4, retryAfterS: 1, lanes: 1 };
 
 /** One macrotask turn (setImmediate where there is one: Node clamps setTimeout(0) to 1 ms). */
 function nextTurn(): Promise<void> {
@@ -92,8 +99,14 @@ export class StepScheduler implements CausalLM {
   readonly config: LMConfig;
   private readonly opts: Required<SchedulerOptions>;
   private queue: Job[] = [];
-  /** The step in progress (run by one of the waiting callers), if any. */
-  private stepping: Promise<void> | undefined;
+  /** The steps in progress (each run by one of the waiting callers), with their decode rows; at most `lanes`. */
+  private readonly stepping = new Map<Promise<void>, number>();
+  /**
+   * Callers waiting for any step to end, each woken once. (Not Promise.race over the steps: a step that
+   * ends after the race was won would resolve the race's promise again, from another request's context,
+   * possibly after the request that made it has ended; workerd warns of that.)
+   */
+  private waiters: (() => void)[] = [];
   private lastWasPrefill = false;
   /** Caches handed to callers and not yet passed back or released, with their sequence. */
   private readonly live = new Map<KVCache, Lineage>();
@@ -109,6 +122,7 @@ export class StepScheduler implements CausalLM {
     this.config = inner.config;
     this.opts = { ...DEFAULTS, now: () => performance.now(), ...opts };
     if (!(this.opts.maxBatchRows >= 1)) throw new RangeError('maxBatchRows must be at least 1');
+    if (!Number.isInteger(this.opts.lanes) || this.opts.lanes < 1) throw new RangeError('lanes must be an integer of at least 1');
   }
 
   /** Steps run so far (all requests): lets tests and logs observe that compute stopped. */
@@ -193,8 +207,9 @@ export class StepScheduler implements CausalLM {
   private async drive(job: Job): Promise<void> {
     let turns = 0;
     while (!job.outcome) {
-      if (this.stepping) {
-        await this.stepping;
+      if (this.stepping.size >= this.opts.lanes || this.queue.length === 0) {
+        // Every lane busy, or our job is in a step someone else runs: wait for a step to end.
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
         turns = 0;
         continue;
       }
@@ -205,13 +220,16 @@ export class StepScheduler implements CausalLM {
         continue;
       }
       this.away.clear(); // late ones are not waited for again until a step answers them
-      const step = this.step(this.take());
-      this.stepping = step;
-      try {
-        await step;
-      } finally {
-        this.stepping = undefined;
-      }
+      const jobs = this.take();
+      const decodeRows = jobs[0]!.decode ? jobs.reduce((n, j) => n + j.rows, 0) : 0;
+      const step = this.step(jobs).finally(() => {
+        this.stepping.delete(step);
+        const woken = this.waiters;
+        this.waiters = [];
+        for (const wake of woken) wake();
+      });
+      this.stepping.set(step, decodeRows);
+      await step;
       turns = 0;
     }
   }
@@ -226,11 +244,18 @@ export class StepScheduler implements CausalLM {
       return [prefill];
     }
     this.lastWasPrefill = false;
+    let cap = this.opts.maxBatchRows;
+    if (this.opts.lanes > 1) {
+      let rows = 0;
+      for (const n of this.stepping.values()) rows += n;
+      for (const j of this.queue) if (j.decode) rows += j.rows;
+      cap = Math.min(cap, Math.ceil(rows / this.opts.lanes));
+    }
     const jobs: Job[] = [];
     let rows = 0;
     for (const j of this.queue) {
       if (!j.decode) continue;
-      if (jobs.length > 0 && rows + j.rows > this.opts.maxBatchRows) break;
+      if (jobs.length > 0 && rows + j.rows > cap) break;
       jobs.push(j);
       rows += j.rows;
     }

@@ -101,7 +101,8 @@ export async function loadModel(source: BlobSource, id: string, opts: LoadModelO
 function batched(lm: HostCausalLM, manifest: Manifest, opts: SchedulerOptions, log: (line: string) => void): StepScheduler {
   const kvBudgetBytes = opts.kvBudgetBytes ?? stageBudget(manifest, { layers: [0, manifest.config.n_layer], ends: true }).kvBudgetBytes;
   log(`[model] ${manifest.id}: batching up to ${opts.maxBatchRows ?? 'default'} rows per step, KV budget ${mb(kvBudgetBytes)}`);
-  return new StepScheduler(lm, { ...opts, kvBudgetBytes });
+  // One lane: in one isolate two steps in flight would only take turns on the same thread.
+  return new StepScheduler(lm, { ...opts, kvBudgetBytes, lanes: 1 });
 }
 
 /**

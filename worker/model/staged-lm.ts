@@ -13,6 +13,11 @@
  * It is a BatchedCausalLM (continuous batching behind generation/scheduler.ts): a step of several requests is
  * one call per stage, one group per request; a group a stage refuses fails only its own request
  * (forwardBatchSettled). Admission is the stages' (each meters its own isolate): see loadStagedModel.
+ *
+ * Several steps may be in flight at once (the scheduler's lanes): while one step is in stage 2, the next
+ * is in stage 1, so stages on different machines work at the same time. Calls to one stage still go one at
+ * a time, in the order their steps reach it (a lock per stage, taken before the call's queued ops are
+ * drained), so a select always reaches a stage before the step of the sequence it names.
  */
 import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
 import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
@@ -29,6 +34,7 @@ import type {
 } from '../stage/protocol.ts';
 import { blockCapacity } from './host-parts.ts';
 import { fetchBlobs, fetchManifest, type LoaderOptions } from './loader.ts';
+import { Mutex } from './mutex.ts';
 import { checkBatch, lmConfig, ownCache } from './lm-contract.ts';
 import type { Manifest } from './manifest.ts';
 import { createTokenizer } from './tokenizer.ts';
@@ -82,6 +88,8 @@ interface Group extends StageGroup {
 export class StagedCausalLM implements BatchedCausalLM {
   readonly config: LMConfig;
   private readonly pending: StageOp[][];
+  /** One call at a time per stage, in the order steps reach it (see the header). */
+  private readonly locks: Mutex[];
   private flushQueued = false;
   /** KV bytes per row per position over all stages. */
   private readonly kvBytesPerToken: number;
@@ -97,6 +105,7 @@ export class StagedCausalLM implements BatchedCausalLM {
     const c = manifest.config;
     this.config = lmConfig(c);
     this.pending = stages.map(() => []);
+    this.locks = stages.map(() => new Mutex());
     this.kvBytesPerToken = stages.reduce((n, s) => n + s.info.budget.kvBytesPerToken, 0);
   }
 
@@ -228,14 +237,13 @@ export class StagedCausalLM implements BatchedCausalLM {
       if (k > 0 && !s.info.layers) continue; // only the ends stage may hold no layers, and it is first
       const rows = live.reduce((n, g) => n + g.B, 0);
       const inline = s.info.ends && positions > 0 && rows * positions <= HEAD_ROWS;
-      const req: StageStepRequest = {
-        ops: this.drain(k),
+      const req: Omit<StageStepRequest, 'ops'> = {
         groups: live.map(({ seq, B, P, capacity }) => ({ seq, B, P, ...(capacity ? { capacity } : {}) })),
         T,
         ...state,
         ...(inline ? { positions } : {}),
       };
-      const r: StageStepResult = this.value(k, await this.call(k, () => s.client.step(req)));
+      const r: StageStepResult = this.value(k, await this.call(k, (ops) => s.client.step({ ops, ...req })));
       if (r.refused?.length) {
         const out = new Set(r.refused.map((x) => x.group));
         for (const x of r.refused) {
@@ -257,7 +265,7 @@ export class StagedCausalLM implements BatchedCausalLM {
     const k = this.stages.findIndex((s) => s.info.ends);
     const ends = this.stages[k]!;
     const call = (part: Float32Array, rows: number, n: number) =>
-      this.call(k, () => ends.client.head({ ops: this.drain(k), last: part, B: rows, T: n, positions: n })).then((a) => this.value(k, a));
+      this.call(k, (ops) => ends.client.head({ ops, last: part, B: rows, T: n, positions: n })).then((a) => this.value(k, a));
     // Only the scored positions travel: [rows, positions, E].
     const scored = (b: number, from: number, n: number) =>
       last.slice((b * T + T - positions + from) * E, (b * T + T - positions + from + n) * E);
@@ -281,10 +289,13 @@ export class StagedCausalLM implements BatchedCausalLM {
     return out;
   }
 
-  /** A stage call; an RPC that throws (the stage isolate was reset, the connection dropped) is a StageError. */
-  private async call<T>(k: number, fn: () => Promise<StageAnswer<T>>): Promise<StageAnswer<T>> {
+  /**
+   * A stage call, under the stage's lock, with the ops queued for it; an RPC that throws (the stage isolate
+   * was reset, the connection dropped) is a StageError.
+   */
+  private async call<T>(k: number, fn: (ops: StageOp[]) => Promise<StageAnswer<T>>): Promise<StageAnswer<T>> {
     try {
-      return await fn();
+      return await this.locks[k]!.run(() => fn(this.drain(k)));
     } catch (err) {
       this.log(`[staged] stage ${k} call failed: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
       throw new StageError('stage_failed', `stage ${k} failed during the request (it may have been reset); retry the request`);
@@ -395,6 +406,12 @@ export async function loadStagedModel(
 }
 
 /**
+ * Steps in flight at once through the stages by default (PIPELINE_LANES sets it): two cohorts of streams
+ * take turns, one in the stages while the other is sampled, or in different stages.
+ */
+export const STAGED_LANES = 2;
+
+/**
  * The staged model behind a step scheduler: one step, one call per stage, for every request waiting. KV
  * admission is the stages' (each meters its own isolate, against every gateway isolate's sequences: the
  * gateway sees only its own), so the gateway's budget is Infinity unless KV_BUDGET_MB sets one (then a
@@ -404,10 +421,11 @@ function batched(lm: StagedCausalLM, id: string, opts: SchedulerOptions, log: (l
   const kvBudgetBytes = opts.kvBudgetBytes ?? Infinity;
   // A stage's activation budget is one call of STAGE_CHUNK positions (budget.ts): rows × 1 of a decode step too.
   const rows = opts.maxBatchRows === undefined ? {} : { maxBatchRows: Math.min(opts.maxBatchRows, STAGE_CHUNK) };
+  const lanes = opts.lanes ?? STAGED_LANES;
   log(
-    `[staged] ${id}: batching up to ${rows.maxBatchRows ?? 'default'} rows per step, KV budget ${Number.isFinite(kvBudgetBytes) ? `${(kvBudgetBytes / 2 ** 20).toFixed(1)} MB` : "the stages'"}`,
+    `[staged] ${id}: batching up to ${rows.maxBatchRows ?? 'default'} rows per step in ${lanes} lane(s), KV budget ${Number.isFinite(kvBudgetBytes) ? `${(kvBudgetBytes / 2 ** 20).toFixed(1)} MB` : "the stages'"}`,
   );
-  return new StepScheduler(lm, { ...opts, ...rows, kvBudgetBytes });
+  return new StepScheduler(lm, { ...opts, ...rows, kvBudgetBytes, lanes });
 }
 
 /** Checks the plan and returns the stages in call order (ends first, then by first layer). */

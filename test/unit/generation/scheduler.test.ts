@@ -20,6 +20,9 @@ class FakeBatchedLM implements BatchedCausalLM {
   readonly steps: { rows: number; seq: number }[] = [];
   readonly inner: FakeLM;
   failNext = false;
+  /** Steps running now, and the most that ever ran at once (lanes). */
+  inFlight = 0;
+  maxInFlight = 0;
   constructor(
     nPositions = 256,
     /** ms each step takes (a macrotask), so that other requests can arrive during it. */
@@ -40,10 +43,15 @@ class FakeBatchedLM implements BatchedCausalLM {
       for (const r of reqs) if (r.cache) this.inner.release(r.cache);
       throw new Error('model failed');
     }
-    if (this.stepMs) await new Promise((r) => setTimeout(r, this.stepMs));
-    const out: ForwardResult[] = [];
-    for (const r of reqs) out.push(await this.inner.forward(r));
-    return out;
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    try {
+      if (this.stepMs) await new Promise((r) => setTimeout(r, this.stepMs));
+      const out: ForwardResult[] = [];
+      for (const r of reqs) out.push(await this.inner.forward(r));
+      return out;
+    } finally {
+      this.inFlight--;
+    }
   }
   selectRows(cache: KVCache, rows: readonly number[]): KVCache {
     return this.inner.selectRows(cache, rows);
@@ -90,6 +98,38 @@ describe('StepScheduler', () => {
     expect(model.inner.liveCaches).toBe(0);
     expect(s.stats.reservedBytes).toBe(0);
     expect(s.stats.sequences).toBe(0);
+  });
+
+  it('with one lane, never runs two steps at once', async () => {
+    const shared = new FakeBatchedLM(256, 1);
+    const s = new StepScheduler(shared);
+    await Promise.all(MIX.slice(0, 4).map((r) => run(s, r)));
+    expect(shared.maxInFlight).toBe(1);
+  });
+
+  it.each([2, 3])(
+    'with %i lanes, overlaps that many steps, splits the streams into cohorts, and each gets its solo events',
+    async (lanes) => {
+      const mix = [0, 1, 2, 3, 4, 5].map((k) => ({
+        ids: prompt(3 + k, k),
+        p: params({ maxNewTokens: 16, doSample: k % 2 === 1, seed: k }),
+      }));
+      const solo = await Promise.all(mix.map((r) => run(new FakeBatchedLM(), r)));
+      const model = new FakeBatchedLM(256, 2);
+      const s = new StepScheduler(model, { lanes });
+      const together = await Promise.all(mix.map((r) => run(s, r)));
+      expect(together).toEqual(solo);
+      expect(model.maxInFlight).toBe(lanes);
+      const decode = model.steps.filter((x) => x.seq === 1).map((x) => x.rows);
+      expect(Math.max(...decode)).toBeLessThanOrEqual(Math.ceil(mix.length / lanes));
+      expect(Math.max(...decode)).toBeGreaterThan(1); // still batched within a cohort
+      expect(model.inner.liveCaches).toBe(0);
+      expect(s.stats.reservedBytes).toBe(0);
+    },
+  );
+
+  it('refuses lanes below 1', () => {
+    expect(() => new StepScheduler(new FakeBatchedLM(), { lanes: 0 })).toThrow(RangeError);
   });
 
   it('never puts more than maxBatchRows rows in a step, and every request still finishes', async () => {

@@ -37,7 +37,7 @@ function runtime(p: Plan[number], stage = 0): StageRuntime {
   );
 }
 
-const staged = (plan: Plan, batching?: { maxBatchRows: number }) => stagedOver(out, ID, plan, batching);
+const staged = (plan: Plan, batching?: { maxBatchRows: number; lanes?: number }) => stagedOver(out, ID, plan, batching);
 
 const THREE: Plan = [
   { layers: [0, 1], ends: true },
@@ -206,8 +206,8 @@ describe('StagedCausalLM.forwardBatchSettled', () => {
 });
 
 describe('the StepScheduler over a staged model (the gateway with batching configured)', () => {
-  it('concurrent sequences share steps (rows per stage call > 1.5) and each equals its solo run', async () => {
-    const { lm, runtimes: rs, calls } = await staged(THREE, { maxBatchRows: 16 });
+  it('concurrent sequences share steps (rows per stage call > 1.5) and each equals its solo run (one lane)', async () => {
+    const { lm, runtimes: rs, calls } = await staged(THREE, { maxBatchRows: 16, lanes: 1 });
     expect(lm).toBeInstanceOf(StepScheduler);
     const solo = await Promise.all(prompts.map((p) => greedy(single, p, 8)));
     const together = await Promise.all(prompts.map((p) => greedy(lm, p, 8)));
@@ -217,6 +217,18 @@ describe('the StepScheduler over a staged model (the gateway with batching confi
     expect(s.steps.maxRows).toBe(3);
     expect((lm as StepScheduler).stats.maxRows).toBe(3);
     expect(calls[2]!.step).toBe(s.steps.calls);
+    expect(await resident(rs)).toEqual([0, 0, 0]);
+  });
+
+  it('with two lanes (the default) the sequences go in two cohorts, and each still equals its solo run', async () => {
+    const { lm, runtimes: rs } = await staged(THREE, { maxBatchRows: 16 });
+    const four = [...prompts, prompts[0]!.slice(1)];
+    const solo = await Promise.all(four.map((p) => greedy(single, p, 8)));
+    const together = await Promise.all(four.map((p) => greedy(lm, p, 8)));
+    for (const [i, s] of solo.entries()) for (const [t, l] of s.entries()) expect(maxAbsDiff(l, together[i]![t]!)).toBeLessThan(1e-5);
+    const s = await info(rs[2]!);
+    expect(s.steps.maxRows).toBe(2); // ceil(4 / 2): never all four in one step
+    expect((lm as StepScheduler).stats.maxRows).toBe(2);
     expect(await resident(rs)).toEqual([0, 0, 0]);
   });
 });

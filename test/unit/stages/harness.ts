@@ -22,7 +22,12 @@ export interface Staged {
 }
 
 /** One runtime per stage of `plan` over model `id` in the converted dir `out`, and the model over them. */
-export async function stagedOver(out: string, id: string, plan: Plan, batching?: { maxBatchRows: number }): Promise<Staged> {
+export async function stagedOver(
+  out: string,
+  id: string,
+  plan: Plan,
+  batching?: { maxBatchRows: number; lanes?: number },
+): Promise<Staged> {
   const runtimes = plan.map((p, stage) =>
     createStageRuntime(
       { stage, model: id, spec: { layers: p.layers, ends: p.ends }, ...(p.kvCapBytes ? { kvCapBytes: p.kvCapBytes } : {}) },
