@@ -1,10 +1,11 @@
 /**
  * `npm run stages -- <r2-dir> | --preset <gpt2…gpt2-xl> [--id model-id] [--resident R] [--context C] [--stages N] [--out dir]
- *   [--name edge-gpt2] [--bucket edge-gpt2-models] [--also edge-gpt2-brown]`
+ *   [--ends gateway|stage] [--name edge-gpt2] [--bucket edge-gpt2-models] [--also edge-gpt2-brown]`
  *
  * Plans a staged deployment of a converted host-attention model (<r2-dir>/models/<id>/manifest.json, as
  * `npm run convert` writes it) so that every isolate stays under 128 MB with R resident sequences of C
- * tokens, prints the plan with each stage's memory, and writes the wrangler configs to <out>
+ * tokens, prints the plan with each stage's memory (and the gateway's when it holds the embedding and head:
+ * --ends, default the gateway where they fit; scripts/stages/plan.ts), and writes the wrangler configs to <out>
  * (default staged/<id>/): gateway.toml + stage<k>.toml. Then:
  *   npm start -- --staged <id>     local: wrangler dev with every config, local R2 seeded from MODEL_SHARDS
  *   npm run deploy -- --staged <id>   stages first, then the gateway
@@ -17,11 +18,11 @@ import { parseManifest } from '../../worker/model/manifest.ts';
 import { PRESETS } from '../lib/gpt2-names.ts';
 import { stageConfigs } from './configs.ts';
 import { estimatedManifest } from './shapes.ts';
-import { mb, PlanError, planStages } from './plan.ts';
+import { GATEWAY_JS_BYTES, gatewayEndsBytes, mb, PlanError, planStages } from './plan.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const USAGE =
-  'usage: npm run stages -- <r2-dir> | --preset gpt2|gpt2-medium|gpt2-large|gpt2-xl [--id model-id] [--resident R] [--context C] [--stages N] [--out dir] [--name edge-gpt2] [--bucket edge-gpt2-models] [--also id,…]';
+  'usage: npm run stages -- <r2-dir> | --preset gpt2|gpt2-medium|gpt2-large|gpt2-xl [--id model-id] [--resident R] [--context C] [--stages N] [--out dir] [--ends gateway|stage] [--name edge-gpt2] [--bucket edge-gpt2-models] [--also id,…]';
 
 function main(): number {
   let parsed;
@@ -34,6 +35,7 @@ function main(): number {
         context: { type: 'string' },
         stages: { type: 'string' },
         out: { type: 'string' },
+        ends: { type: 'string' },
         name: { type: 'string', default: 'edge-gpt2' },
         bucket: { type: 'string', default: 'edge-gpt2-models' },
         also: { type: 'string' },
@@ -77,7 +79,9 @@ function main(): number {
     const resident = int(v.resident, '--resident')!;
     const context = int(v.context, '--context') ?? manifest.config.n_positions;
     const stages = int(v.stages, '--stages');
-    const plan = planStages(manifest, { resident, context, ...(stages ? { stages } : {}) });
+    if (v.ends !== undefined && v.ends !== 'gateway' && v.ends !== 'stage')
+      return (console.error(`stages: --ends is gateway or stage, got ${v.ends}\n${USAGE}`), 2);
+    const plan = planStages(manifest, { resident, context, ...(stages ? { stages } : {}), ...(v.ends ? { ends: v.ends } : {}) });
     const out = path.resolve(v.out ?? path.join(ROOT, 'staged', id));
     mkdirSync(out, { recursive: true });
     const files = stageConfigs(
@@ -103,6 +107,10 @@ function main(): number {
     console.log(
       `${id}: ${c.n_layer} layers, width ${c.n_embd}, ${manifest.quantization.method}; ${plan.length} stages for ${resident} resident sequence(s) × ${context} tokens per stage isolate (limit 128 MiB):`,
     );
+    if (!plan.some((s) => s.ends))
+      console.log(
+        `gateway: the embedding and head, ${mb(gatewayEndsBytes(manifest))} planned (weights, one head call, ${mb(GATEWAY_JS_BYTES)} of JS)`,
+      );
     console.log('stage  layers     ends  weights    runtime+act+js  KV budget   planned');
     plan.forEach((s, k) => {
       const b = s.budget;

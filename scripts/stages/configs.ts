@@ -106,6 +106,7 @@ ${Object.entries(vars)
   .map(([k, v]) => `${k} = ${q(v)}`)
   .join('\n')}
 
+# ${plan.some((s) => s.ends) ? 'The embedding and head are on stage 0.' : 'The embedding and head are in this gateway (no stage holds them): only hidden states cross to the stages.'}
 # One binding per stage: the Stage class of each stage script (deploy the stages first).
 ${plan
   .map(

@@ -1,8 +1,12 @@
 /**
  * Splits a host-attention model into stage isolates that each fit the isolate limit (worker/stage/budget.ts)
- * with `resident` sequences of `context` tokens in every stage's KV cache. Stage 0 holds the tied embedding
- * (lookup + LM head: held once in the pipeline) and as many first layers as fit beside it (none for
- * gpt2-xl, whose wte alone is 80 MB); the remaining layers are spread evenly over the fewest stages that fit.
+ * with `resident` sequences of `context` tokens in every stage's KV cache. The tied embedding (lookup + LM
+ * head: held once in the pipeline) goes to
+ * - the gateway (`ends: 'gateway'`, the default where it fits): the gateway isolate holds wte, wpe and
+ *   one call's logits beside its own JS (GATEWAY_JS_BYTES), and the layers are spread evenly over the
+ *   fewest stages that fit. Only hidden states then cross isolates (see worker/model/staged-lm.ts).
+ * - stage 0 (`ends: 'stage'`), with as many first layers as fit beside it (none for gpt2-xl, whose wte
+ *   alone is 80 MB); the remaining layers are spread evenly over the fewest stages that fit.
  */
 import type { Manifest } from '../../worker/model/manifest.ts';
 import { ISOLATE_LIMIT_BYTES, stageBudget, type PartSpec } from '../../worker/stage/budget.ts';
@@ -16,6 +20,20 @@ export interface PlanOptions {
   /** Force this many stages (stage 0 included); fails if a stage would not fit. */
   stages?: number;
   limitBytes?: number;
+  /** Where the embedding and head live (default: the gateway when it fits, else stage 0). */
+  ends?: 'gateway' | 'stage';
+}
+
+/**
+ * The gateway isolate's JS heap besides the ends: code, tokenizer, streams in flight (measured 17–24 MiB
+ * with up to 8 streams, BENCHMARKS.md) and headroom.
+ */
+export const GATEWAY_JS_BYTES = 32 * 2 ** 20;
+
+/** Bytes the gateway isolate needs when it holds the ends: their weights and one head call, and its JS. */
+export function gatewayEndsBytes(m: Manifest, limitBytes = ISOLATE_LIMIT_BYTES): number {
+  const b = stageBudget(m, { layers: null, ends: true }, limitBytes);
+  return b.weightsBytes + b.activationBytes + GATEWAY_JS_BYTES;
 }
 
 export interface PlannedStage extends PartSpec {
@@ -52,6 +70,12 @@ export function planStages(m: Manifest, o: PlanOptions = {}): PlannedStage[] {
   };
   if (!need({ layers: null, ends: true }).fits)
     throw new PlanError(`the embedding alone (${mb(need({ layers: null, ends: true }).planned)}) does not fit an isolate of ${mb(limit)}`);
+  const gatewayFits = gatewayEndsBytes(m, limit) <= limit;
+  if (o.ends === 'gateway' && !gatewayFits)
+    throw new PlanError(
+      `the embedding and head need ${mb(gatewayEndsBytes(m, limit))} in the gateway isolate (limit ${mb(limit)}); plan them on stage 0 (--ends stage)`,
+    );
+  if ((o.ends ?? (gatewayFits ? 'gateway' : 'stage')) === 'gateway') return layerStages(L, o.stages, need, stage, limit, resident, context);
 
   if (o.stages !== undefined) {
     const N = o.stages;
@@ -92,6 +116,45 @@ export function planStages(m: Manifest, o: PlanOptions = {}): PlannedStage[] {
   throw new PlanError(
     `no split of ${m.id} fits isolates of ${mb(limit)} with ${resident} × ${context} tokens; lower --resident or --context`,
   );
+}
+
+/** The layers alone over N stages (given, or the fewest that fit): the gateway holds the ends. */
+function layerStages(
+  L: number,
+  stages: number | undefined,
+  need: (spec: PartSpec) => { planned: number; fits: boolean },
+  stage: (spec: PartSpec) => PlannedStage,
+  limit: number,
+  resident: number,
+  context: number,
+): PlannedStage[] {
+  const planOf = (n: number) => {
+    let at = 0;
+    return split(L, n).map((k) => {
+      const s = stage({ layers: [at, at + k], ends: false });
+      at += k;
+      return s;
+    });
+  };
+  if (stages !== undefined) {
+    if (!Number.isInteger(stages) || stages < 1 || stages > L) throw new PlanError(`--stages must be in [1, ${L}], got ${stages}`);
+    const plan = planOf(stages);
+    const over = plan.findIndex((s) => s.plannedBytes > limit);
+    if (over >= 0)
+      throw new PlanError(
+        `with ${stages} stages, stage ${over} needs ${mb(plan[over]!.plannedBytes)} for ${resident} × ${context} tokens (limit ${mb(limit)}); use more stages or --resident/--context lower`,
+      );
+    return plan;
+  }
+  if (!need({ layers: [0, 1], ends: false }).fits)
+    throw new PlanError(
+      `one layer with ${resident} × ${context} tokens of KV does not fit an isolate of ${mb(limit)}; lower --resident or --context`,
+    );
+  for (let n = 1; n <= L; n++) {
+    const plan = planOf(n);
+    if (plan.every((s) => s.plannedBytes <= limit)) return plan;
+  }
+  throw new PlanError(`no split fits isolates of ${mb(limit)} with ${resident} × ${context} tokens; lower --resident or --context`);
 }
 
 /** n items over k parts as evenly as possible, larger parts first. */

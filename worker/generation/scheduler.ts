@@ -101,12 +101,6 @@ export class StepScheduler implements CausalLM {
   private queue: Job[] = [];
   /** The steps in progress (each run by one of the waiting callers), with their decode rows; at most `lanes`. */
   private readonly stepping = new Map<Promise<void>, number>();
-  /**
-   * Callers waiting for any step to end, each woken once. (Not Promise.race over the steps: a step that
-   * ends after the race was won would resolve the race's promise again, from another request's context,
-   * possibly after the request that made it has ended; workerd warns of that.)
-   */
-  private waiters: (() => void)[] = [];
   private lastWasPrefill = false;
   /** Caches handed to callers and not yet passed back or released, with their sequence. */
   private readonly live = new Map<KVCache, Lineage>();
@@ -208,8 +202,12 @@ export class StepScheduler implements CausalLM {
     let turns = 0;
     while (!job.outcome) {
       if (this.stepping.size >= this.opts.lanes || this.queue.length === 0) {
-        // Every lane busy, or our job is in a step someone else runs: wait for a step to end.
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        // Every lane busy, or our job is in a step someone else runs: wait for the oldest step to end. Only
+        // ever a step's own promise: workerd lets a request await a promise of another request's making, but
+        // a promise made here and resolved from another request (a waiter list) is taken for a hung request,
+        // and Promise.race over the steps would be settled again by the steps that lose it, from their
+        // requests' contexts, perhaps after this request has ended.
+        await this.stepping.keys().next().value;
         turns = 0;
         continue;
       }
@@ -222,12 +220,7 @@ export class StepScheduler implements CausalLM {
       this.away.clear(); // late ones are not waited for again until a step answers them
       const jobs = this.take();
       const decodeRows = jobs[0]!.decode ? jobs.reduce((n, j) => n + j.rows, 0) : 0;
-      const step = this.step(jobs).finally(() => {
-        this.stepping.delete(step);
-        const woken = this.waiters;
-        this.waiters = [];
-        for (const wake of woken) wake();
-      });
+      const step = this.step(jobs).finally(() => this.stepping.delete(step));
       this.stepping.set(step, decodeRows);
       await step;
       turns = 0;

@@ -69,7 +69,10 @@ export function modelProviderFor(bucket: R2Bucket, served: ServedModels): ModelP
       ...(served.failureBackoff ? { failureBackoff: served.failureBackoff } : {}),
       load: (id, onProgress) =>
         id === staged?.id
-          ? loadStagedModel(source, id, stageClientsFor(staged.bindings, id), served.batching ? { batching: served.batching } : {})
+          ? loadStagedModel(source, id, stageClientsFor(staged.bindings, id), {
+              runtime: workerdOrt,
+              ...(served.batching ? { batching: served.batching } : {}),
+            })
           : loadModel(source, id, { runtime: workerdOrt(), onProgress, ...(served.batching ? { batching: served.batching } : {}) }),
     });
     providers.set(bucket, provider);

@@ -2,8 +2,14 @@
  * StagedCausalLM: the CausalLM contract over a pipeline of stage isolates (worker/stage), for models too big
  * for one Worker isolate. The gateway keeps tokenizer, generation and routes; per forward step it calls
  * the stages in layer order with the next segment's input (hidden + attention output, [rows, n_embd] each),
- * then the ends stage's head for the logits. Stage 0 holds the tied embedding (lookup on the way in, LM head
- * on the way out) and possibly the first layers, so wte is held once in the whole pipeline.
+ * then runs the LM head for the logits. The tied embedding (lookup on the way in, head on the way out) is
+ * held once, in one of two places:
+ * - the gateway (when no stage holds it: `npm run stages`' default where it fits, GPT-2 small to large):
+ *   only hidden states cross isolates, n_embd floats per row each way per stage, and a step is one call
+ *   per stage. The logits (vocab_size floats per row, 200 KB for GPT-2) never leave the gateway's isolate,
+ *   which matters most in production, where the gateway runs near the user and the stages in one place.
+ * - stage 0 (`--ends stage`), with its first layers: the gateway holds no weights, but every step calls
+ *   stage 0 twice (embed + its layers, then the head) and its logits come back over the wire.
  *
  * The contract's selectRows and release are synchronous: they name a new cache (or drop one) at once and
  * queue an op per stage, shipped with the next call to that stage (releases alone: a flush right after),
@@ -32,7 +38,9 @@ import type {
   StageStepRequest,
   StageStepResult,
 } from '../stage/protocol.ts';
-import { blockCapacity } from './host-parts.ts';
+import { blockCapacity, HostEnds } from './host-parts.ts';
+import { loadHostPart } from './load-model.ts';
+import type { OrtRuntime } from './ort.ts';
 import { fetchBlobs, fetchManifest, type LoaderOptions } from './loader.ts';
 import { Mutex } from './mutex.ts';
 import { checkBatch, lmConfig, ownCache } from './lm-contract.ts';
@@ -96,11 +104,15 @@ export class StagedCausalLM implements BatchedCausalLM {
   /** Steps run so far, whatever the number of requests in each (tests and logs). */
   steps = 0;
 
-  /** `stages` in call order: the ends stage first (it embeds), then the others by first layer. */
+  /**
+   * `stages` in call order: the ends stage first (it embeds), then the others by first layer. `ends`: the
+   * embedding and head in this isolate, when no stage holds them.
+   */
   constructor(
     manifest: Manifest,
     private readonly stages: readonly Stage[],
     private readonly log: (line: string) => void = console.log,
+    private readonly ends?: HostEnds,
   ) {
     const c = manifest.config;
     this.config = lmConfig(c);
@@ -231,7 +243,15 @@ export class StagedCausalLM implements BatchedCausalLM {
       ...g,
       cap: g.cap >= g.P + T ? g.cap : blockCapacity(g.P + T, g.capacity ?? 0, this.config.nPositions),
     }));
-    let state: Pick<StageStepRequest, 'ids' | 'hidden' | 'attn'> = { ids };
+    let state: Pick<StageStepRequest, 'ids' | 'hidden' | 'attn'> = this.ends
+      ? {
+          hidden: this.ends.embed(
+            ids,
+            live.flatMap((g) => Array<number>(g.B).fill(g.P)),
+          ),
+          attn: null,
+        }
+      : { ids };
     for (let k = 0; k < this.stages.length; k++) {
       const s = this.stages[k]!;
       if (k > 0 && !s.info.layers) continue; // only the ends stage may hold no layers, and it is first
@@ -259,13 +279,20 @@ export class StagedCausalLM implements BatchedCausalLM {
     throw new StageError('stage_failed', 'the stages do not end the model (no stage ran the last layer)');
   }
 
-  /** Logits of the last `positions` of `B` rows from the ends stage, at most HEAD_ROWS scored positions per call. */
+  /**
+   * Logits of the last `positions` of `B` rows, here or from the ends stage, at most HEAD_ROWS scored
+   * positions per call (the activation term of either isolate's budget).
+   */
   private async head(last: Float32Array, B: number, T: number, positions: number): Promise<Float32Array> {
     const { vocabSize: V, nEmbd: E } = this.config;
     const k = this.stages.findIndex((s) => s.info.ends);
-    const ends = this.stages[k]!;
-    const call = (part: Float32Array, rows: number, n: number) =>
-      this.call(k, (ops) => ends.client.head({ ops, last: part, B: rows, T: n, positions: n })).then((a) => this.value(k, a));
+    const local = this.ends;
+    const call = local
+      ? (part: Float32Array, rows: number, n: number) => Promise.resolve(local.head(part, rows, n, n))
+      : (part: Float32Array, rows: number, n: number) =>
+          this.call(k, (ops) => this.stages[k]!.client.head({ ops, last: part, B: rows, T: n, positions: n })).then((a) =>
+            this.value(k, a),
+          );
     // Only the scored positions travel: [rows, positions, E].
     const scored = (b: number, from: number, n: number) =>
       last.slice((b * T + T - positions + from) * E, (b * T + T - positions + from + n) * E);
@@ -367,7 +394,11 @@ export async function loadStagedModel(
   source: BlobSource,
   id: string,
   clients: readonly StageClient[],
-  opts: LoaderOptions & { batching?: SchedulerOptions } = {},
+  opts: LoaderOptions & {
+    batching?: SchedulerOptions;
+    /** This isolate's runtime, for the embedding and head when no stage holds them. */
+    runtime?: () => OrtRuntime;
+  } = {},
 ): Promise<LoadedModel> {
   const log = opts.log ?? console.log;
   const manifest = await fetchManifest(source, id, opts);
@@ -398,10 +429,25 @@ export async function loadStagedModel(
     stages.push({ client: clients[stages.length]!, info: a.value });
   }
   const order = orderStages(manifest, id, stages);
+  let ends: HostEnds | undefined;
+  if (!order.some((s) => s.info.ends)) {
+    // The gateway holds the embedding and head (the plan gave them to no stage).
+    if (!opts.runtime)
+      throw new ModelLoadError(
+        'session_failed',
+        `staged model "${id}": no stage holds the embedding and this isolate has no runtime for it`,
+      );
+    const rt = opts.runtime();
+    const part = await loadHostPart(source, manifest, { layers: null, ends: true }, { ...opts, runtime: rt, log });
+    ends = new HostEnds(rt.kernels!(), manifest, part.weights!);
+    log(
+      `[staged] ${id}: embedding + head in the gateway (fetch+verify ${part.fetchMs} ms), wasm ${(rt.heapBytes() / 2 ** 20).toFixed(1)} MB`,
+    );
+  }
   log(
-    `[staged] ${id}: ${order.length} stages ready: ${order.map((s) => `${s.info.ends ? 'ends+' : ''}${s.info.layers ? s.info.layers.join('..') : '-'}`).join(' | ')}`,
+    `[staged] ${id}: ${order.length} stages ready: ${ends ? 'gateway: ends | ' : ''}${order.map((s) => `${s.info.ends ? 'ends+' : ''}${s.info.layers ? s.info.layers.join('..') : '-'}`).join(' | ')}`,
   );
-  const staged = new StagedCausalLM(manifest, order, log);
+  const staged = new StagedCausalLM(manifest, order, log, ends);
   return { id, manifest, lm: opts.batching ? batched(staged, id, opts.batching, log) : staged, tokenizer };
 }
 
@@ -428,16 +474,19 @@ function batched(lm: StagedCausalLM, id: string, opts: SchedulerOptions, log: (l
   return new StepScheduler(lm, { ...opts, ...rows, kvBudgetBytes, lanes });
 }
 
-/** Checks the plan and returns the stages in call order (ends first, then by first layer). */
+/**
+ * Checks the plan and returns the stages in call order (the ends stage first if there is one, then by first
+ * layer). No stage with the ends: the gateway holds them.
+ */
 function orderStages(manifest: Manifest, id: string, stages: readonly Stage[]): Stage[] {
   const bad = (why: string) => new ModelLoadError('manifest_invalid', `staged model "${id}": ${why}`);
   for (const s of stages) if (s.info.model !== id) throw bad(`stage ${s.info.stage} serves "${s.info.model}"`);
   const ends = stages.filter((s) => s.info.ends);
-  if (ends.length !== 1) throw bad(`exactly one stage must hold the embedding and head, ${ends.length} do`);
-  const e = ends[0]!;
-  if (e.info.layers && e.info.layers[0] !== 0) throw bad('the stage with the embedding must hold layer 0 (or no layers)');
+  if (ends.length > 1) throw bad(`at most one stage may hold the embedding and head, ${ends.length} do`);
+  const e = ends[0];
+  if (e?.info.layers && e.info.layers[0] !== 0) throw bad('the stage with the embedding must hold layer 0 (or no layers)');
   const rest = stages.filter((s) => s !== e && s.info.layers).sort((a, b) => a.info.layers![0] - b.info.layers![0]);
-  const order = [e, ...rest];
+  const order = e ? [e, ...rest] : rest;
   let at = 0;
   for (const s of order) {
     if (!s.info.layers) continue;

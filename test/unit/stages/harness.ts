@@ -44,7 +44,7 @@ export async function stagedOver(
     apply: (o) => r.apply(o),
     stats: () => r.stats(),
   }));
-  const m = await loadStagedModel(fsBlobSource(out), id, clients, { log: () => {}, ...(batching ? { batching } : {}) });
+  const m = await loadStagedModel(fsBlobSource(out), id, clients, { log: () => {}, runtime: nodeOrt, ...(batching ? { batching } : {}) });
   return { lm: m.lm, runtimes, calls };
 }
 

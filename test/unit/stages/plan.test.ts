@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { PRESETS } from '../../../scripts/lib/gpt2-names.ts';
 import { stageConfigs } from '../../../scripts/stages/configs.ts';
-import { PlanError, planStages } from '../../../scripts/stages/plan.ts';
+import { gatewayEndsBytes, PlanError, planStages } from '../../../scripts/stages/plan.ts';
 import { estimatedManifest } from '../../../scripts/stages/shapes.ts';
 import { ISOLATE_LIMIT_BYTES } from '../../../worker/stage/budget.ts';
 import { convertQuiet, synth, tempDir } from '../../helpers/synth-fixtures.ts';
@@ -36,23 +36,35 @@ describe('planStages', () => {
     }
   });
 
-  it.each(['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'])(
-    '%s int8: every stage fits 128 MiB with 1 sequence of 1024 tokens; layers covered once',
-    (preset) => {
-      const m = estimatedManifest(PRESETS[preset]!, preset);
-      const plan = planStages(m, { resident: 1, context: 1024 });
-      expect(plan[0]!.ends).toBe(true);
-      let at = 0;
-      for (const s of plan) {
-        expect(s.plannedBytes).toBeLessThanOrEqual(ISOLATE_LIMIT_BYTES);
-        if (!s.layers) continue;
-        expect(s.layers[0]).toBe(at);
-        at = s.layers[1];
-      }
-      expect(at).toBe(m.config.n_layer);
-      expect(plan.filter((s) => s.ends)).toHaveLength(1);
-    },
-  );
+  it.each(
+    ['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'].flatMap((p) => [
+      [p, 'gateway'],
+      [p, 'stage'],
+    ]),
+  )('%s int8, ends in the %s: every isolate fits 128 MiB with 1 sequence of 1024 tokens; layers covered once', (preset, ends) => {
+    const m = estimatedManifest(PRESETS[preset]!, preset);
+    const plan = planStages(m, { resident: 1, context: 1024, ends: ends as 'gateway' | 'stage' });
+    expect(plan.filter((s) => s.ends)).toHaveLength(ends === 'stage' ? 1 : 0);
+    if (ends === 'stage') expect(plan[0]!.ends).toBe(true);
+    else expect(gatewayEndsBytes(m)).toBeLessThanOrEqual(ISOLATE_LIMIT_BYTES);
+    let at = 0;
+    for (const s of plan) {
+      expect(s.plannedBytes).toBeLessThanOrEqual(ISOLATE_LIMIT_BYTES);
+      if (!s.layers) continue;
+      expect(s.layers[0]).toBe(at);
+      at = s.layers[1];
+    }
+    expect(at).toBe(m.config.n_layer);
+  });
+
+  it('puts the ends in the gateway by default where they fit, and refuses them there where they do not', () => {
+    const m = estimatedManifest(PRESETS.gpt2!, 'gpt2');
+    expect(planStages(m, { resident: 1, context: 1024 }).some((s) => s.ends)).toBe(false);
+    // A 96 MiB isolate: GPT-2 small's ends (38.6 MB wte) + the gateway's JS fit; XL's (80 MB) do not.
+    const xl = estimatedManifest(PRESETS['gpt2-xl']!, 'xl');
+    expect(() => planStages(xl, { resident: 1, context: 256, ends: 'gateway', limitBytes: 96 * 2 ** 20 })).toThrow(/--ends stage/);
+    expect(planStages(xl, { resident: 1, context: 256, limitBytes: 96 * 2 ** 20 })[0]!.ends).toBe(true);
+  });
 
   it('refuses --stages counts whose stages would not fit, and a layer too big for any isolate', () => {
     const m = estimatedManifest(PRESETS['gpt2-xl']!, 'xl');
