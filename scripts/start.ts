@@ -125,6 +125,8 @@ async function main(): Promise<void> {
 /**
  * `--staged <id>`: the gateway and every stage Worker of staged/<id>/ (written by `npm run stages`) in one
  * `wrangler dev`, sharing the local R2 that seed() fills (the same persistence directory as plain `npm start`).
+ * One lane (PIPELINE_LANES=1): one workerd runs all its isolates on one thread, so the stages never compute
+ * at once and a second lane would only split the batch (4 streams: 1.3× one stream instead of 1.7×, BENCHMARKS.md).
  */
 function devArgs(argv: string[]): string[] {
   const at = argv.indexOf('--staged');
@@ -141,7 +143,15 @@ function devArgs(argv: string[]): string[] {
     .sort((a, b) => Number(a.slice(5, -5)) - Number(b.slice(5, -5)));
   const configs = ['gateway.toml', ...stages].flatMap((f) => ['-c', path.join(dir, f)]);
   console.log(`[start] staged ${id}: gateway + ${stages.length} stage Workers`);
-  return [...configs, '--persist-to', path.join(ROOT, '.wrangler', 'state'), ...argv.slice(0, at), ...argv.slice(at + 2)];
+  return [
+    ...configs,
+    '--persist-to',
+    path.join(ROOT, '.wrangler', 'state'),
+    '--var',
+    'PIPELINE_LANES:1',
+    ...argv.slice(0, at),
+    ...argv.slice(at + 2),
+  ];
 }
 
 main().catch((err: unknown) => {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only] [--streams-one] [--processes one|per-stage] [--lanes L]`
+ * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only] [--streams-one] [--processes one|per-stage] [--lanes L] [--ends gateway|stage]`
  *
  * A staged model in local workerd (miniflare: the gateway + one Worker per stage, as `npm run stages` plans
  * them, scripts/stages/local.ts), measured from outside:
@@ -14,11 +14,14 @@
  *   interleaved and their order alternated per round, and the summary gives the median of the per-round
  *   ratios: this VM's speed drifts by up to 1.45× within minutes, so two figures taken apart mislead.
  * - --streams-one: the 1/4/8-stream cells for the one-isolate copy too, in the same rounds (its gateway gets
- *   KV_BUDGET_MB=64 so that eight sequences are admitted: GPT-2 small alone is over 128 MB anyway), to tell
+ *   KV_BUDGET_MB=1024 so that eight sequences are admitted: the copy is over 128 MB anyway), to tell
  *   what the stages cost the concurrency from what the model's own per-row work does.
  * - --processes per-stage: each stage (and the gateway) in a workerd process of its own, so stages compute at
  *   the same time as Durable Objects do in production (scripts/stages/local.ts); default one process.
  *   --lanes L: the gateway's PIPELINE_LANES (steps in flight at once through the stages; default 2).
+ *   --ends: where the embedding and head live (npm run stages' default: the gateway where they fit).
+ *   The gateway's WASM memory (the ends, when it holds them) is read from its /health before the
+ *   one-isolate copy is loaded into the same isolate.
  * Writes bench-results/stages-<id>-<time>.json and prints a markdown summary.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -139,6 +142,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       'streams-one': { type: 'boolean', default: false },
       processes: { type: 'string', default: 'one' },
+      ends: { type: 'string' },
       lanes: { type: 'string' },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
@@ -148,7 +152,13 @@ async function main(): Promise<void> {
   const dir = path.resolve(v.dir);
   const id = v.id ?? path.basename(dir);
   const manifest = JSON.parse(readFileSync(path.join(dir, 'models', id, 'manifest.json'), 'utf8')) as Manifest;
-  const plan = planStages(manifest, { resident: Number(v.resident), context: 1024, ...(v.stages ? { stages: Number(v.stages) } : {}) });
+  if (v.ends !== undefined && v.ends !== 'gateway' && v.ends !== 'stage') throw new Error('--ends is gateway or stage');
+  const plan = planStages(manifest, {
+    resident: Number(v.resident),
+    context: 1024,
+    ...(v.stages ? { stages: Number(v.stages) } : {}),
+    ...(v.ends ? { ends: v.ends } : {}),
+  });
   log(
     `${id}: ${plan.length} stages: ${plan.map((s) => `${s.ends ? 'ends+' : ''}${s.layers ? `${s.layers[0]}..${s.layers[1] - 1}` : '-'}`).join(' | ')}`,
   );
@@ -162,7 +172,7 @@ async function main(): Promise<void> {
       MAX_INPUT_TOKENS: '1008',
       MAX_TOTAL_TOKENS: '1024',
       MAX_NEW_TOKENS: '256',
-      ...(v['streams-one'] ? { KV_BUDGET_MB: '64' } : {}),
+      ...(v['streams-one'] ? { KV_BUDGET_MB: '1024' } : {}),
       ...(v.lanes ? { PIPELINE_LANES: v.lanes } : {}),
     },
     inspectorPort,
@@ -191,6 +201,7 @@ async function main(): Promise<void> {
     processes: v.processes,
     lanes: v.lanes ? Number(v.lanes) : 'default',
     plan: plan.map((s) => ({ layers: s.layers, ends: s.ends, plannedBytes: s.plannedBytes, budget: s.budget })),
+    ends: plan.some((s) => s.ends) ? 'stage' : 'gateway',
   };
   try {
     await top.seed(dir, id);
@@ -218,10 +229,12 @@ async function main(): Promise<void> {
       const h = await heaps();
       for (const [w, b] of Object.entries(h)) peakJs[w] = Math.max(peakJs[w] ?? 0, b);
       const s = await stats();
+      const health = (await (await mf.dispatchFetch('http://localhost/health')).json()) as { wasm_heap_bytes?: number };
       const row = {
         resident,
         statuses: runs.map((r) => r.status),
         gatewayJsBytes: peakJs.gateway ?? 0,
+        gatewayWasmBytes: health.wasm_heap_bytes ?? 0,
         stages: s.map((x, k) => ({
           stage: k,
           layers: x.layers,
@@ -236,7 +249,7 @@ async function main(): Promise<void> {
       memory.push(row);
       const f = (n: number) => (n / MiB).toFixed(1);
       log(
-        `${resident} resident × ${v.context}: statuses ${row.statuses.join(',')}, first token ${runs[0]!.firstMs.toFixed(0)} ms; gateway JS ${f(row.gatewayJsBytes)} MiB; per stage total = ORT + kernels + JS (MiB):`,
+        `${resident} resident × ${v.context}: statuses ${row.statuses.join(',')}, first token ${runs[0]!.firstMs.toFixed(0)} ms; gateway WASM ${f(row.gatewayWasmBytes)} + JS ${f(row.gatewayJsBytes)} MiB; per stage total = ORT + kernels + JS (MiB):`,
       );
       for (const x of row.stages)
         log(

@@ -95,7 +95,14 @@ new_sqlite_classes = ["Stage"]
 `,
     );
   });
-  const vars = { ...baseVars(o.root), DEFAULT_MODEL: o.id, MODEL_IDS: [o.id, ...(o.alsoServe ?? [])].join(','), STAGED_MODEL: o.id };
+  // Two steps in flight through the stages (each stage its own Durable Object, on its own machine).
+  const vars = {
+    ...baseVars(o.root),
+    DEFAULT_MODEL: o.id,
+    MODEL_IDS: [o.id, ...(o.alsoServe ?? [])].join(','),
+    STAGED_MODEL: o.id,
+    PIPELINE_LANES: '2',
+  };
   files.set(
     'gateway.toml',
     header(gatewayScriptName(o), rel('worker/index.ts'), compat) +

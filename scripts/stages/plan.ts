@@ -2,9 +2,11 @@
  * Splits a host-attention model into stage isolates that each fit the isolate limit (worker/stage/budget.ts)
  * with `resident` sequences of `context` tokens in every stage's KV cache. The tied embedding (lookup + LM
  * head: held once in the pipeline) goes to
- * - the gateway (`ends: 'gateway'`, the default where it fits): the gateway isolate holds wte, wpe and
- *   one call's logits beside its own JS (GATEWAY_JS_BYTES), and the layers are spread evenly over the
- *   fewest stages that fit. Only hidden states then cross isolates (see worker/model/staged-lm.ts).
+ * - the gateway (`ends: 'gateway'`, the default where it fits with a fifth of the isolate to spare: gpt2
+ *   to gpt2-large): the gateway isolate holds wte, wpe and one call's logits beside its own JS
+ *   (GATEWAY_JS_BYTES), and the layers are spread evenly over the fewest stages that fit. Only hidden
+ *   states then cross isolates (see worker/model/staged-lm.ts). The spare fifth is because the gateway's
+ *   JS grows with the streams it serves, which no plan bounds (measured 21–31 MiB with 1–8 streams).
  * - stage 0 (`ends: 'stage'`), with as many first layers as fit beside it (none for gpt2-xl, whose wte
  *   alone is 80 MB); the remaining layers are spread evenly over the fewest stages that fit.
  */
@@ -20,7 +22,7 @@ export interface PlanOptions {
   /** Force this many stages (stage 0 included); fails if a stage would not fit. */
   stages?: number;
   limitBytes?: number;
-  /** Where the embedding and head live (default: the gateway when it fits, else stage 0). */
+  /** Where the embedding and head live (default: the gateway when it fits in GATEWAY_DEFAULT_SHARE of the limit, else stage 0). */
   ends?: 'gateway' | 'stage';
 }
 
@@ -29,6 +31,8 @@ export interface PlanOptions {
  * with up to 8 streams, BENCHMARKS.md) and headroom.
  */
 export const GATEWAY_JS_BYTES = 32 * 2 ** 20;
+/** The share of the isolate limit the gateway's planned bytes may take for the ends to go there by default. */
+export const GATEWAY_DEFAULT_SHARE = 0.8;
 
 /** Bytes the gateway isolate needs when it holds the ends: their weights and one head call, and its JS. */
 export function gatewayEndsBytes(m: Manifest, limitBytes = ISOLATE_LIMIT_BYTES): number {
@@ -70,12 +74,13 @@ export function planStages(m: Manifest, o: PlanOptions = {}): PlannedStage[] {
   };
   if (!need({ layers: null, ends: true }).fits)
     throw new PlanError(`the embedding alone (${mb(need({ layers: null, ends: true }).planned)}) does not fit an isolate of ${mb(limit)}`);
-  const gatewayFits = gatewayEndsBytes(m, limit) <= limit;
-  if (o.ends === 'gateway' && !gatewayFits)
+  const gateway = gatewayEndsBytes(m, limit);
+  if (o.ends === 'gateway' && gateway > limit)
     throw new PlanError(
-      `the embedding and head need ${mb(gatewayEndsBytes(m, limit))} in the gateway isolate (limit ${mb(limit)}); plan them on stage 0 (--ends stage)`,
+      `the embedding and head need ${mb(gateway)} in the gateway isolate (limit ${mb(limit)}); plan them on stage 0 (--ends stage)`,
     );
-  if ((o.ends ?? (gatewayFits ? 'gateway' : 'stage')) === 'gateway') return layerStages(L, o.stages, need, stage, limit, resident, context);
+  if ((o.ends ?? (gateway <= GATEWAY_DEFAULT_SHARE * limit ? 'gateway' : 'stage')) === 'gateway')
+    return layerStages(L, o.stages, need, stage, limit, resident, context);
 
   if (o.stages !== undefined) {
     const N = o.stages;

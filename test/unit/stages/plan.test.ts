@@ -57,9 +57,11 @@ describe('planStages', () => {
     expect(at).toBe(m.config.n_layer);
   });
 
-  it('puts the ends in the gateway by default where they fit, and refuses them there where they do not', () => {
-    const m = estimatedManifest(PRESETS.gpt2!, 'gpt2');
-    expect(planStages(m, { resident: 1, context: 1024 }).some((s) => s.ends)).toBe(false);
+  it('puts the ends in the gateway by default where they fit with room to spare, and refuses them there where they do not', () => {
+    for (const p of ['gpt2', 'gpt2-medium', 'gpt2-large'])
+      expect(planStages(estimatedManifest(PRESETS[p]!, p), { resident: 1, context: 1024 }).some((s) => s.ends)).toBe(false);
+    // XL's ends (80 MB wte) fit the gateway (117 MiB planned) but not with a fifth to spare: stage 0 by default.
+    expect(planStages(estimatedManifest(PRESETS['gpt2-xl']!, 'xl'), { resident: 1, context: 1024 })[0]!.ends).toBe(true);
     // A 96 MiB isolate: GPT-2 small's ends (38.6 MB wte) + the gateway's JS fit; XL's (80 MB) do not.
     const xl = estimatedManifest(PRESETS['gpt2-xl']!, 'xl');
     expect(() => planStages(xl, { resident: 1, context: 256, ends: 'gateway', limitBytes: 96 * 2 ** 20 })).toThrow(/--ends stage/);
