@@ -455,7 +455,7 @@ export async function loadStagedModel(
  * Steps in flight at once through the stages by default (PIPELINE_LANES sets it): two cohorts of streams
  * take turns, one in the stages while the other is sampled, or in different stages.
  */
-export const STAGED_LANES = 2;
+const STAGED_LANES = 2;
 
 /**
  * The staged model behind a step scheduler: one step, one call per stage, for every request waiting. KV

@@ -5,7 +5,8 @@
  * way in, ln_f'd hidden → logits on the way out).
  *
  * Per forward step the gateway (worker/model/staged-lm.ts) calls the layer stages in order, passing the
- * next segment's input ([rows, n_embd] twice), then the ends stage's `head`. A step carries the groups of
+ * next segment's input ([rows, n_embd] twice), then the ends stage's `head` when a stage holds the ends
+ * (by default the gateway holds them: it embeds and scores itself). A step carries the groups of
  * every request the gateway's scheduler merged into it (one RPC per stage per step, whatever the number of
  * requests); admission is per group, and a group a stage cannot run is answered in `refused` while the
  * others run. Every answer is a value, never a thrown error: codes survive the RPC boundary, messages are
