@@ -182,6 +182,22 @@ export interface LocalTopology {
   dispose(): Promise<void>;
 }
 
+/**
+ * A miniflare's start, bounded: one per-stage run hung here once with no workerd process left, so a start
+ * that takes over two minutes fails with the worker's name instead of waiting forever.
+ */
+async function ready(mf: Miniflare, what: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`miniflare for ${what} did not start within 120 s`)), 120_000);
+  });
+  try {
+    await Promise.race([mf.ready, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startLocal(t: Topology): Promise<LocalTopology> {
   const workers = await workerOptions(t);
   const instances: LocalTopology['instances'] = [];
@@ -194,12 +210,12 @@ export async function startLocal(t: Topology): Promise<LocalTopology> {
         const inspectorPort = t.inspectorPort ? await freePort() : undefined;
         const mf = new Miniflare({ workers: [w], unsafeDevRegistryPath: registry, ...(inspectorPort ? { inspectorPort } : {}) });
         instances.push({ mf, workers: [w.name!], ...(inspectorPort ? { inspectorPort } : {}) });
-        await mf.ready;
+        await ready(mf, w.name!);
       }
     } else {
       const mf = new Miniflare({ workers, ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
       instances.push({ mf, workers: workers.map((w) => w.name!), ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
-      await mf.ready;
+      await ready(mf, 'the topology');
     }
   } catch (err) {
     await Promise.all(instances.map((i) => i.mf.dispose().catch(() => {})));
