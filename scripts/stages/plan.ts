@@ -79,17 +79,18 @@ export function planStages(m: Manifest, o: PlanOptions = {}): PlannedStage[] {
     throw new PlanError(
       `the embedding and head need ${mb(gateway)} in the gateway isolate (limit ${mb(limit)}); plan them on stage 0 (--ends stage)`,
     );
-  if ((o.ends ?? (gateway <= GATEWAY_DEFAULT_SHARE * limit ? 'gateway' : 'stage')) === 'gateway')
-    return layerStages(L, o.stages, need, stage, limit, resident, context);
+  const endsOnStage = (o.ends ?? (gateway <= GATEWAY_DEFAULT_SHARE * limit ? 'gateway' : 'stage')) === 'stage';
 
   if (o.stages !== undefined) {
     const N = o.stages;
-    if (!Number.isInteger(N) || N < 1 || N > L + 1) throw new PlanError(`--stages must be in [1, ${L + 1}], got ${N}`);
-    // Stage 0: ends + an even share of the layers when N ≤ L, the ends alone when N = L + 1.
+    const maxN = endsOnStage ? L + 1 : L;
+    if (!Number.isInteger(N) || N < 1 || N > maxN) throw new PlanError(`--stages must be in [1, ${maxN}], got ${N}`);
+    // Stage 0 holds the ends (if the gateway does not) and an even share of the layers when N ≤ L, the ends
+    // alone when N = L + 1.
     const shares = N === L + 1 ? [0, ...Array<number>(L).fill(1)] : split(L, N);
     let at = 0;
     const plan = shares.map((n, k) => {
-      const s = stage({ layers: n ? [at, at + n] : null, ends: k === 0 });
+      const s = stage({ layers: n ? [at, at + n] : null, ends: endsOnStage && k === 0 });
       at += n;
       return s;
     });
@@ -100,7 +101,7 @@ export function planStages(m: Manifest, o: PlanOptions = {}): PlannedStage[] {
       );
     return plan;
   }
-  const head = most(0, true);
+  const head = endsOnStage ? most(0, true) : 0;
   const rest = L - head;
   const per = most(head, false);
   if (rest > 0 && per === 0)
@@ -110,7 +111,7 @@ export function planStages(m: Manifest, o: PlanOptions = {}): PlannedStage[] {
   // A stage owning layers [a, b) runs segments a..b-1, i.e. the MLP of layer a-1 too, and the last stage also
   // runs segment n_layer: stages differ by one MLP, so the even split is checked and widened until all fit.
   for (let n = Math.ceil(rest / per); n <= rest; n++) {
-    const plan = [stage({ layers: head ? [0, head] : null, ends: true })];
+    const plan = endsOnStage ? [stage({ layers: head ? [0, head] : null, ends: true })] : [];
     let at = head;
     for (const k of split(rest, n)) {
       plan.push(stage({ layers: [at, at + k], ends: false }));
@@ -121,45 +122,6 @@ export function planStages(m: Manifest, o: PlanOptions = {}): PlannedStage[] {
   throw new PlanError(
     `no split of ${m.id} fits isolates of ${mb(limit)} with ${resident} × ${context} tokens; lower --resident or --context`,
   );
-}
-
-/** The layers alone over N stages (given, or the fewest that fit): the gateway holds the ends. */
-function layerStages(
-  L: number,
-  stages: number | undefined,
-  need: (spec: PartSpec) => { planned: number; fits: boolean },
-  stage: (spec: PartSpec) => PlannedStage,
-  limit: number,
-  resident: number,
-  context: number,
-): PlannedStage[] {
-  const planOf = (n: number) => {
-    let at = 0;
-    return split(L, n).map((k) => {
-      const s = stage({ layers: [at, at + k], ends: false });
-      at += k;
-      return s;
-    });
-  };
-  if (stages !== undefined) {
-    if (!Number.isInteger(stages) || stages < 1 || stages > L) throw new PlanError(`--stages must be in [1, ${L}], got ${stages}`);
-    const plan = planOf(stages);
-    const over = plan.findIndex((s) => s.plannedBytes > limit);
-    if (over >= 0)
-      throw new PlanError(
-        `with ${stages} stages, stage ${over} needs ${mb(plan[over]!.plannedBytes)} for ${resident} × ${context} tokens (limit ${mb(limit)}); use more stages or --resident/--context lower`,
-      );
-    return plan;
-  }
-  if (!need({ layers: [0, 1], ends: false }).fits)
-    throw new PlanError(
-      `one layer with ${resident} × ${context} tokens of KV does not fit an isolate of ${mb(limit)}; lower --resident or --context`,
-    );
-  for (let n = 1; n <= L; n++) {
-    const plan = planOf(n);
-    if (plan.every((s) => s.plannedBytes <= limit)) return plan;
-  }
-  throw new PlanError(`no split fits isolates of ${mb(limit)} with ${resident} × ${context} tokens; lower --resident or --context`);
 }
 
 /** n items over k parts as evenly as possible, larger parts first. */
