@@ -165,9 +165,7 @@ async function workerOptions(t: Topology): Promise<WorkerOptions[]> {
 
 /** Miniflare with workers `gateway` (staged `model`, single-isolate `<model>-one`) and stage0..N-1, in one process. */
 export async function startTopology(t: Topology): Promise<Miniflare> {
-  const mf = new Miniflare({ workers: await workerOptions(t), ...(t.inspectorPort ? { inspectorPort: t.inspectorPort } : {}) });
-  await mf.ready;
-  return mf;
+  return (await startLocal({ ...t, processes: 'one' })).gateway;
 }
 
 /** A running topology in either layout: which miniflare runs which Worker, each with its inspector. */
