@@ -296,17 +296,23 @@ export class StagedCausalLM implements BatchedCausalLM {
     // Only the scored positions travel: [rows, positions, E].
     const scored = (b: number, from: number, n: number) =>
       last.slice((b * T + T - positions + from) * E, (b * T + T - positions + from + n) * E);
-    const out = new Float32Array(B * positions * V);
     if (positions <= HEAD_ROWS) {
       const per = Math.floor(HEAD_ROWS / positions);
-      for (let b0 = 0; b0 < B; b0 += per) {
-        const rows = Math.min(per, B - b0);
+      const rowsFrom = (b0: number, rows: number) => {
         const part = new Float32Array(rows * positions * E);
         for (let b = 0; b < rows; b++) part.set(scored(b0 + b, 0, positions), b * positions * E);
-        out.set(await call(part, rows, positions), b0 * positions * V);
+        return call(part, rows, positions);
+      };
+      // One call (every decode step of up to HEAD_ROWS rows): its answer is the logits, no copy.
+      if (B <= per) return rowsFrom(0, B);
+      const out = new Float32Array(B * positions * V);
+      for (let b0 = 0; b0 < B; b0 += per) {
+        const rows = Math.min(per, B - b0);
+        out.set(await rowsFrom(b0, rows), b0 * positions * V);
       }
       return out;
     }
+    const out = new Float32Array(B * positions * V);
     for (let b = 0; b < B; b++) {
       for (let p = 0; p < positions; p += HEAD_ROWS) {
         const n = Math.min(HEAD_ROWS, positions - p);
