@@ -207,7 +207,11 @@ export class StepScheduler implements CausalLM {
         // a promise made here and resolved from another request (a waiter list) is taken for a hung request,
         // and Promise.race over the steps would be settled again by the steps that lose it, from their
         // requests' contexts, perhaps after this request has ended.
-        await this.stepping.keys().next().value;
+        const oldest = this.stepping.keys().next().value;
+        // Not queued and in no step, yet no outcome: a step ended without settling it. Awaiting nothing
+        // here would spin on microtasks forever (the isolate at 100 % CPU), so fail the request instead.
+        if (!oldest) throw new Error('the scheduler lost this request (a step ended without answering it)');
+        await oldest;
         turns = 0;
         continue;
       }

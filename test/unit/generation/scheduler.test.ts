@@ -132,6 +132,22 @@ describe('StepScheduler', () => {
     expect(() => new StepScheduler(new FakeBatchedLM(), { lanes: 0 })).toThrow(RangeError);
   });
 
+  it('a step that ends without answering a request fails that request instead of leaving it waiting', async () => {
+    // A broken model: a step of two requests answers only the first.
+    class Short extends FakeBatchedLM {
+      override async forwardBatch(reqs: readonly ForwardRequest[]): Promise<ForwardResult[]> {
+        return (await super.forwardBatch(reqs)).slice(0, 1);
+      }
+    }
+    const s = new StepScheduler(new Short());
+    const step = (salt: number) => s.forward({ inputIds: [[salt]], cache: null, logitsFor: 'last' });
+    const settled = await Promise.allSettled([step(1), step(2)]);
+    const reasons = settled.map((r) => (r.status === 'rejected' ? String(r.reason) : 'fulfilled'));
+    // The request that ran the step sees the model's failure; the one it left unanswered is failed, not left
+    // waiting on a step that no longer exists.
+    expect(reasons.some((r) => /lost this request/.test(r))).toBe(true);
+  });
+
   it('never puts more than maxBatchRows rows in a step, and every request still finishes', async () => {
     const model = new FakeBatchedLM();
     const s = new StepScheduler(model, { maxBatchRows: 4 });
