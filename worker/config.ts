@@ -43,6 +43,12 @@ export interface ServerConfig {
    * and for a staged model the steps in flight at once through its stages (PIPELINE_LANES, default 2).
    */
   batching?: { maxBatchRows: number; kvBudgetBytes?: number; lanes?: number };
+  /**
+   * How a staged model's steps go through its stages (STAGE_HOPS): "chain" (each stage passes the step on:
+   * one call from the gateway per step) or "gateway" (the gateway calls each stage); unset, chained where
+   * the stages have NEXT_STAGE bindings.
+   */
+  stageHops?: 'chain' | 'gateway';
   /** Per-key token quotas by the key's SHA-256 (API_KEY_QUOTAS JSON; empty = unmetered; see quota/config.ts). */
   apiKeyQuotas?: QuotaConfig;
 }
@@ -81,6 +87,7 @@ const EnvSchema = z.object({
   MAX_BATCH_ROWS: positiveInt('MAX_BATCH_ROWS').optional(),
   KV_BUDGET_MB: positiveInt('KV_BUDGET_MB').optional(),
   PIPELINE_LANES: positiveInt('PIPELINE_LANES').optional(),
+  STAGE_HOPS: z.enum(['chain', 'gateway'], { error: 'STAGE_HOPS must be "chain" or "gateway"' }).optional(),
 });
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
@@ -138,6 +145,7 @@ export function parseConfig(env: Record<string, unknown>): ServerConfig {
     defaultModel: e.DEFAULT_MODEL,
     modelIds,
     ...(stagedModel !== undefined ? { stagedModel } : {}),
+    ...(e.STAGE_HOPS ? { stageHops: e.STAGE_HOPS } : {}),
     modelAliases,
     limits: { maxNewTokens: e.MAX_NEW_TOKENS, maxInputTokens: e.MAX_INPUT_TOKENS, maxTotalTokens: e.MAX_TOTAL_TOKENS },
     cpuBudgetMs: e.CPU_BUDGET_MS,

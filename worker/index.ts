@@ -37,7 +37,13 @@ function build(env: Env): Built {
         ...(config.loadRetryBackoff ? { failureBackoff: config.loadRetryBackoff } : {}),
         ...(config.batching ? { batching: config.batching } : {}),
         ...(config.stagedModel !== undefined
-          ? { staged: { id: config.stagedModel, bindings: env as unknown as Record<string, unknown> } }
+          ? {
+              staged: {
+                id: config.stagedModel,
+                bindings: env as unknown as Record<string, unknown>,
+                ...(config.stageHops ? { hops: config.stageHops } : {}),
+              },
+            }
           : {}),
       });
       const pages = modelPages({ models, config: pageConfigFrom(config), manifest: (id) => models.manifest(id) });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only] [--streams-one] [--processes one|per-stage] [--lanes L] [--ends gateway|stage]`
+ * `npm run bench:stages -- --dir <converted-dir> [--id id] [--resident 4] [--residents 1,2,4] [--stages N] [--skip-timing] [--staged-only] [--streams-one] [--processes one|per-stage] [--lanes L] [--ends gateway|stage] [--hops chain|gateway]`
  *
  * A staged model in local workerd (miniflare: the gateway + one Worker per stage, as `npm run stages` plans
  * them, scripts/stages/local.ts), measured from outside:
@@ -20,6 +20,8 @@
  *   the same time as Durable Objects do in production (scripts/stages/local.ts); default one process.
  *   --lanes L: the gateway's PIPELINE_LANES (steps in flight at once through the stages; default 2).
  *   --ends: where the embedding and head live (npm run stages' default: the gateway where they fit).
+ *   --hops: the gateway's STAGE_HOPS: chained (each stage passes the step on; default) or the gateway
+ *   calling each stage.
  *   The gateway's WASM memory (the ends, when it holds them) is read from its /health before the
  *   one-isolate copy is loaded into the same isolate.
  * Writes bench-results/stages-<id>-<time>.json and prints a markdown summary.
@@ -144,6 +146,7 @@ async function main(): Promise<void> {
       processes: { type: 'string', default: 'one' },
       ends: { type: 'string' },
       lanes: { type: 'string' },
+      hops: { type: 'string', default: 'chain' },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
     },
@@ -165,6 +168,7 @@ async function main(): Promise<void> {
   const inspectorPort = await freePort();
   if (v['load-only']) return loadOnly(dir, id, plan, v['load-only'].split(',').map(Number), inspectorPort);
   if (v.processes !== 'one' && v.processes !== 'per-stage') throw new Error('--processes is one or per-stage');
+  if (v.hops !== 'chain' && v.hops !== 'gateway') throw new Error('--hops is chain or gateway');
   const top = await startLocal({
     model: id,
     stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })),
@@ -174,6 +178,7 @@ async function main(): Promise<void> {
       MAX_NEW_TOKENS: '256',
       ...(v['streams-one'] ? { KV_BUDGET_MB: '1024' } : {}),
       ...(v.lanes ? { PIPELINE_LANES: v.lanes } : {}),
+      STAGE_HOPS: v.hops,
     },
     inspectorPort,
     processes: v.processes,
@@ -200,6 +205,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     processes: v.processes,
     lanes: v.lanes ? Number(v.lanes) : 'default',
+    hops: v.hops,
     plan: plan.map((s) => ({ layers: s.layers, ends: s.ends, plannedBytes: s.plannedBytes, budget: s.budget })),
     ends: plan.some((s) => s.ends) ? 'stage' : 'gateway',
   };

@@ -1,7 +1,8 @@
 /**
  * Wrangler configs of a staged deployment: one gateway (the product Worker, worker/index.ts, with a
  * STAGE_<k> Durable Object binding per stage and STAGED_MODEL) and one script per stage
- * (worker/stage/index.ts, its `Stage` class + migration, its part in vars). All bind the same R2 bucket.
+ * (worker/stage/index.ts, its `Stage` class + migration, its part in vars, a NEXT_STAGE binding to the
+ * stage after it). All bind the same R2 bucket.
  * Paths in the files are relative to the directory they are written to.
  */
 import { readFileSync } from 'node:fs';
@@ -92,7 +93,17 @@ class_name = "Stage"
 [[migrations]]
 tag = "v1"
 new_sqlite_classes = ["Stage"]
-`,
+${
+  k + 1 < plan.length
+    ? `
+# The next stage: this one passes each step on to it, so a step is one call from the gateway (STAGE_HOPS).
+[[durable_objects.bindings]]
+name = "NEXT_STAGE"
+class_name = "Stage"
+script_name = ${q(stageScriptName(o, k + 1))}
+`
+    : ''
+}`,
     );
   });
   // Two steps in flight through the stages (each stage its own Durable Object, on its own machine).
@@ -102,6 +113,8 @@ new_sqlite_classes = ["Stage"]
     MODEL_IDS: [o.id, ...(o.alsoServe ?? [])].join(','),
     STAGED_MODEL: o.id,
     PIPELINE_LANES: '2',
+    // Each step is passed on from stage to stage (their NEXT_STAGE bindings): one round trip per step.
+    STAGE_HOPS: 'chain',
   };
   files.set(
     'gateway.toml',

@@ -2,7 +2,8 @@
  * A staged model in real workerd: miniflare runs the gateway (worker/index.ts) and N stage Workers
  * (worker/stage/index.ts), each its own script (own isolate), wired as `npm run stages` wires them in
  * production: the gateway's STAGE_<k> Durable Object bindings point at each stage script's `Stage` class,
- * every script binds the same R2 bucket. Both entries are bundled once with `wrangler deploy --dry-run`
+ * each stage's NEXT_STAGE at the next one's (chained hops, unless the gateway's STAGE_HOPS says
+ * "gateway"), every script binds the same R2 bucket. Both entries are bundled once with `wrangler deploy --dry-run`
  * (what deploy uploads); the modules are listed explicitly (ORT's bundle holds a dynamic import()).
  * The gateway also serves `<model>-one`: the same blobs under a second manifest id, loaded in the gateway's
  * own isolate (not staged) — the single-isolate reference (seedReference).
@@ -157,7 +158,13 @@ async function workerOptions(t: Topology): Promise<WorkerOptions[]> {
         STAGE_ENDS: String(s.ends),
         ...s.vars,
       },
-      durableObjects: { STAGE: 'Stage' },
+      durableObjects: {
+        STAGE: 'Stage',
+        // Chained hops (the gateway's STAGE_HOPS decides whether they are used): not for a stage run alone.
+        ...(k + 1 < t.stages.length && (!t.only || t.only.includes(k + 1))
+          ? { NEXT_STAGE: { className: 'Stage', scriptName: stageName(k + 1) } }
+          : {}),
+      },
     })),
   ];
   return t.only ? workers.filter((w) => t.only!.some((k) => w.name === stageName(k))) : workers;

@@ -28,6 +28,8 @@ describe('parseConfig', () => {
       'http://localhost:8787',
     ]);
     expect(parseConfig({ ...env, API_KEYS: undefined }).apiKeys).toEqual([]);
+    expect(parseConfig({ ...env, STAGE_HOPS: 'gateway' }).stageHops).toBe('gateway');
+    expect(parseConfig(env).stageHops).toBeUndefined(); // chained where the stages are wired for it
     expect(parseConfig({ ...env, MODEL_ALIASES: 'gpt2=edge-gpt2-brown, openai-community/gpt2=edge-gpt2-brown' }).modelAliases).toEqual(
       new Map([
         ['gpt2', 'edge-gpt2-brown'],
@@ -47,6 +49,7 @@ describe('parseConfig', () => {
       [{ ...env, MODEL_IDS: 'edge-gpt2-brown,../etc' }, /MODEL_IDS entry "..\/etc"/],
       [{ ...env, MODEL_ALIASES: 'gpt2=nope' }, /must point at one of MODEL_IDS/],
       [{ ...env, MODEL_ALIASES: 'a/b/c=edge-gpt2-brown' }, /needs a new name/],
+      [{ ...env, STAGE_HOPS: 'relay' }, /STAGE_HOPS must be "chain" or "gateway"/],
     ];
     for (const [e, re] of bad) expect(() => parseConfig(e)).toThrow(re);
     expect(() => parseConfig({})).toThrow(ConfigError);

@@ -9,7 +9,7 @@ import { r2BlobSource } from './blobs.ts';
 import { loadModel } from './load-model.ts';
 import { workerdOrt } from './ort-workerd.ts';
 import { createModelProvider, type FailureBackoff } from './registry.ts';
-import { loadStagedModel } from './staged-lm.ts';
+import { loadStagedModel, type StageHops } from './staged-lm.ts';
 import { ModelLoadError, type ModelProvider } from './types.ts';
 
 /** Which models are served: ServerConfig's modelIds, defaultModel and stagedModel. */
@@ -20,7 +20,7 @@ export interface ServedModels {
    * A model served by a pipeline of stage Workers (`npm run stages` writes the configs): its id, with one
    * Durable Object binding per stage, STAGE_0 … STAGE_<N-1> (the Stage class of each stage script).
    */
-  staged?: { id: string; bindings: Record<string, unknown> };
+  staged?: { id: string; bindings: Record<string, unknown>; hops?: StageHops };
   /** Back-off after a failed load (ServerConfig's loadRetryBackoff; LOAD_RETRY_BACKOFF_MS). */
   failureBackoff?: FailureBackoff;
   /** Continuous batching of the served models (ServerConfig's batching); absent: one request per step. */
@@ -72,6 +72,7 @@ export function modelProviderFor(bucket: R2Bucket, served: ServedModels): ModelP
           ? loadStagedModel(source, id, stageClientsFor(staged.bindings, id), {
               runtime: workerdOrt,
               ...(served.batching ? { batching: served.batching } : {}),
+              ...(staged.hops ? { hops: staged.hops } : {}),
             })
           : loadModel(source, id, { runtime: workerdOrt(), onProgress, ...(served.batching ? { batching: served.batching } : {}) }),
     });

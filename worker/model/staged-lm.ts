@@ -20,10 +20,17 @@
  * one call per stage, one group per request; a group a stage refuses fails only its own request
  * (forwardBatchSettled). Admission is the stages' (each meters its own isolate): see loadStagedModel.
  *
+ * Hops (`hops`): by default the stages pass a step on themselves (chained: stage k calls stage k+1 through
+ * its NEXT_STAGE binding), so a step is one call from the gateway, one round trip between the gateway and
+ * the stages' location in production instead of one per stage. With `hops: 'gateway'` (or stages without
+ * NEXT_STAGE) the gateway calls each stage in turn.
+ *
  * Several steps may be in flight at once (the scheduler's lanes): while one step is in stage 2, the next
- * is in stage 1, so stages on different machines work at the same time. Calls to one stage still go one at
- * a time, in the order their steps reach it (a lock per stage, taken before the call's queued ops are
- * drained), so a select always reaches a stage before the step of the sequence it names.
+ * is in stage 1, so stages on different machines work at the same time. Two calls may reach a stage in
+ * either order, yet a select must reach a stage before the step of the sequence it names:
+ * - chained, a select travels with the step of the sequence it creates (opsFor);
+ * - gateway hops, calls to one stage go one at a time, in the order their steps reach it (a lock per
+ *   stage, taken before the call's queued ops are drained).
  */
 import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
 import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
@@ -77,6 +84,37 @@ export interface Stage {
   info: StageInfo;
 }
 
+/** How a step gets through the stages: passed on from stage to stage, or one call from the gateway to each. */
+export type StageHops = 'chain' | 'gateway';
+
+/**
+ * Stages one gateway call goes through at most: Workers let one request chain at most 32 invocations (the
+ * gateway's own included); a longer pipeline is called in runs of this many.
+ */
+const CHAIN_STAGES = 30;
+
+/**
+ * The ops of one stage's queue that may go with a call whose step holds the sequences `seqs`, when calls
+ * may reach a stage in either order (chained steps): a select goes with the step of the sequence it
+ * creates (or with that sequence's release, when no step used it); any other op goes unless it names a
+ * sequence of a select held back (a source must outlive its select). The rest stay queued, in order.
+ */
+export function opsFor(queue: readonly StageOp[], seqs: ReadonlySet<string>): { send: StageOp[]; keep: StageOp[] } {
+  const released = new Set(queue.flatMap((o) => (o.op === 'release' ? [o.seq] : [])));
+  const held = new Set<string>();
+  const send: StageOp[] = [];
+  const keep: StageOp[] = [];
+  for (const o of queue) {
+    const go = o.op === 'select' ? (seqs.has(o.to) || released.has(o.to)) && !held.has(o.from) : !held.has(o.seq);
+    if (go) send.push(o);
+    else {
+      keep.push(o);
+      if (o.op === 'select') held.add(o.from).add(o.to);
+    }
+  }
+  return { send, keep };
+}
+
 let nextSeq = 0;
 let prefix: string | undefined;
 /** A sequence name unique across gateway isolates (several may drive the same stages); random on first use (not at module scope: Workers forbid it there). */
@@ -96,7 +134,7 @@ interface Group extends StageGroup {
 export class StagedCausalLM implements BatchedCausalLM {
   readonly config: LMConfig;
   private readonly pending: StageOp[][];
-  /** One call at a time per stage, in the order steps reach it (see the header). */
+  /** Gateway hops: one call at a time per stage, in the order steps reach it (see the header). */
   private readonly locks: Mutex[];
   private flushQueued = false;
   /** KV bytes per row per position over all stages. */
@@ -106,13 +144,15 @@ export class StagedCausalLM implements BatchedCausalLM {
 
   /**
    * `stages` in call order: the ends stage first (it embeds), then the others by first layer. `ends`: the
-   * embedding and head in this isolate, when no stage holds them.
+   * embedding and head in this isolate, when no stage holds them. `hops`: chained needs every stage but the
+   * last to have a NEXT_STAGE binding to the one after it (loadStagedModel checks).
    */
   constructor(
     manifest: Manifest,
     private readonly stages: readonly Stage[],
     private readonly log: (line: string) => void = console.log,
     private readonly ends?: HostEnds,
+    readonly hops: StageHops = 'gateway',
   ) {
     const c = manifest.config;
     this.config = lmConfig(c);
@@ -252,6 +292,7 @@ export class StagedCausalLM implements BatchedCausalLM {
           attn: null,
         }
       : { ids };
+    if (this.hops === 'chain') return this.chained(live, state, T, positions, failed);
     for (let k = 0; k < this.stages.length; k++) {
       const s = this.stages[k]!;
       if (k > 0 && !s.info.layers) continue; // only the ends stage may hold no layers, and it is first
@@ -269,6 +310,59 @@ export class StagedCausalLM implements BatchedCausalLM {
         for (const x of r.refused) {
           const g = live[x.group];
           if (g) failed.set(g.index, this.error(k, x.failure));
+        }
+        live = live.filter((_, i) => !out.has(i));
+        if (live.length === 0) return { ran: [], last: new Float32Array(0) };
+      }
+      if (r.kind === 'last') return { ran: live, last: r.last, ...(r.logits ? { logits: r.logits } : {}) };
+      state = { hidden: r.hidden, attn: r.attn };
+    }
+    throw new StageError('stage_failed', 'the stages do not end the model (no stage ran the last layer)');
+  }
+
+  /**
+   * chunk() as chained steps: one call per run of up to CHAIN_STAGES stages (one call for any plan up to
+   * 30 stages), each stage passing the step on to the next, with every stage's ops for this step's
+   * sequences (opsFor) and the first layer each must hold.
+   */
+  private async chained(
+    groups: readonly Group[],
+    input: Pick<StageStepRequest, 'ids' | 'hidden' | 'attn'>,
+    T: number,
+    positions: number,
+    failed: Map<number, unknown>,
+  ): Promise<{ ran: Group[]; last: Float32Array; logits?: Float32Array }> {
+    let live = [...groups];
+    let state = input;
+    const order = this.stages.flatMap((s, k) => (k === 0 || s.info.layers ? [k] : []));
+    const seqs = new Set(groups.map((g) => g.seq));
+    for (let at = 0; at < order.length; at += CHAIN_STAGES) {
+      const run = order.slice(at, at + CHAIN_STAGES);
+      const k = run[0]!;
+      const ops = run.map((j) => {
+        const { send, keep } = opsFor(this.pending[j]!, seqs);
+        this.pending[j] = keep;
+        return send;
+      });
+      const rows = live.reduce((n, g) => n + g.B, 0);
+      const inline = run.some((j) => this.stages[j]!.info.ends) && positions > 0 && rows * positions <= HEAD_ROWS;
+      const req: StageStepRequest = {
+        ops: ops[0]!,
+        groups: live.map(({ seq, B, P, capacity }) => ({ seq, B, P, ...(capacity ? { capacity } : {}) })),
+        T,
+        ...state,
+        first: this.stages[k]!.info.layers?.[0] ?? 0,
+        ...(inline ? { positions } : {}),
+        ...(run.length > 1 ? { next: ops.slice(1) } : {}),
+      };
+      const a = await this.call(k, () => this.stages[k]!.client.step(req));
+      if (!a.ok) throw this.error(run[a.at ?? 0] ?? k, a);
+      const r = a.value;
+      if (r.refused?.length) {
+        const out = new Set(r.refused.map((x) => x.group));
+        for (const x of r.refused) {
+          const g = live[x.group];
+          if (g) failed.set(g.index, this.error(run[x.failure.at ?? 0] ?? k, x.failure));
         }
         live = live.filter((_, i) => !out.has(i));
         if (live.length === 0) return { ran: [], last: new Float32Array(0) };
@@ -323,12 +417,13 @@ export class StagedCausalLM implements BatchedCausalLM {
   }
 
   /**
-   * A stage call, under the stage's lock, with the ops queued for it; an RPC that throws (the stage isolate
-   * was reset, the connection dropped) is a StageError.
+   * A stage call: with gateway hops under the stage's lock, with the ops queued for it; chained, as it is
+   * (a chained step takes its ops itself, a head call none). An RPC that throws (the stage isolate was
+   * reset, the connection dropped) is a StageError.
    */
   private async call<T>(k: number, fn: (ops: StageOp[]) => Promise<StageAnswer<T>>): Promise<StageAnswer<T>> {
     try {
-      return await this.locks[k]!.run(() => fn(this.drain(k)));
+      return await (this.hops === 'chain' ? fn([]) : this.locks[k]!.run(() => fn(this.drain(k))));
     } catch (err) {
       this.log(`[staged] stage ${k} call failed: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
       throw new StageError('stage_failed', `stage ${k} failed during the request (it may have been reset); retry the request`);
@@ -346,6 +441,7 @@ export class StagedCausalLM implements BatchedCausalLM {
     if (a.code === 'load_failed') return new ModelLoadError(loadCode(a.loadCode), a.message);
     if (a.code === 'unknown_sequence')
       return new StageError('unknown_sequence', `stage ${k} lost this request's state (the stage restarted); retry the request`);
+    if (a.code === 'unreachable') return new StageError('stage_failed', `stage ${k} ${a.message}`);
     return new StageError('stage_failed', `stage ${k}: ${a.message}`);
   }
 
@@ -356,14 +452,16 @@ export class StagedCausalLM implements BatchedCausalLM {
     // Ops ride on the next call to each stage. A queue of releases only (a request ended: no call follows)
     // goes on its own; a queue holding a select waits for the forward that follows it, since two calls
     // (two stubs) may arrive in either order and a select must precede its sequence's step.
+    // Chained, the ops that need no step go (opsFor: releases, and selects whose sequence was released).
     queueMicrotask(() => {
       this.flushQueued = false;
       for (const [k, s] of this.stages.entries()) {
         const ops = this.pending[k]!;
-        if (ops.length === 0 || ops.some((o) => o.op === 'select')) continue;
+        if (this.hops === 'gateway' && ops.some((o) => o.op === 'select')) continue;
         // Sent as a copy and dropped from the queue once applied: if this call is lost (the request that made
         // it ended), the releases go again with the next call to the stage (a release is idempotent).
-        const sent = [...ops];
+        const sent = this.hops === 'chain' ? opsFor(ops, new Set()).send : [...ops];
+        if (sent.length === 0) continue;
         void s.client.apply(sent).then(
           () => (this.pending[k] = this.pending[k]!.filter((o) => !sent.includes(o))),
           (err: unknown) => this.log(`[staged] stage ${k} apply failed (the releases go with the next call): ${String(err).slice(0, 200)}`),
@@ -404,6 +502,8 @@ export async function loadStagedModel(
     batching?: SchedulerOptions;
     /** This isolate's runtime, for the embedding and head when no stage holds them. */
     runtime?: () => OrtRuntime;
+    /** How steps go through the stages (STAGE_HOPS); default: chained where the stages are wired for it. */
+    hops?: StageHops;
   } = {},
 ): Promise<LoadedModel> {
   const log = opts.log ?? console.log;
@@ -435,6 +535,13 @@ export async function loadStagedModel(
     stages.push({ client: clients[stages.length]!, info: a.value });
   }
   const order = orderStages(manifest, id, stages);
+  const unchained = order.slice(0, -1).flatMap((s) => (s.info.next ? [] : [s.info.stage]));
+  const hops = opts.hops ?? (unchained.length === 0 ? 'chain' : 'gateway');
+  if (hops === 'chain' && unchained.length > 0)
+    throw new ModelLoadError(
+      'manifest_invalid',
+      `staged model "${id}": chained hops need a NEXT_STAGE binding on every stage but the last; stage(s) ${unchained.join(', ')} have none (re-run npm run stages)`,
+    );
   let ends: HostEnds | undefined;
   if (!order.some((s) => s.info.ends)) {
     // The gateway holds the embedding and head (the plan gave them to no stage).
@@ -451,9 +558,9 @@ export async function loadStagedModel(
     );
   }
   log(
-    `[staged] ${id}: ${order.length} stages ready: ${ends ? 'gateway: ends | ' : ''}${order.map((s) => `${s.info.ends ? 'ends+' : ''}${s.info.layers ? s.info.layers.join('..') : '-'}`).join(' | ')}`,
+    `[staged] ${id}: ${order.length} stages ready (${hops === 'chain' ? 'chained' : 'the gateway calls each'}): ${ends ? 'gateway: ends | ' : ''}${order.map((s) => `${s.info.ends ? 'ends+' : ''}${s.info.layers ? s.info.layers.join('..') : '-'}`).join(' | ')}`,
   );
-  const staged = new StagedCausalLM(manifest, order, log, ends);
+  const staged = new StagedCausalLM(manifest, order, log, ends, hops);
   return { id, manifest, lm: opts.batching ? batched(staged, id, opts.batching, log) : staged, tokenizer };
 }
 

@@ -10,11 +10,16 @@ import { r2BlobSource } from '../model/blobs.ts';
 import { workerdOrt } from '../model/ort-workerd.ts';
 import { parseStageVars, type StageVars } from './config.ts';
 import { createStageRuntime, type StageRuntime } from './part.ts';
-import type { StageHeadRequest, StageOp, StageStepRequest } from './protocol.ts';
+import type { StageClient, StageHeadRequest, StageOp, StageStepRequest } from './protocol.ts';
 
 export interface StageEnv extends StageVars {
   /** R2: the same bucket as the gateway's (content-addressed blobs + manifests). */
   MODEL_BUCKET: R2Bucket;
+  /**
+   * The next stage's Stage class (every stage but the last): a step is passed on from stage to stage, one
+   * call from the gateway per step instead of one per stage (see README.md, "Hops").
+   */
+  NEXT_STAGE?: DurableObjectNamespace;
 }
 
 let runtime: StageRuntime | { error: string } | undefined;
@@ -22,7 +27,11 @@ let runtime: StageRuntime | { error: string } | undefined;
 function runtimeFor(env: StageEnv): StageRuntime | { error: string } {
   if (!runtime) {
     try {
-      runtime = createStageRuntime(parseStageVars(env), r2BlobSource(env.MODEL_BUCKET), workerdOrt);
+      const config = parseStageVars(env);
+      const ns = env.NEXT_STAGE;
+      // The same object of the next script as the gateway's (idFromName(model id)), a fresh stub per call.
+      const next = ns && (() => ns.get(ns.idFromName(config.model)) as unknown as StageClient);
+      runtime = createStageRuntime(config, r2BlobSource(env.MODEL_BUCKET), workerdOrt, console.log, next);
     } catch (e) {
       runtime = { error: `stage misconfigured: ${(e as Error).message}` };
       console.error(`[stage] ${runtime.error}`);

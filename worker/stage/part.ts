@@ -15,6 +15,7 @@ import { stageBudget, type PartSpec } from './budget.ts';
 import type {
   StageAnswer,
   StageBudget,
+  StageClient,
   StageFailure,
   StageHeadRequest,
   StageInfo,
@@ -69,11 +70,16 @@ const fail = (code: StageFailure['code'], message: string, extra: Partial<StageF
   ...extra,
 });
 
+/**
+ * `next`: a client of the next stage (a fresh Durable Object stub each time: a stub belongs to the request
+ * that made it), for chained steps; absent on the last stage, or where the gateway calls each stage itself.
+ */
 export function createStageRuntime(
   config: StageConfig,
   source: BlobSource,
   runtime: () => OrtRuntime,
   log: (line: string) => void = console.log,
+  next?: () => StageClient,
 ): StageRuntime {
   const { spec } = config;
   const name = `stage ${config.stage} (${spec.layers ? `layers ${spec.layers[0]}..${spec.layers[1] - 1}` : 'no layers'}${spec.ends ? ', embedding + head' : ''})`;
@@ -84,7 +90,7 @@ export function createStageRuntime(
   const failed = new Map<string, StageFailure>();
   const mutex = new Mutex();
   let resident = 0;
-  const steps = { calls: 0, rows: 0, groups: 0, maxRows: 0 };
+  const steps = { calls: 0, rows: 0, groups: 0, maxRows: 0, passed: 0 };
   /** Last step per sequence: a sequence idle for IDLE_MS is dropped (its gateway's release was lost). */
   const touched = new Map<string, number>();
 
@@ -146,6 +152,7 @@ export function createStageRuntime(
       model: config.model,
       layers: spec.layers,
       ends: spec.ends,
+      next: next !== undefined,
       budget: l.budget,
       residentBytes: resident,
       sequences: seqs.size,
@@ -222,6 +229,8 @@ export function createStageRuntime(
     if (req.ids ? req.ids.length !== rows || req.ids.some((r) => r.length !== T) : req.hidden?.length !== rows * T * E)
       return fail('bad_request', `${name}: the step's input must be [${rows}, ${T}${req.ids ? '' : `, ${E}`}]`);
     if (req.ids && !l.ends) return fail('bad_request', `${name} does not hold the embedding`);
+    if (req.first !== undefined && req.first !== (spec.layers?.[0] ?? 0))
+      return fail('bad_request', `${name} was sent a step for layer ${req.first}: the stages are chained out of order (NEXT_STAGE)`);
     if (!l.layers) {
       if (!req.ids) return fail('bad_request', `${name} holds no layers: a step brings it token ids`);
       count(groups.length, rows);
@@ -319,6 +328,44 @@ export function createStageRuntime(
     }
   }
 
+  /**
+   * A chained step, once this stage's part ran (outside the lock: the next step may start here while this
+   * one is in the next stage): its output and the groups it admitted go to the next stage, whose answer,
+   * with the refusals of both mapped to this request's groups, is the answer.
+   */
+  async function passOn(req: StageStepRequest, hops: StageOp[][], a: StageAnswer<StageStepResult>): Promise<StageAnswer<StageStepResult>> {
+    if (!a.ok) return a;
+    const mine = a.value;
+    if (mine.kind === 'last') return fail('bad_request', `${name} runs the last layer but the step names ${hops.length} more stage(s)`);
+    if (!next) return fail('bad_request', `${name} has no NEXT_STAGE binding to pass a chained step on`);
+    const out = new Set(mine.refused?.map((r) => r.group));
+    const kept = req.groups.flatMap((g, index) => (out.has(index) ? [] : [{ g, index }]));
+    if (kept.length === 0) return a;
+    let down: StageAnswer<StageStepResult>;
+    steps.passed++;
+    try {
+      down = await next().step({
+        ops: hops[0]!,
+        groups: kept.map((k) => k.g),
+        T: req.T,
+        hidden: mine.hidden,
+        attn: mine.attn,
+        first: spec.layers?.[1] ?? 0,
+        ...(req.positions ? { positions: req.positions } : {}),
+        ...(hops.length > 1 ? { next: hops.slice(1) } : {}),
+      });
+    } catch (err) {
+      log(`[stage] ${name}: the next stage failed: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
+      return fail('unreachable', 'failed during the request (it may have been reset); retry the request', { at: 1 });
+    }
+    if (!down.ok) return { ...down, at: (down.at ?? 0) + 1 };
+    const refused = [
+      ...(mine.refused ?? []),
+      ...(down.value.refused ?? []).map((r) => ({ group: kept[r.group]!.index, failure: { ...r.failure, at: (r.failure.at ?? 0) + 1 } })),
+    ];
+    return ok({ ...down.value, ...(refused.length > 0 ? { refused } : {}) });
+  }
+
   function count(groups: number, rows: number): void {
     steps.calls++;
     steps.groups += groups;
@@ -339,9 +386,10 @@ export function createStageRuntime(
       if (l?.layers) for (const seq of [...seqs.keys()]) drop(l, seq);
       failed.clear();
     },
-    step(req) {
+    async step(req) {
       applyOps(req.ops);
-      return withLoaded((l) => mutex.run(() => runStep(l, req)));
+      const a = await withLoaded((l) => mutex.run(() => runStep(l, req)));
+      return req.next?.length ? passOn(req, req.next, a) : a;
     },
     head(req) {
       applyOps(req.ops);

@@ -4,9 +4,12 @@
  * the KV caches of the sequences it serves, and/or the tied embedding (the "ends": embedding lookup on the
  * way in, ln_f'd hidden → logits on the way out).
  *
- * Per forward step the gateway (worker/model/staged-lm.ts) calls the layer stages in order, passing the
- * next segment's input ([rows, n_embd] twice), then the ends stage's `head` when a stage holds the ends
- * (by default the gateway holds them: it embeds and scores itself). A step carries the groups of
+ * Per forward step the gateway (worker/model/staged-lm.ts) sends the next segment's input ([rows, n_embd]
+ * twice) through the layer stages in order, then calls the ends stage's `head` when a stage holds the ends
+ * (by default the gateway holds them: it embeds and scores itself). The stages pass a step on themselves
+ * (a chained step, `next`: stage k calls stage k+1 through its NEXT_STAGE binding, and the last stage's
+ * answer comes back the same way), so a step is one call from the gateway; without NEXT_STAGE bindings the
+ * gateway calls each stage in turn. A step carries the groups of
  * every request the gateway's scheduler merged into it (one RPC per stage per step, whatever the number of
  * requests); admission is per group, and a group a stage cannot run is answered in `refused` while the
  * others run. Every answer is a value, never a thrown error: codes survive the RPC boundary, messages are
@@ -45,6 +48,17 @@ export interface StageStepRequest {
   attn?: Float32Array | null;
   /** Logits positions per row when this stage also runs the head (the ends stage holding the last layer). */
   positions?: number;
+  /**
+   * The first layer this step's input feeds: the stage checks it is its own, so a chain wired out of order
+   * (a NEXT_STAGE binding to the wrong script) fails loudly instead of running the wrong layers.
+   */
+  first?: number;
+  /**
+   * A chained step: once its own part ran, the stage passes its output on to the next stage (NEXT_STAGE),
+   * with `next[0]` as that stage's ops and the rest of `next` for the stages after it; `next.length` stages
+   * follow. The answer is the last one's, with every stage's refusals (indices into this request's groups).
+   */
+  next?: StageOp[][];
 }
 
 /** A group this stage did not run (admission refused it, or it does not hold its sequence); the others ran. */
@@ -79,12 +93,17 @@ export interface StageInfo {
   /** [first, end) or null (ends only). */
   layers: [number, number] | null;
   ends: boolean;
+  /** The stage can pass a step on to the next one (it has a NEXT_STAGE binding). */
+  next: boolean;
   budget: StageBudget;
   /** KV bytes resident now, and how many sequences (cache handles) hold them. */
   residentBytes: number;
   sequences: number;
-  /** Step calls that ran this part so far, with their rows and groups in all (rows / steps: the mean batch). */
-  steps: { calls: number; rows: number; groups: number; maxRows: number };
+  /**
+   * Step calls that ran this part so far, with their rows and groups in all (rows / steps: the mean batch),
+   * and how many of them it passed on to the next stage (chained steps).
+   */
+  steps: { calls: number; rows: number; groups: number; maxRows: number; passed: number };
   /** WASM memories: ORT's heap and our kernels' memory (bytes; they never shrink). */
   wasm: { ort: number; kernels: number };
 }
@@ -110,6 +129,8 @@ type StageErrorCode =
   /** The stage does not hold this sequence (it was reset, or the gateway is out of step). */
   | 'unknown_sequence'
   | 'bad_request'
+  /** The next stage of a chained step did not answer (its isolate was reset, the connection dropped). */
+  | 'unreachable'
   | 'internal';
 
 export interface StageFailure {
@@ -120,6 +141,8 @@ export interface StageFailure {
   loadCode?: string;
   /** overloaded: seconds after which a retry may be admitted. */
   retryAfter?: number;
+  /** In a chained step, the stage that failed, in hops after the one called (absent: the one called). */
+  at?: number;
 }
 
 export type StageAnswer<T> = { ok: true; value: T; residentBytes: number } | StageFailure;

@@ -15,7 +15,7 @@ import { StepScheduler } from '../../../worker/generation/scheduler.ts';
 import type { CausalLM, ForwardRequest, ForwardResult } from '../../../worker/generation/types.ts';
 import { loadModel } from '../../../worker/model/load-model.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { StageError, type StagedCausalLM } from '../../../worker/model/staged-lm.ts';
+import { StageError, type StagedCausalLM, type StageHops } from '../../../worker/model/staged-lm.ts';
 import { createStageRuntime, type StageRuntime } from '../../../worker/stage/part.ts';
 import type { StageInfo, StageStepRequest, StageStepResult } from '../../../worker/stage/protocol.ts';
 import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
@@ -36,8 +36,6 @@ function runtime(p: Plan[number], stage = 0): StageRuntime {
     () => {},
   );
 }
-
-const staged = (plan: Plan, batching?: { maxBatchRows: number; lanes?: number }) => stagedOver(out, ID, plan, batching);
 
 const THREE: Plan = [
   { layers: [0, 1], ends: true },
@@ -99,7 +97,7 @@ describe('a stage part: one step of several groups', () => {
       expect(maxAbsDiff(a, cat(each, f))).toBe(0);
     }
     const s = await info(together);
-    expect(s.steps).toEqual({ calls: 4, groups: 6, rows: 8, maxRows: 4 });
+    expect(s.steps).toEqual({ calls: 4, groups: 6, rows: 8, maxRows: 4, passed: 0 });
     expect(s.sequences).toBe(3);
   });
 
@@ -140,7 +138,10 @@ describe('a stage part: one step of several groups', () => {
   });
 });
 
-describe('StagedCausalLM.forwardBatchSettled', () => {
+const HOPS = ['gateway', 'chain'] as const;
+
+describe.each(HOPS)('StagedCausalLM.forwardBatchSettled (%s hops)', (hops: StageHops) => {
+  const staged = (plan: Plan) => stagedOver(out, ID, plan, undefined, hops);
   const decodeStep = async (lm: CausalLM) => {
     const pre = await Promise.all(prompts.map((p) => lm.forward({ inputIds: [p], cache: null, logitsFor: 'last', capacity: 32 })));
     return pre.map((r, i): ForwardRequest => ({ inputIds: [[argmax(r.logits) + i]], cache: r.cache, logitsFor: 'last' }));
@@ -205,7 +206,8 @@ describe('StagedCausalLM.forwardBatchSettled', () => {
   });
 });
 
-describe('the StepScheduler over a staged model (the gateway with batching configured)', () => {
+describe.each(HOPS)('the StepScheduler over a staged model (the gateway with batching configured; %s hops)', (hops: StageHops) => {
+  const staged = (plan: Plan, batching: { maxBatchRows: number; lanes?: number }) => stagedOver(out, ID, plan, batching, hops);
   it('concurrent sequences share steps (rows per stage call > 1.5) and each equals its solo run (one lane)', async () => {
     const { lm, runtimes: rs, calls } = await staged(THREE, { maxBatchRows: 16, lanes: 1 });
     expect(lm).toBeInstanceOf(StepScheduler);
@@ -229,6 +231,30 @@ describe('the StepScheduler over a staged model (the gateway with batching confi
     const s = await info(rs[2]!);
     expect(s.steps.maxRows).toBe(2); // ceil(4 / 2): never all four in one step
     expect((lm as StepScheduler).stats.maxRows).toBe(2);
+    expect(await resident(rs)).toEqual([0, 0, 0]);
+  });
+  it('two lanes with tiled requests (selectRows, as num_return_sequences does): each row equals its solo run', async () => {
+    const { lm, runtimes: rs } = await staged(THREE, { maxBatchRows: 16 });
+    // A prompt, its cache tiled into n rows, then greedy steps: row r adds r to its token (rows differ).
+    const tiled = async (m: CausalLM, p: number[], n: number) => {
+      const first = await m.forward({ inputIds: [p], cache: null, logitsFor: 'last', capacity: p.length + 6 });
+      let cache = m.selectRows(first.cache, Array<number>(n).fill(0));
+      m.release(first.cache);
+      let ids = Array.from({ length: n }, (_, r) => [argmax(first.logits) + r]);
+      const seen: number[][] = [];
+      for (let t = 0; t < 5; t++) {
+        const r = await m.forward({ inputIds: ids, cache, logitsFor: 'last' });
+        cache = r.cache;
+        ids = ids.map((_, row) => [argmax(r.logits.subarray(row * 400, (row + 1) * 400))]);
+        seen.push(ids.map((x) => x[0]!));
+      }
+      m.release(cache);
+      return seen;
+    };
+    const solo = [];
+    for (const [i, p] of prompts.entries()) solo.push(await tiled(single, p, i + 1));
+    const together = await Promise.all(prompts.map((p, i) => tiled(lm, p, i + 1)));
+    expect(together).toEqual(solo);
     expect(await resident(rs)).toEqual([0, 0, 0]);
   });
 });

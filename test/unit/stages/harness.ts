@@ -7,7 +7,7 @@ import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
 import { argmax } from '../../../worker/generation/logits.ts';
 import type { CausalLM } from '../../../worker/generation/types.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { loadStagedModel } from '../../../worker/model/staged-lm.ts';
+import { loadStagedModel, type StageHops } from '../../../worker/model/staged-lm.ts';
 import { createStageRuntime, type StageRuntime } from '../../../worker/stage/part.ts';
 import type { StageClient } from '../../../worker/stage/protocol.ts';
 
@@ -17,8 +17,8 @@ export interface Staged {
   /** A StagedCausalLM, or the StepScheduler over one when `batching` is given. */
   lm: CausalLM;
   runtimes: StageRuntime[];
-  /** Calls each stage's client passed on. */
-  calls: { step: number; head: number }[];
+  /** Calls each stage's client passed on (`chained`: steps that it was to pass on to the next stage). */
+  calls: { step: number; head: number; chained: number }[];
 }
 
 /** One runtime per stage of `plan` over model `id` in the converted dir `out`, and the model over them. */
@@ -27,24 +27,37 @@ export async function stagedOver(
   id: string,
   plan: Plan,
   batching?: { maxBatchRows: number; lanes?: number },
+  hops: StageHops = 'gateway',
+  /** Which stage each stage passes a chained step on to (default: the next in the plan). */
+  nextOf: (k: number) => number | undefined = (k) => (k + 1 < plan.length ? k + 1 : undefined),
 ): Promise<Staged> {
-  const runtimes = plan.map((p, stage) =>
-    createStageRuntime(
+  const clients: StageClient[] = [];
+  const runtimes = plan.map((p, stage) => {
+    const next = nextOf(stage);
+    return createStageRuntime(
       { stage, model: id, spec: { layers: p.layers, ends: p.ends }, ...(p.kvCapBytes ? { kvCapBytes: p.kvCapBytes } : {}) },
       fsBlobSource(out),
       nodeOrt,
       () => {},
-    ),
+      hops === 'chain' && next !== undefined ? () => clients[next]! : undefined,
+    );
+  });
+  const calls = plan.map(() => ({ step: 0, head: 0, chained: 0 }));
+  clients.push(
+    ...runtimes.map((r, k): StageClient => ({
+      load: () => r.load(),
+      step: (q) => (calls[k]!.step++, q.next && calls[k]!.chained++, r.step(q)),
+      head: (q) => (calls[k]!.head++, r.head(q)),
+      apply: (o) => r.apply(o),
+      stats: () => r.stats(),
+    })),
   );
-  const calls = plan.map(() => ({ step: 0, head: 0 }));
-  const clients = runtimes.map((r, k): StageClient => ({
-    load: () => r.load(),
-    step: (q) => (calls[k]!.step++, r.step(q)),
-    head: (q) => (calls[k]!.head++, r.head(q)),
-    apply: (o) => r.apply(o),
-    stats: () => r.stats(),
-  }));
-  const m = await loadStagedModel(fsBlobSource(out), id, clients, { log: () => {}, runtime: nodeOrt, ...(batching ? { batching } : {}) });
+  const m = await loadStagedModel(fsBlobSource(out), id, clients, {
+    log: () => {},
+    runtime: nodeOrt,
+    hops,
+    ...(batching ? { batching } : {}),
+  });
   return { lm: m.lm, runtimes, calls };
 }
 

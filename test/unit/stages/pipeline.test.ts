@@ -11,7 +11,8 @@ import { fsBlobSource } from '../../../scripts/lib/r2-fs-source.ts';
 import type { CausalLM } from '../../../worker/generation/types.ts';
 import { loadModel } from '../../../worker/model/load-model.ts';
 import { nodeOrt } from '../../../worker/model/ort-node.ts';
-import { StageError } from '../../../worker/model/staged-lm.ts';
+import { opsFor, StageError, type StagedCausalLM, type StageHops } from '../../../worker/model/staged-lm.ts';
+import type { StageOp } from '../../../worker/stage/protocol.ts';
 import { STAGE_CHUNK } from '../../../worker/stage/budget.ts';
 import { convertQuiet, maxAbsDiff, synth, tempDir } from '../../helpers/synth-fixtures.ts';
 import { greedy, residentBytes, stagedOver, type Plan } from './harness.ts';
@@ -23,7 +24,6 @@ const INT8 = 'synth4-int8';
 let single: CausalLM;
 let singleInt8: CausalLM;
 
-const staged = (plan: Plan, id = ID) => stagedOver(out, id, plan);
 const resident = residentBytes;
 
 beforeAll(async () => {
@@ -35,8 +35,9 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => tmp.cleanup());
 
-describe('StagedCausalLM over three stage runtimes', () => {
+describe.each(['gateway', 'chain'] as const)('StagedCausalLM over three stage runtimes (%s hops)', (hops: StageHops) => {
   const prompt = [5, 17, 99, 3, 250, 42, 7];
+  const staged = (plan: Plan, id = ID) => stagedOver(out, id, plan, undefined, hops);
 
   it('gives the single-isolate logits at every greedy step (fp32, 1e-5), and leaves no KV bytes behind', async () => {
     const { lm, runtimes: rs } = await staged([
@@ -161,6 +162,26 @@ describe('StagedCausalLM over three stage runtimes', () => {
     expect(await resident(rs)).toEqual([0, 0, 0]);
   });
 
+  it('a stage whose isolate is gone mid-request fails that request with stage_failed naming it; the next request works', async () => {
+    const { lm, runtimes: rs } = await staged([
+      { layers: [0, 1], ends: true },
+      { layers: [1, 3], ends: false },
+      { layers: [3, 4], ends: false },
+    ]);
+    const p = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last' });
+    const step = rs[2]!.step;
+    rs[2]!.step = () => Promise.reject(new Error('the isolate was reset'));
+    const err = await lm.forward({ inputIds: [[1]], cache: p.cache, logitsFor: 'last' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StageError);
+    expect((err as StageError).code).toBe('stage_failed');
+    expect((err as StageError).message).toMatch(/^stage 2 failed during the request/);
+    rs[2]!.step = step;
+    const a = await greedy(single, prompt, 2);
+    const b = await greedy(lm, prompt, 2);
+    for (let i = 0; i < a.length; i++) expect(maxAbsDiff(a[i]!, b[i]!)).toBeLessThan(1e-5);
+    expect(await resident(rs)).toEqual([0, 0, 0]);
+  });
+
   it('rejects a plan that does not cover the layers', async () => {
     await expect(
       staged([
@@ -192,7 +213,8 @@ describe('StagedCausalLM over three stage runtimes', () => {
     const a = await greedy(single, prompt, 6);
     const b = await greedy(lm, prompt, 6);
     for (let i = 0; i < a.length; i++) expect(maxAbsDiff(a[i]!, b[i]!)).toBeLessThan(1e-5);
-    expect(calls).toEqual(plan.map(() => ({ step: 7, head: 0 }))); // the prompt and six steps; no head calls
+    // The prompt and six steps; no head calls. Chained, stages 0 and 1 pass each step on.
+    expect(calls).toEqual(plan.map((_, k) => ({ step: 7, head: 0, chained: hops === 'chain' && k < 2 ? 7 : 0 })));
     expect(await resident(rs)).toEqual([0, 0, 0]);
 
     // int8: bit for bit, a long chunked prompt (every position scored) and greedy steps.
@@ -207,5 +229,50 @@ describe('StagedCausalLM over three stage runtimes', () => {
     const g1 = await greedy(singleInt8, prompt, 6);
     const g2 = await greedy(q.lm, prompt, 6);
     for (let i = 0; i < g1.length; i++) expect(g2[i]).toEqual(g1[i]);
+  });
+});
+
+describe('chained hops', () => {
+  const prompt = [5, 17, 99, 3, 250, 42, 7];
+  const plan: Plan = [
+    { layers: [0, 1], ends: false },
+    { layers: [1, 3], ends: false },
+    { layers: [3, 4], ends: false },
+  ];
+
+  it('a chain wired out of order (stage 0 passes to stage 2) fails loudly instead of skipping layers', async () => {
+    const { lm } = await stagedOver(out, ID, plan, undefined, 'chain', (k) => (k < 2 ? 2 : undefined));
+    const err = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StageError);
+    expect((err as StageError).message).toMatch(/stage 2 \(layers 3\.\.3\) was sent a step for layer 1: .*chained out of order/);
+  });
+
+  it('is refused at load when a stage cannot pass steps on (no NEXT_STAGE), and is the default where every stage can', async () => {
+    await expect(stagedOver(out, ID, plan, undefined, 'chain', (k) => (k === 0 ? 1 : undefined))).rejects.toThrow(
+      /chained hops need a NEXT_STAGE binding on every stage but the last; stage\(s\) 1 have none/,
+    );
+    const { lm } = await stagedOver(out, ID, plan, undefined, 'chain');
+    expect((lm as StagedCausalLM).hops).toBe('chain');
+  });
+});
+
+describe('opsFor (which queued ops go with a chained step)', () => {
+  const sel = (from: string, to: string): StageOp => ({ op: 'select', from, to, rows: [0, 0] });
+  const rel = (seq: string): StageOp => ({ op: 'release', seq });
+
+  it("sends a select with the step of the sequence it creates, and holds back the source's release behind it", () => {
+    const q = [rel('a'), sel('x', 'y'), rel('x'), rel('b')];
+    expect(opsFor(q, new Set(['z']))).toEqual({ send: [rel('a'), rel('b')], keep: [sel('x', 'y'), rel('x')] });
+    expect(opsFor(q, new Set(['y', 'z']))).toEqual({ send: q, keep: [] });
+  });
+
+  it('sends a select whose sequence was released before any step used it, with that release (a request that ended)', () => {
+    const q = [sel('x', 'y'), rel('x'), rel('y')];
+    expect(opsFor(q, new Set())).toEqual({ send: q, keep: [] });
+  });
+
+  it('holds a select from a sequence whose own select is held back', () => {
+    const q = [sel('x', 'y'), sel('y', 'w')];
+    expect(opsFor(q, new Set(['w']))).toEqual({ send: [], keep: q });
   });
 });

@@ -74,7 +74,7 @@ describe('planStages', () => {
     expect(() => planStages(m, { resident: 16, context: 1024 })).toThrow(/one layer with 16 × 1024 tokens of KV does not fit/);
   });
 
-  it('writes a gateway config binding STAGE_0..N-1 to the stage scripts, and one config per stage', () => {
+  it('writes a gateway config binding STAGE_0..N-1 to the stage scripts, and one config per stage, each chained to the next', () => {
     const m = estimatedManifest(PRESETS.gpt2!, 'gpt2');
     const plan = planStages(m, { resident: 2, context: 1024 });
     const files = stageConfigs({ root: process.cwd(), outDir: join(process.cwd(), 'staged', 'gpt2'), id: 'gpt2' }, plan);
@@ -82,12 +82,16 @@ describe('planStages', () => {
     const gw = files.get('gateway.toml')!;
     expect(gw).toContain('main = "../../worker/index.ts"');
     expect(gw).toContain('STAGED_MODEL = "gpt2"');
+    expect(gw).toContain('STAGE_HOPS = "chain"');
     plan.forEach((s, k) => {
       expect(gw).toContain(`name = "STAGE_${k}"\nclass_name = "Stage"\nscript_name = "edge-gpt2-gpt2-stage${k}"`);
       const st = files.get(`stage${k}.toml`)!;
       expect(st).toContain(`name = "edge-gpt2-gpt2-stage${k}"`);
       expect(st).toContain(`STAGE_LAYERS = "${s.layers ? `${s.layers[0]}..${s.layers[1]}` : 'none'}"`);
       expect(st).toContain('new_sqlite_classes = ["Stage"]');
+      const next = `name = "NEXT_STAGE"\nclass_name = "Stage"\nscript_name = "edge-gpt2-gpt2-stage${k + 1}"`;
+      if (k + 1 < plan.length) expect(st).toContain(next);
+      else expect(st).not.toContain('NEXT_STAGE');
     });
   });
 });
