@@ -34,7 +34,7 @@ import { fetch as mfFetch, type Miniflare } from 'miniflare';
 import type { Manifest } from '../../worker/model/manifest.ts';
 import type { StageAnswer, StageInfo } from '../../worker/stage/protocol.ts';
 import { freePort } from '../lib/free-port.ts';
-import { referenceId, seedBucket, stageName, startLocal, startTopology } from '../stages/local.ts';
+import { gatewayUrl, referenceId, seedBucket, stageName, startLocal, startTopology } from '../stages/local.ts';
 import { planStages } from '../stages/plan.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -70,8 +70,16 @@ async function heapUsage(port: number, workers: string[]): Promise<Record<string
 }
 
 /** To the gateway (the entry worker) over miniflare's HTTP socket (its Node-side proxy drops long concurrent requests). */
-async function post(mf: Miniflare, route: string, body: unknown): Promise<Response> {
-  return (await mf.dispatchFetch(`http://localhost${route}`, {
+/** A model behind one gateway: what a request goes to, and its name in the logs and results. */
+interface Target {
+  label: string;
+  model: string;
+  mf: Miniflare;
+  gateway: string;
+}
+
+async function post(t: Target, route: string, body: unknown): Promise<Response> {
+  return (await t.mf.dispatchFetch(gatewayUrl(t.gateway, route), {
     method: 'POST',
     body: JSON.stringify(body),
     headers: { 'content-type': 'application/json' },
@@ -80,8 +88,7 @@ async function post(mf: Miniflare, route: string, body: unknown): Promise<Respon
 
 /** One streamed completion: ms to the first token, then each gap between tokens. */
 async function stream(
-  mf: Miniflare,
-  model: string,
+  target: Target,
   prompt: number[],
   maxTokens: number,
   n = 1,
@@ -89,8 +96,8 @@ async function stream(
   const t0 = performance.now();
   let res: Response;
   try {
-    res = await post(mf, '/v1/completions', {
-      model,
+    res = await post(target, '/v1/completions', {
+      model: target.model,
       prompt,
       max_tokens: maxTokens,
       temperature: 0,
@@ -146,6 +153,7 @@ async function main(): Promise<void> {
       processes: { type: 'string', default: 'one' },
       ends: { type: 'string' },
       lanes: { type: 'string' },
+      /** both: a second gateway with the gateway calling each stage, timed beside the chained one. */
       hops: { type: 'string', default: 'chain' },
       /** Only load these stages (no gateway) and report their memory once loaded: for models too big to run whole here. */
       'load-only': { type: 'string' },
@@ -168,7 +176,7 @@ async function main(): Promise<void> {
   const inspectorPort = await freePort();
   if (v['load-only']) return loadOnly(dir, id, plan, v['load-only'].split(',').map(Number), inspectorPort);
   if (v.processes !== 'one' && v.processes !== 'per-stage') throw new Error('--processes is one or per-stage');
-  if (v.hops !== 'chain' && v.hops !== 'gateway') throw new Error('--hops is chain or gateway');
+  if (v.hops !== 'chain' && v.hops !== 'gateway' && v.hops !== 'both') throw new Error('--hops is chain, gateway or both');
   const top = await startLocal({
     model: id,
     stages: plan.map((s) => ({ layers: s.layers, ends: s.ends })),
@@ -178,12 +186,17 @@ async function main(): Promise<void> {
       MAX_NEW_TOKENS: '256',
       ...(v['streams-one'] ? { KV_BUDGET_MB: '1024' } : {}),
       ...(v.lanes ? { PIPELINE_LANES: v.lanes } : {}),
-      STAGE_HOPS: v.hops,
+      STAGE_HOPS: v.hops === 'gateway' ? 'gateway' : 'chain',
     },
+    ...(v.hops === 'both' ? { moreGateways: [{ name: 'gateway-hops', vars: { STAGE_HOPS: 'gateway' } }] } : {}),
     inspectorPort,
     processes: v.processes,
   });
   const mf = top.gateway;
+  const at = (label: string, model: string, gateway = 'gateway'): Target => ({ label, model, gateway, mf: top.of(gateway) });
+  const staged = at(v.hops === 'both' ? `${id} (chained)` : id, id);
+  const one = at(referenceId(id), referenceId(id));
+  const alsoStaged = v.hops === 'both' ? [at(`${id} (gateway hops)`, id, 'gateway-hops')] : [];
   const heaps = async () => {
     const out: Record<string, number> = {};
     for (const i of top.instances) Object.assign(out, await heapUsage(i.inspectorPort!, i.workers));
@@ -213,7 +226,7 @@ async function main(): Promise<void> {
     await top.seed(dir, id);
     const prompt = (n: number) => Array.from({ length: n }, (_, i) => 464 + ((i * 7919) % 20000));
     // Cold first token (every stage loads its part) with a short prompt.
-    const cold = await stream(mf, id, prompt(32), 4);
+    const cold = await stream(staged, prompt(32), 4);
     result.coldFirstTokenMs = { ms: cold.firstMs, load: load1() };
     log(`cold first token ${cold.firstMs.toFixed(0)} ms (load ${load1()})`);
 
@@ -229,7 +242,7 @@ async function main(): Promise<void> {
         }
       })();
       // One request with `resident` sequences (n): its cache holds them all at once, 1024 positions each.
-      const runs = [await stream(mf, id, prompt(Number(v.context) - 24), 24, resident)];
+      const runs = [await stream(staged, prompt(Number(v.context) - 24), 24, resident)];
       running = false;
       await sampler;
       const h = await heaps();
@@ -268,18 +281,18 @@ async function main(): Promise<void> {
     if (!v['skip-timing']) {
       const rounds = Math.max(1, Number(v.rounds));
       const timing: unknown[] = [];
-      const models = v['staged-only'] ? [id] : [referenceId(id), id];
+      const models = v['staged-only'] ? [staged, ...alsoStaged] : [one, staged, ...alsoStaged];
       for (const past of v.pasts!.split(',').map(Number)) {
-        for (const model of models) await stream(mf, model, prompt(past), 2); // warm
-        const decode = new Map<string, number[]>(models.map((m) => [m, []]));
+        for (const t of models) await stream(t, prompt(past), 2); // warm
+        const decode = new Map<string, number[]>(models.map((t) => [t.label, []]));
         for (let round = 0; round < rounds; round++) {
-          for (const model of round % 2 ? [...models].reverse() : models) {
-            const r = await stream(mf, model, prompt(past), 33);
+          for (const t of round % 2 ? [...models].reverse() : models) {
+            const r = await stream(t, prompt(past), 33);
             // Mean over the run (events can arrive coalesced in one chunk, so single gaps mislead); median gap kept too.
             const mean = r.gaps.reduce((a, b) => a + b, 0) / Math.max(1, r.gaps.length);
-            decode.get(model)!.push(mean);
+            decode.get(t.label)!.push(mean);
             timing.push({
-              model,
+              model: t.label,
               past,
               round,
               warmFirstTokenMs: r.firstMs,
@@ -288,57 +301,70 @@ async function main(): Promise<void> {
               load: load1(),
             });
             log(
-              `${model} @${past} round ${round + 1}/${rounds}: first token ${r.firstMs.toFixed(0)} ms, decode ${mean.toFixed(1)} ms/token (median gap ${median(r.gaps).toFixed(1)}) (load ${load1()})`,
+              `${t.label} @${past} round ${round + 1}/${rounds}: first token ${r.firstMs.toFixed(0)} ms, decode ${mean.toFixed(1)} ms/token (median gap ${median(r.gaps).toFixed(1)}) (load ${load1()})`,
             );
           }
         }
-        if (models.length === 2) {
-          const [one, staged] = models.map((m) => decode.get(m)!);
-          const ratios = staged!.map((x, i) => x / one![i]!);
+        // Per-round ratios (the rounds interleave the targets, so the machine's drift cancels).
+        const ratio = (a: Target, b: Target, what: string) => {
+          const [x, y] = [decode.get(a.label)!, decode.get(b.label)!];
+          const ratios = x.map((v, i) => v / y[i]!);
           log(
-            `@${past}: decode staged / one isolate, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (medians ${median(staged!).toFixed(1)} / ${median(one!).toFixed(1)} ms)`,
+            `@${past}: decode ${what}, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (medians ${median(x).toFixed(1)} / ${median(y).toFixed(1)} ms)`,
           );
-          timing.push({ past, stagedOverOne: ratios, medianRatio: median(ratios) });
+          return { ratios, median: median(ratios) };
+        };
+        if (!v['staged-only']) {
+          const r = ratio(staged, one, `${staged.label} / one isolate`);
+          timing.push({ past, stagedOverOne: r.ratios, medianRatio: r.median });
+          for (const b of alsoStaged) {
+            const q = ratio(b, one, `${b.label} / one isolate`);
+            timing.push({ past, target: b.label, stagedOverOne: q.ratios, medianRatio: q.median });
+          }
+        }
+        for (const b of alsoStaged) {
+          const q = ratio(staged, b, `${staged.label} / ${b.label}`);
+          timing.push({ past, chainedOverGatewayHops: q.ratios, medianRatio: q.median });
         }
       }
       result.timing = timing;
       const concurrency: unknown[] = [];
-      const streamModels = v['streams-one'] ? [id, referenceId(id)] : [id];
+      const streamModels = [staged, ...alsoStaged, ...(v['streams-one'] ? [one] : [])];
       const perStreams = new Map<string, number[]>();
-      for (const model of streamModels)
+      for (const t of streamModels)
         for (const n of [1, 4, 8]) {
           // Warm-up at this concurrency first: each stage isolate compiles and tiers up its wasm lazily, per
           // shape, so the first steps with n rows run slower than the steady state being measured.
-          await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, model, prompt(32 + i), 8)));
-          perStreams.set(`${model}/${n}`, []);
+          await Promise.all(Array.from({ length: n }, (_, i) => stream(t, prompt(32 + i), 8)));
+          perStreams.set(`${t.label}/${n}`, []);
         }
       for (let round = 0; round < rounds; round++) {
-        for (const model of round % 2 ? [...streamModels].reverse() : streamModels)
+        for (const t of round % 2 ? [...streamModels].reverse() : streamModels)
           for (const n of round % 2 ? [8, 4, 1] : [1, 4, 8]) {
             const t0 = performance.now();
-            const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(mf, model, prompt(32 + i), 48)));
+            const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(t, prompt(32 + i), 48)));
             const secs = (performance.now() - t0) / 1000;
             const tokens = runs.reduce((a, r) => a + r.tokens, 0);
-            perStreams.get(`${model}/${n}`)!.push(tokens / secs);
+            perStreams.get(`${t.label}/${n}`)!.push(tokens / secs);
             concurrency.push({
-              model,
+              model: t.label,
               streams: n,
               round,
               tokensPerSecond: tokens / secs,
               statuses: runs.map((r) => r.status),
               load: load1(),
             });
-            log(`${model}: ${n} streams, round ${round + 1}/${rounds}: ${(tokens / secs).toFixed(1)} tokens/s (load ${load1()})`);
+            log(`${t.label}: ${n} streams, round ${round + 1}/${rounds}: ${(tokens / secs).toFixed(1)} tokens/s (load ${load1()})`);
           }
       }
-      for (const model of streamModels) {
-        const ones = perStreams.get(`${model}/1`)!;
+      for (const t of streamModels) {
+        const ones = perStreams.get(`${t.label}/1`)!;
         for (const n of [4, 8]) {
-          const ratios = perStreams.get(`${model}/${n}`)!.map((x, i) => x / ones[i]!);
+          const ratios = perStreams.get(`${t.label}/${n}`)!.map((x, i) => x / ones[i]!);
           log(
-            `${model}: ${n} streams / 1 stream, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (median ${median(perStreams.get(`${model}/${n}`)!).toFixed(1)} vs ${median(ones).toFixed(1)} tokens/s)`,
+            `${t.label}: ${n} streams / 1 stream, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)} (median ${median(perStreams.get(`${t.label}/${n}`)!).toFixed(1)} vs ${median(ones).toFixed(1)} tokens/s)`,
           );
-          concurrency.push({ model, streams: n, overOneStream: ratios, medianRatio: median(ratios) });
+          concurrency.push({ model: t.label, streams: n, overOneStream: ratios, medianRatio: median(ratios) });
         }
       }
       result.concurrency = concurrency;

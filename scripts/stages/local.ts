@@ -109,7 +109,16 @@ export interface Topology {
   only?: number[];
   /** One workerd process for all, or one per Worker (see the header). Default 'one'. */
   processes?: 'one' | 'per-stage';
+  /**
+   * More gateways over the same stage objects (as several gateway isolates drive one pipeline in
+   * production), each with its own vars on top of the gateway's: requests reach `name` at host
+   * `<name>.local` (gatewayUrl), e.g. a second way through the stages measured beside the first.
+   */
+  moreGateways?: { name: string; vars: Record<string, string> }[];
 }
+
+/** The URL of `path` on gateway `name` ('gateway', or one of Topology.moreGateways). */
+export const gatewayUrl = (name: string, path: string) => `http://${name === 'gateway' ? 'localhost' : `${name}.local`}${path}`;
 
 const GATEWAY_VARS = {
   MAX_NEW_TOKENS: '256',
@@ -131,21 +140,25 @@ async function workerOptions(t: Topology): Promise<WorkerOptions[]> {
   const st = modules(b.stage);
   const common = { compatibilityDate: COMPAT_DATE, compatibilityFlags: COMPAT_FLAGS, r2Buckets: { MODEL_BUCKET: BUCKET } };
   const inspect = t.inspectorPort ? { unsafeInspectorProxy: true } : {};
-  const workers: WorkerOptions[] = [
-    {
-      name: 'gateway',
-      ...gw,
-      ...common,
-      ...inspect,
-      bindings: {
-        ...GATEWAY_VARS,
-        DEFAULT_MODEL: t.model,
-        MODEL_IDS: `${t.model},${referenceId(t.model)}`,
-        STAGED_MODEL: t.model,
-        ...t.gatewayVars,
-      },
-      durableObjects: Object.fromEntries(t.stages.map((_, k) => [`STAGE_${k}`, { className: 'Stage', scriptName: stageName(k) }])),
+  const gateway = (name: string, vars: Record<string, string> = {}): WorkerOptions => ({
+    name,
+    ...gw,
+    ...common,
+    ...inspect,
+    ...(name === 'gateway' ? {} : { routes: [`${name}.local/*`] }),
+    bindings: {
+      ...GATEWAY_VARS,
+      DEFAULT_MODEL: t.model,
+      MODEL_IDS: `${t.model},${referenceId(t.model)}`,
+      STAGED_MODEL: t.model,
+      ...t.gatewayVars,
+      ...vars,
     },
+    durableObjects: Object.fromEntries(t.stages.map((_, k) => [`STAGE_${k}`, { className: 'Stage', scriptName: stageName(k) }])),
+  });
+  const workers: WorkerOptions[] = [
+    gateway('gateway'),
+    ...(t.moreGateways ?? []).map((g) => gateway(g.name, g.vars)),
     ...t.stages.map((s, k) => ({
       name: stageName(k),
       ...st,
@@ -210,8 +223,9 @@ export async function startLocal(t: Topology): Promise<LocalTopology> {
   try {
     if (t.processes === 'per-stage') {
       registry = mkdtempSync(path.join(tmpdir(), 'edge-gpt2-registry-'));
-      // Stages first: the gateway's bindings resolve through the registry once they are up.
-      for (const w of [...workers.filter((x) => x.name !== 'gateway'), ...workers.filter((x) => x.name === 'gateway')]) {
+      // Stages first: the gateways' bindings resolve through the registry once they are up.
+      const isStage = (w: WorkerOptions) => w.name!.startsWith('stage');
+      for (const w of [...workers.filter(isStage), ...workers.filter((x) => !isStage(x))]) {
         const inspectorPort = t.inspectorPort ? await freePort() : undefined;
         const mf = new Miniflare({ workers: [w], unsafeDevRegistryPath: registry, ...(inspectorPort ? { inspectorPort } : {}) });
         instances.push({ mf, workers: [w.name!], ...(inspectorPort ? { inspectorPort } : {}) });

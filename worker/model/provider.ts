@@ -41,7 +41,7 @@ function stageClientsFor(env: Record<string, unknown>, id: string): StageClient[
 /**
  * A stage client that takes a fresh stub for every call: a stub is an I/O object of the request that made
  * it (Workers refuse to use it from another request), and a stub whose object was reset keeps failing.
- * Order between calls is kept by StagedCausalLM (ops travel with the next call to the same stage).
+ * Order between calls is kept by StagedCausalLM (a select travels with the step that needs it).
  */
 function reconnecting(ns: DurableObjectNamespace, id: string): StageClient {
   const stub = () => ns.get(ns.idFromName(id)) as unknown as StageClient;
