@@ -409,7 +409,12 @@ async function loadOnly(
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(`[bench:stages] ${(err as Error).stack ?? String(err)}`);
-  process.exit(1);
-});
+// Exits once the results are written: with a process per Worker, something of miniflare's dev registry
+// outlives every dispose() (no workerd left) and would keep Node waiting forever.
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`[bench:stages] ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);
