@@ -1,7 +1,8 @@
 /**
  * `npm run deploy [-- --staged <id>]`: `wrangler deploy` of the Worker (wrangler.toml), or of a staged
- * deployment written by `npm run stages` (staged/<id>/): every stage script first (the gateway's Durable
- * Object bindings name them), then the gateway. Other arguments go to each `wrangler deploy`.
+ * deployment written by `npm run stages` (staged/<id>/): every stage script first, the last one first (each
+ * stage's NEXT_STAGE binding names the one after it, the gateway's bindings name them all), then the
+ * gateway. Other arguments go to each `wrangler deploy`.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -30,7 +31,7 @@ if (at < 0) {
   const rest = [...argv.slice(0, at), ...argv.slice(at + 2)];
   const stages = readdirSync(dir)
     .filter((f) => /^stage\d+\.toml$/.test(f))
-    .sort((a, b) => Number(a.slice(5, -5)) - Number(b.slice(5, -5)));
+    .sort((a, b) => Number(b.slice(5, -5)) - Number(a.slice(5, -5)));
   for (const f of stages) deploy(path.join(dir, f), rest);
   deploy(path.join(dir, 'gateway.toml'), rest);
 }
