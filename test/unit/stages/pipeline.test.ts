@@ -38,13 +38,14 @@ afterAll(() => tmp.cleanup());
 describe.each(['gateway', 'chain'] as const)('StagedCausalLM over three stage runtimes (%s hops)', (hops: StageHops) => {
   const prompt = [5, 17, 99, 3, 250, 42, 7];
   const staged = (plan: Plan, id = ID) => stagedOver(out, id, plan, undefined, hops);
+  const THREE: Plan = [
+    { layers: [0, 1], ends: true },
+    { layers: [1, 3], ends: false },
+    { layers: [3, 4], ends: false },
+  ];
 
   it('gives the single-isolate logits at every greedy step (fp32, 1e-5), and leaves no KV bytes behind', async () => {
-    const { lm, runtimes: rs } = await staged([
-      { layers: [0, 1], ends: true },
-      { layers: [1, 3], ends: false },
-      { layers: [3, 4], ends: false },
-    ]);
+    const { lm, runtimes: rs } = await staged(THREE);
     const a = await greedy(single, prompt, 6);
     const b = await greedy(lm, prompt, 6);
     for (let i = 0; i < a.length; i++) expect(maxAbsDiff(a[i]!, b[i]!)).toBeLessThan(1e-5);
@@ -68,11 +69,7 @@ describe.each(['gateway', 'chain'] as const)('StagedCausalLM over three stage ru
   });
 
   it('tiles a prefill with selectRows and decodes rows independently; scores every position', async () => {
-    const { lm, runtimes: rs } = await staged([
-      { layers: [0, 1], ends: true },
-      { layers: [1, 3], ends: false },
-      { layers: [3, 4], ends: false },
-    ]);
+    const { lm, runtimes: rs } = await staged(THREE);
     const run = async (m: CausalLM) => {
       const p = await m.forward({ inputIds: [prompt], cache: null, logitsFor: 'all' });
       const tiled = m.selectRows(p.cache, [0, 0, 0]);
@@ -147,11 +144,7 @@ describe.each(['gateway', 'chain'] as const)('StagedCausalLM over three stage ru
   });
 
   it('a reset stage ends the sequences it held with unknown_sequence; new sequences work', async () => {
-    const { lm, runtimes: rs } = await staged([
-      { layers: [0, 1], ends: true },
-      { layers: [1, 3], ends: false },
-      { layers: [3, 4], ends: false },
-    ]);
+    const { lm, runtimes: rs } = await staged(THREE);
     const p = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last' });
     rs[2]!.reset();
     const err = await lm.forward({ inputIds: [[1]], cache: p.cache, logitsFor: 'last' }).catch((e: unknown) => e);
@@ -163,11 +156,7 @@ describe.each(['gateway', 'chain'] as const)('StagedCausalLM over three stage ru
   });
 
   it('a stage whose isolate is gone mid-request fails that request with stage_failed naming it; the next request works', async () => {
-    const { lm, runtimes: rs } = await staged([
-      { layers: [0, 1], ends: true },
-      { layers: [1, 3], ends: false },
-      { layers: [3, 4], ends: false },
-    ]);
+    const { lm, runtimes: rs } = await staged(THREE);
     const p = await lm.forward({ inputIds: [prompt], cache: null, logitsFor: 'last' });
     const step = rs[2]!.step;
     rs[2]!.step = () => Promise.reject(new Error('the isolate was reset'));
