@@ -69,7 +69,6 @@ async function heapUsage(port: number, workers: string[]): Promise<Record<string
   return out;
 }
 
-/** To the gateway (the entry worker) over miniflare's HTTP socket (its Node-side proxy drops long concurrent requests). */
 /** A model behind one gateway: what a request goes to, and its name in the logs and results. */
 interface Target {
   label: string;
@@ -78,6 +77,7 @@ interface Target {
   gateway: string;
 }
 
+/** To a gateway over miniflare's HTTP socket (its Node-side proxy drops long concurrent requests). */
 async function post(t: Target, route: string, body: unknown): Promise<Response> {
   return (await t.mf.dispatchFetch(gatewayUrl(t.gateway, route), {
     method: 'POST',

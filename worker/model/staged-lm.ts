@@ -35,16 +35,7 @@
 import { StepScheduler, type SchedulerOptions } from '../generation/scheduler.ts';
 import type { BatchedCausalLM, ForwardRequest, ForwardResult, KVCache, LMConfig } from '../generation/types.ts';
 import { STAGE_CHUNK, HEAD_ROWS } from '../stage/budget.ts';
-import type {
-  StageAnswer,
-  StageClient,
-  StageFailure,
-  StageGroup,
-  StageInfo,
-  StageOp,
-  StageStepRequest,
-  StageStepResult,
-} from '../stage/protocol.ts';
+import type { StageAnswer, StageClient, StageFailure, StageGroup, StageInfo, StageOp, StageStepRequest } from '../stage/protocol.ts';
 import { blockCapacity, HostEnds } from './host-parts.ts';
 import { loadHostPart } from './load-model.ts';
 import type { OrtRuntime } from './ort.ts';
@@ -292,62 +283,19 @@ export class StagedCausalLM implements BatchedCausalLM {
           attn: null,
         }
       : { ids };
-    if (this.hops === 'chain') return this.chained(live, state, T, positions, failed);
-    for (let k = 0; k < this.stages.length; k++) {
-      const s = this.stages[k]!;
-      if (k > 0 && !s.info.layers) continue; // only the ends stage may hold no layers, and it is first
-      const rows = live.reduce((n, g) => n + g.B, 0);
-      const inline = s.info.ends && positions > 0 && rows * positions <= HEAD_ROWS;
-      const req: Omit<StageStepRequest, 'ops'> = {
-        groups: live.map(({ seq, B, P, capacity }) => ({ seq, B, P, ...(capacity ? { capacity } : {}) })),
-        T,
-        ...state,
-        ...(inline ? { positions } : {}),
-      };
-      const r: StageStepResult = this.value(k, await this.call(k, (ops) => s.client.step({ ops, ...req })));
-      if (r.refused?.length) {
-        const out = new Set(r.refused.map((x) => x.group));
-        for (const x of r.refused) {
-          const g = live[x.group];
-          if (g) failed.set(g.index, this.error(k, x.failure));
-        }
-        live = live.filter((_, i) => !out.has(i));
-        if (live.length === 0) return { ran: [], last: new Float32Array(0) };
-      }
-      if (r.kind === 'last') return { ran: live, last: r.last, ...(r.logits ? { logits: r.logits } : {}) };
-      state = { hidden: r.hidden, attn: r.attn };
-    }
-    throw new StageError('stage_failed', 'the stages do not end the model (no stage ran the last layer)');
-  }
-
-  /**
-   * chunk() as chained steps: one call per run of up to CHAIN_STAGES stages (one call for any plan up to
-   * 30 stages), each stage passing the step on to the next, with every stage's ops for this step's
-   * sequences (opsFor) and the first layer each must hold.
-   */
-  private async chained(
-    groups: readonly Group[],
-    input: Pick<StageStepRequest, 'ids' | 'hidden' | 'attn'>,
-    T: number,
-    positions: number,
-    failed: Map<number, unknown>,
-  ): Promise<{ ran: Group[]; last: Float32Array; logits?: Float32Array }> {
-    let live = [...groups];
-    let state = input;
-    const order = this.stages.flatMap((s, k) => (k === 0 || s.info.layers ? [k] : []));
-    const seqs = new Set(groups.map((g) => g.seq));
-    for (let at = 0; at < order.length; at += CHAIN_STAGES) {
-      const run = order.slice(at, at + CHAIN_STAGES);
+    // Gateway hops: a call per stage, its ops drained under its lock (call()). Chained: a call per run of up
+    // to CHAIN_STAGES stages (one for any plan up to 30), each passing the step on to the next, with every
+    // stage's ops for this step's sequences (opsFor). Either way a stage checks the first layer it is sent.
+    const order = this.stages.flatMap((s, k) => (k === 0 || s.info.layers ? [k] : [])); // only the ends stage may hold no layers, and it is first
+    const per = this.hops === 'chain' ? CHAIN_STAGES : 1;
+    const seqs = new Set(live.map((g) => g.seq));
+    for (let at = 0; at < order.length; at += per) {
+      const run = order.slice(at, at + per);
       const k = run[0]!;
-      const ops = run.map((j) => {
-        const { send, keep } = opsFor(this.pending[j]!, seqs);
-        this.pending[j] = keep;
-        return send;
-      });
+      const ops = this.hops === 'chain' ? run.map((j) => this.take(j, seqs)) : [];
       const rows = live.reduce((n, g) => n + g.B, 0);
       const inline = run.some((j) => this.stages[j]!.info.ends) && positions > 0 && rows * positions <= HEAD_ROWS;
-      const req: StageStepRequest = {
-        ops: ops[0]!,
+      const req: Omit<StageStepRequest, 'ops'> = {
         groups: live.map(({ seq, B, P, capacity }) => ({ seq, B, P, ...(capacity ? { capacity } : {}) })),
         T,
         ...state,
@@ -355,7 +303,8 @@ export class StagedCausalLM implements BatchedCausalLM {
         ...(inline ? { positions } : {}),
         ...(run.length > 1 ? { next: ops.slice(1) } : {}),
       };
-      const a = await this.call(k, () => this.stages[k]!.client.step(req));
+      const a = await this.call(k, (drained) => this.stages[k]!.client.step({ ops: ops[0] ?? drained, ...req }));
+      // A chained answer names the stage of a failure or refusal by `at`, hops after the one called.
       if (!a.ok) throw this.error(run[a.at ?? 0] ?? k, a);
       const r = a.value;
       if (r.refused?.length) {
@@ -417,8 +366,8 @@ export class StagedCausalLM implements BatchedCausalLM {
   }
 
   /**
-   * A stage call: with gateway hops under the stage's lock, with the ops queued for it; chained, as it is
-   * (a chained step takes its ops itself, a head call none). An RPC that throws (the stage isolate was
+   * A stage call: with gateway hops under the stage's lock, with the ops queued for it; chained, with none
+   * (a chained step takes its own, opsFor; a head call needs none). An RPC that throws (the stage isolate was
    * reset, the connection dropped) is a StageError.
    */
   private async call<T>(k: number, fn: (ops: StageOp[]) => Promise<StageAnswer<T>>): Promise<StageAnswer<T>> {
@@ -468,6 +417,13 @@ export class StagedCausalLM implements BatchedCausalLM {
         );
       }
     });
+  }
+
+  /** Stage k's queued ops for a chained step of the sequences `seqs` (opsFor); the rest stay queued. */
+  private take(k: number, seqs: ReadonlySet<string>): StageOp[] {
+    const { send, keep } = opsFor(this.pending[k]!, seqs);
+    this.pending[k] = keep;
+    return send;
   }
 
   private drain(k: number): StageOp[] {

@@ -229,8 +229,6 @@ export function createStageRuntime(
     if (req.ids ? req.ids.length !== rows || req.ids.some((r) => r.length !== T) : req.hidden?.length !== rows * T * E)
       return fail('bad_request', `${name}: the step's input must be [${rows}, ${T}${req.ids ? '' : `, ${E}`}]`);
     if (req.ids && !l.ends) return fail('bad_request', `${name} does not hold the embedding`);
-    if (req.first !== undefined && req.first !== (spec.layers?.[0] ?? 0))
-      return fail('bad_request', `${name} was sent a step for layer ${req.first}: the stages are chained out of order (NEXT_STAGE)`);
     if (!l.layers) {
       if (!req.ids) return fail('bad_request', `${name} holds no layers: a step brings it token ids`);
       count(groups.length, rows);
@@ -333,18 +331,22 @@ export function createStageRuntime(
    * one is in the next stage): its output and the groups it admitted go to the next stage, whose answer,
    * with the refusals of both mapped to this request's groups, is the answer.
    */
-  async function passOn(req: StageStepRequest, hops: StageOp[][], a: StageAnswer<StageStepResult>): Promise<StageAnswer<StageStepResult>> {
+  async function passOn(
+    req: StageStepRequest,
+    hops: StageOp[][],
+    to: () => StageClient,
+    a: StageAnswer<StageStepResult>,
+  ): Promise<StageAnswer<StageStepResult>> {
     if (!a.ok) return a;
     const mine = a.value;
     if (mine.kind === 'last') return fail('bad_request', `${name} runs the last layer but the step names ${hops.length} more stage(s)`);
-    if (!next) return fail('bad_request', `${name} has no NEXT_STAGE binding to pass a chained step on`);
     const out = new Set(mine.refused?.map((r) => r.group));
     const kept = req.groups.flatMap((g, index) => (out.has(index) ? [] : [{ g, index }]));
     if (kept.length === 0) return a;
     let down: StageAnswer<StageStepResult>;
     steps.passed++;
     try {
-      down = await next().step({
+      down = await to().step({
         ops: hops[0]!,
         groups: kept.map((k) => k.g),
         T: req.T,
@@ -388,8 +390,12 @@ export function createStageRuntime(
     },
     async step(req) {
       applyOps(req.ops);
+      // Refused before anything runs: a step for other layers, or one this stage cannot pass on.
+      if (req.first !== undefined && req.first !== (spec.layers?.[0] ?? 0))
+        return fail('bad_request', `${name} was sent a step for layer ${req.first}: the stages are chained out of order (NEXT_STAGE)`);
+      if (req.next?.length && !next) return fail('bad_request', `${name} has no NEXT_STAGE binding to pass a chained step on`);
       const a = await withLoaded((l) => mutex.run(() => runStep(l, req)));
-      return req.next?.length ? passOn(req, req.next, a) : a;
+      return req.next?.length && next ? passOn(req, req.next, next, a) : a;
     },
     head(req) {
       applyOps(req.ops);
